@@ -1,0 +1,184 @@
+//! The console's server functions: each parses its input, calls one engine service and maps the result.
+//! They run on the server; the browser calls them over HTTP at stable `/console/<name>` URLs.
+
+use domain::estate::{EstateOverview, KnownAccountRegion};
+use domain::group::{AcceptOutcome, GroupMatch, GroupSummary, InstancePair, PairRequest, ProtectionGroup, ProtectionGroupInput};
+use leptos::prelude::*;
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+/// Who the console records as the actor until sign-in exists.
+#[cfg(feature = "ssr")]
+const ACTOR: &str = "console";
+
+/// A typed error the pages can match on: the same stable codes as the REST API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConsoleError {
+    pub code: String,
+    pub message: String,
+    #[serde(default)]
+    pub details: serde_json::Value,
+}
+
+impl ConsoleError {
+    /// Field errors carried in `details.fields`, as (field, message).
+    pub fn fields(&self) -> Vec<(String, String)> {
+        self.details
+            .get("fields")
+            .and_then(|f| f.as_array())
+            .map(|a| {
+                a.iter()
+                    .map(|f| {
+                        let s = |k: &str| f.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+                        (s("field"), s("message"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Per-pair rejection reasons carried in `details.rejections`, as one line each.
+    pub fn rejections(&self) -> Vec<String> {
+        self.details
+            .get("rejections")
+            .and_then(|r| r.as_array())
+            .map(|a| {
+                a.iter()
+                    .map(|r| {
+                        let reasons: Vec<String> = r
+                            .get("reasons")
+                            .and_then(|x| x.as_array())
+                            .map(|x| x.iter().filter_map(|f| f.get("message").and_then(|m| m.as_str()).map(str::to_owned)).collect())
+                            .unwrap_or_default();
+                        format!(
+                            "{} → {}: {}",
+                            r.get("source_server_id").and_then(|v| v.as_str()).unwrap_or("?"),
+                            r.get("standby_instance_id").and_then(|v| v.as_str()).unwrap_or("?"),
+                            reasons.join("; ")
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for ConsoleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+impl FromServerFnError for ConsoleError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(e: ServerFnErrorErr) -> Self {
+        Self { code: "CONSOLE_REQUEST_FAILED".into(), message: e.to_string(), details: serde_json::Value::Null }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<engine::ServiceError> for ConsoleError {
+    fn from(e: engine::ServiceError) -> Self {
+        if matches!(e.code(), domain::ErrorCode::Internal | domain::ErrorCode::CloudError) {
+            leptos::logging::error!("console request failed: {e:?}");
+        }
+        Self { code: e.code().as_str().to_owned(), message: e.public_message(), details: e.details() }
+    }
+}
+
+#[cfg(feature = "ssr")]
+fn services() -> Result<engine::Services, ConsoleError> {
+    use_context::<engine::Services>().ok_or_else(|| ConsoleError {
+        code: "INTERNAL".into(),
+        message: "services are not wired into the console".into(),
+        details: serde_json::Value::Null,
+    })
+}
+
+#[cfg(feature = "ssr")]
+fn bad_id(field: &str, e: domain::ids::IdError) -> ConsoleError {
+    ConsoleError {
+        code: "VALIDATION_FAILED".into(),
+        message: format!("{field}: {}", e.message),
+        details: serde_json::json!({ "fields": [domain::FieldError::new(field, e.code, e.message)] }),
+    }
+}
+
+#[cfg(feature = "ssr")]
+fn group_id(id: &str) -> Result<domain::ids::ProtectionGroupId, ConsoleError> {
+    domain::ids::ProtectionGroupId::parse(id).map_err(|e| bad_id("id", e))
+}
+
+/// The estate overview.
+#[server(prefix = "/console", endpoint = "overview", input = leptos::server_fn::codec::Json)]
+pub async fn get_overview() -> Result<EstateOverview, ConsoleError> {
+    Ok(services()?.overview().await?)
+}
+
+/// Accounts and regions Roundtrip can reach.
+#[server(prefix = "/console", endpoint = "account_regions", input = leptos::server_fn::codec::Json)]
+pub async fn get_account_regions() -> Result<Vec<KnownAccountRegion>, ConsoleError> {
+    Ok(services()?.account_regions().await?)
+}
+
+/// Every protection group with its pair count.
+#[server(prefix = "/console", endpoint = "list_groups", input = leptos::server_fn::codec::Json)]
+pub async fn list_groups() -> Result<Vec<GroupSummary>, ConsoleError> {
+    Ok(services()?.list_groups().await?)
+}
+
+/// One protection group.
+#[server(prefix = "/console", endpoint = "get_group", input = leptos::server_fn::codec::Json)]
+pub async fn get_group(id: String) -> Result<ProtectionGroup, ConsoleError> {
+    Ok(services()?.get_group(&group_id(&id)?).await?)
+}
+
+/// Creates (`id` = None) or replaces a protection group.
+#[server(prefix = "/console", endpoint = "save_group", input = leptos::server_fn::codec::Json)]
+pub async fn save_group(
+    id: Option<String>,
+    input: ProtectionGroupInput,
+    expected_version: Option<u64>,
+) -> Result<ProtectionGroup, ConsoleError> {
+    let s = services()?;
+    Ok(match id {
+        None => s.create_group(&input).await?,
+        Some(id) => s.update_group(&group_id(&id)?, &input, expected_version).await?,
+    })
+}
+
+/// Deletes a protection group and its pairs.
+#[server(prefix = "/console", endpoint = "delete_group", input = leptos::server_fn::codec::Json)]
+pub async fn delete_group(id: String, expected_version: Option<u64>) -> Result<(), ConsoleError> {
+    Ok(services()?.delete_group(&group_id(&id)?, expected_version).await?)
+}
+
+/// Runs matching for a group.
+#[server(prefix = "/console", endpoint = "run_match", input = leptos::server_fn::codec::Json)]
+pub async fn run_match(id: String) -> Result<GroupMatch, ConsoleError> {
+    Ok(services()?.match_group(&group_id(&id)?).await?)
+}
+
+/// Accepts pairs, all or none.
+#[server(prefix = "/console", endpoint = "accept_pairs", input = leptos::server_fn::codec::Json)]
+pub async fn accept_pairs(id: String, pairs: Vec<PairRequest>) -> Result<AcceptOutcome, ConsoleError> {
+    Ok(services()?.accept_pairs(&group_id(&id)?, &pairs, ACTOR).await?)
+}
+
+/// Sets a source server's standby by hand.
+#[server(prefix = "/console", endpoint = "set_pair", input = leptos::server_fn::codec::Json)]
+pub async fn set_pair(id: String, source_server_id: String, standby_instance_id: String) -> Result<InstancePair, ConsoleError> {
+    let source = domain::ids::SourceServerId::parse(source_server_id.trim()).map_err(|e| bad_id("source_server_id", e))?;
+    let standby = domain::ids::InstanceId::parse(standby_instance_id.trim()).map_err(|e| bad_id("standby_instance_id", e))?;
+    let pair_id = domain::ids::PairId::for_source(&source);
+    Ok(services()?.set_pair(&group_id(&id)?, &pair_id, &standby, None, ACTOR).await?)
+}
+
+/// Removes a pair.
+#[server(prefix = "/console", endpoint = "delete_pair", input = leptos::server_fn::codec::Json)]
+pub async fn delete_pair(id: String, pair_id: String) -> Result<(), ConsoleError> {
+    let pair_id = domain::ids::PairId::parse(&pair_id).map_err(|e| bad_id("pair_id", e))?;
+    Ok(services()?.delete_pair(&group_id(&id)?, &pair_id, None).await?)
+}

@@ -1,0 +1,57 @@
+//! Small shared components: status badges, counters, error and empty states.
+
+use crate::api::ConsoleError;
+use leptos::prelude::*;
+
+/// A status badge. `status` is one of the design system's state names (ready, warning, blocked, running,
+/// failed, conflict, unmatched, accepted, neutral).
+#[component]
+pub fn Badge(#[prop(into)] status: String, #[prop(optional, into)] label: Option<String>) -> impl IntoView {
+    let text = label.unwrap_or_else(|| status.clone());
+    view! { <span class=format!("badge badge-{status}")>{text}</span> }
+}
+
+/// A labelled number.
+#[component]
+pub fn Stat(#[prop(into)] label: String, #[prop(into)] value: String, #[prop(optional, into)] tone: Option<String>) -> impl IntoView {
+    view! {
+        <div class=format!("stat stat-{}", tone.unwrap_or_else(|| "neutral".into()))>
+            <div class="stat-value">{value}</div>
+            <div class="stat-label">{label}</div>
+        </div>
+    }
+}
+
+/// An error box with the stable code, the message and any field or pair details.
+#[component]
+pub fn ErrorBox(error: ConsoleError) -> impl IntoView {
+    let fields = error.fields();
+    let rejections = error.rejections();
+    view! {
+        <div class="alert alert-error" role="alert">
+            <strong>{error.message.clone()}</strong>
+            <code class="error-code">{error.code.clone()}</code>
+            <ul class="error-list">
+                {fields.into_iter().map(|(f, m)| view! { <li><code>{f}</code>" — "{m}</li> }).collect_view()}
+                {rejections.into_iter().map(|r| view! { <li>{r}</li> }).collect_view()}
+            </ul>
+        </div>
+    }
+}
+
+/// An empty state: what is missing and what to do.
+#[component]
+pub fn Empty(#[prop(into)] title: String, children: Children) -> impl IntoView {
+    view! {
+        <div class="empty">
+            <p class="empty-title">{title}</p>
+            <div class="empty-body">{children()}</div>
+        </div>
+    }
+}
+
+/// A loading line for suspense fallbacks.
+#[component]
+pub fn Loading(#[prop(into)] what: String) -> impl IntoView {
+    view! { <p class="loading" aria-live="polite"><span class="spinner" aria-hidden="true"></span>{format!("Loading {what}…")}</p> }
+}

@@ -1,0 +1,86 @@
+//! The estate overview: accounts, regions, source servers by replication state, standbys by state.
+
+use crate::api::get_overview;
+use crate::components::{Badge, ErrorBox, Loading};
+use domain::estate::EstateSlice;
+use leptos::prelude::*;
+
+fn replication_tone(state: &str) -> &'static str {
+    match state {
+        "CONTINUOUS" => "ready",
+        "STALLED" | "DISCONNECTED" => "failed",
+        "PAUSED" | "STOPPED" => "warning",
+        _ => "running",
+    }
+}
+
+fn standby_tone(state: &str) -> &'static str {
+    match state {
+        "stopped" => "ready",
+        "running" | "pending" => "blocked",
+        _ => "warning",
+    }
+}
+
+#[component]
+fn SliceCard(slice: EstateSlice) -> impl IntoView {
+    let sources: usize = slice.source_servers_by_state.values().sum();
+    let standbys: usize = slice.standbys_by_state.values().sum();
+    view! {
+        <article class="card" data-testid="estate-slice">
+            <header class="card-head">
+                <h3>{slice.account_name.clone()}" · "<span class="mono">{slice.region.clone()}</span></h3>
+                <span class="muted mono">{slice.account_id.clone()}</span>
+            </header>
+            <dl class="facts">
+                <dt>"EC2 instances"</dt><dd>{slice.instances}</dd>
+                <dt>"DRS source servers"</dt><dd>{sources}</dd>
+                <dt>"Standbys"</dt><dd>{standbys}</dd>
+            </dl>
+            {(!slice.source_servers_by_state.is_empty()).then(|| view! {
+                <p class="card-sub">"Replication"</p>
+                <div class="badges">
+                    {slice.source_servers_by_state.iter().map(|(state, n)| view! {
+                        <Badge status=replication_tone(state) label=format!("{state} {n}")/>
+                    }).collect_view()}
+                </div>
+            })}
+            {(!slice.standbys_by_state.is_empty()).then(|| view! {
+                <p class="card-sub">"Standby pool"</p>
+                <div class="badges">
+                    {slice.standbys_by_state.iter().map(|(state, n)| view! {
+                        <Badge status=standby_tone(state) label=format!("{state} {n}")/>
+                    }).collect_view()}
+                </div>
+            })}
+        </article>
+    }
+}
+
+/// `/`.
+#[component]
+pub fn Overview() -> impl IntoView {
+    let overview = Resource::new(|| (), |_| get_overview());
+    view! {
+        <section class="page">
+            <div class="page-head">
+                <div>
+                    <h1>"Estate"</h1>
+                    <p class="lead">"What Roundtrip sees: accounts and regions, replication health and the standby pool."</p>
+                </div>
+                <a class="btn btn-primary" href="/protection-groups/new">"New protection group"</a>
+            </div>
+            <Transition fallback=|| view! { <Loading what="the estate"/> }>
+                {move || overview.get().map(|r| match r {
+                    Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                    Ok(o) => view! {
+                        <p class="muted">{format!("{} estate — {}", o.cloud, o.description)}</p>
+                        <div class="grid">
+                            {o.slices.into_iter().map(|s| view! { <SliceCard slice=s/> }).collect_view()}
+                        </div>
+                    }.into_any(),
+                })}
+            </Transition>
+        </section>
+    }
+}

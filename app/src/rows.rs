@@ -1,0 +1,208 @@
+//! The rows of the instance-matching table: a match report and the accepted pairs flattened into one
+//! list that the page filters and paginates. Pure, so both sides and the tests share it.
+
+use domain::group::{GroupMatch, InstancePair};
+use domain::matching::{PairStatus, UnmatchedReason};
+use std::collections::HashMap;
+
+/// The status a row shows, in the order the table sorts problems first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RowStatus {
+    Blocked,
+    Conflict,
+    Unmatched,
+    Warning,
+    Ready,
+    Accepted,
+}
+
+impl RowStatus {
+    /// Lower-case name: the badge class and the filter value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Blocked => "blocked",
+            Self::Conflict => "conflict",
+            Self::Unmatched => "unmatched",
+            Self::Warning => "warning",
+            Self::Ready => "ready",
+            Self::Accepted => "accepted",
+        }
+    }
+
+    /// Every status, for the filter.
+    pub const ALL: [RowStatus; 6] = [Self::Blocked, Self::Conflict, Self::Unmatched, Self::Warning, Self::Ready, Self::Accepted];
+}
+
+/// One line of the matching table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// Unique within a table.
+    pub key: String,
+    pub status: RowStatus,
+    pub source_server_id: Option<String>,
+    pub source_name: Option<String>,
+    pub standby_instance_id: Option<String>,
+    pub standby_name: Option<String>,
+    pub wave: Option<String>,
+    /// Reason codes (or finding codes) shown as text.
+    pub codes: Vec<String>,
+    /// Why, in words.
+    pub reason: String,
+    /// Standby facts: state, architecture, IP.
+    pub facts: String,
+    /// A proposed pair, ready, not yet accepted: what "accept all ready" sends.
+    pub acceptable: bool,
+    /// The stored pair of this row's source server, if any.
+    pub pair_id: Option<String>,
+    /// Lower-cased text the free-text filter searches.
+    haystack: String,
+}
+
+impl Row {
+    fn finish(mut self) -> Self {
+        self.haystack = [&self.source_server_id, &self.source_name, &self.standby_instance_id, &self.standby_name]
+            .iter()
+            .filter_map(|s| s.as_deref())
+            .chain(std::iter::once(self.reason.as_str()))
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase();
+        self
+    }
+
+    /// Whether the row passes the filters (`None` = any).
+    pub fn passes(&self, status: Option<RowStatus>, wave: Option<&str>, text: &str) -> bool {
+        status.is_none_or(|s| s == self.status)
+            && wave.is_none_or(|w| self.wave.as_deref() == Some(w))
+            && (text.trim().is_empty() || self.haystack.contains(&text.trim().to_lowercase()))
+    }
+}
+
+fn empty(key: String, status: RowStatus) -> Row {
+    Row {
+        key,
+        status,
+        source_server_id: None,
+        source_name: None,
+        standby_instance_id: None,
+        standby_name: None,
+        wave: None,
+        codes: Vec::new(),
+        reason: String::new(),
+        facts: String::new(),
+        acceptable: false,
+        pair_id: None,
+        haystack: String::new(),
+    }
+}
+
+/// Flattens a group's match into table rows: problems first, then by name.
+pub fn build_rows(m: &GroupMatch) -> Vec<Row> {
+    let accepted: HashMap<&str, &InstancePair> = m.accepted.iter().map(|p| (p.source_server_id.as_str(), p)).collect();
+    let mut rows = Vec::with_capacity(m.report.pairs.len() + m.report.unmatched_sources.len() + m.report.unmatched_standbys.len());
+    let mut shown_pairs = std::collections::HashSet::new();
+    for p in &m.report.pairs {
+        let stored = accepted.get(p.source_server_id.as_str());
+        let is_accepted = stored.is_some_and(|s| s.standby_instance_id == p.standby_instance_id);
+        let status = if is_accepted {
+            RowStatus::Accepted
+        } else {
+            match p.status {
+                PairStatus::Ready => RowStatus::Ready,
+                PairStatus::Warning => RowStatus::Warning,
+                PairStatus::Blocked => RowStatus::Blocked,
+            }
+        };
+        if is_accepted {
+            shown_pairs.insert(p.source_server_id.as_str());
+        }
+        let mut row = empty(format!("p:{}", p.source_server_id), status);
+        row.source_server_id = Some(p.source_server_id.to_string());
+        row.source_name = Some(p.source_name.clone());
+        row.standby_instance_id = Some(p.standby_instance_id.to_string());
+        row.standby_name = Some(p.standby_name.clone());
+        row.wave = p.wave.clone();
+        row.codes = p.findings.iter().map(|f| f.code.clone()).collect();
+        row.reason = if p.findings.is_empty() {
+            if is_accepted { "accepted; names match".into() } else { "names match; standby ready".into() }
+        } else {
+            p.findings.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; ")
+        };
+        row.facts = format!("{} · {} · {}", p.facts.standby_state.as_str(), p.facts.standby_architecture.as_str(), p.facts.private_ip);
+        row.acceptable = !is_accepted && p.status == PairStatus::Ready && stored.is_none();
+        row.pair_id = stored.map(|s| s.id.to_string());
+        rows.push(row.finish());
+    }
+    for u in &m.report.unmatched_sources {
+        let stored = accepted.get(u.source_server_id.as_str());
+        let mut row = empty(format!("s:{}", u.source_server_id), match (stored, u.reason) {
+            (Some(_), _) => RowStatus::Accepted,
+            (None, UnmatchedReason::Conflict) => RowStatus::Conflict,
+            (None, _) => RowStatus::Unmatched,
+        });
+        if stored.is_some() {
+            shown_pairs.insert(u.source_server_id.as_str());
+        }
+        row.source_server_id = Some(u.source_server_id.to_string());
+        row.source_name = u.source_name.clone();
+        row.standby_instance_id = stored.map(|s| s.standby_instance_id.to_string());
+        row.standby_name = stored.map(|s| s.standby_name.clone());
+        row.wave = u.wave.clone();
+        row.codes = vec![u.reason.as_str().to_owned()];
+        row.reason = match stored {
+            Some(s) => format!("paired by hand ({}); matching alone: {}", origin(s), u.message),
+            None => u.message.clone(),
+        };
+        row.facts = format!("replication {}", u.replication_state.as_str());
+        row.pair_id = stored.map(|s| s.id.to_string());
+        rows.push(row.finish());
+    }
+    for u in &m.report.unmatched_standbys {
+        let paired_by_hand = m.accepted.iter().any(|p| p.standby_instance_id == u.instance_id);
+        if paired_by_hand {
+            continue;
+        }
+        let mut row = empty(format!("t:{}", u.instance_id), if u.reason == UnmatchedReason::Conflict { RowStatus::Conflict } else { RowStatus::Unmatched });
+        row.standby_instance_id = Some(u.instance_id.to_string());
+        row.standby_name = u.name.clone();
+        row.codes = vec![u.reason.as_str().to_owned()];
+        row.reason = u.message.clone();
+        row.facts = u.state.as_str().to_owned();
+        rows.push(row.finish());
+    }
+    // Stored pairs whose source server no longer shows in the report (e.g. deselected or gone from DRS).
+    for p in &m.accepted {
+        if shown_pairs.contains(p.source_server_id.as_str()) || rows.iter().any(|r| r.source_server_id.as_deref() == Some(p.source_server_id.as_str())) {
+            continue;
+        }
+        let mut row = empty(format!("a:{}", p.source_server_id), RowStatus::Accepted);
+        row.source_server_id = Some(p.source_server_id.to_string());
+        row.source_name = Some(p.source_name.clone());
+        row.standby_instance_id = Some(p.standby_instance_id.to_string());
+        row.standby_name = Some(p.standby_name.clone());
+        row.wave = p.wave.clone();
+        row.reason = "stored pair; the source server is not in the current report — validate the pairs".into();
+        row.pair_id = Some(p.id.to_string());
+        rows.push(row.finish());
+    }
+    rows.sort_by(|a, b| {
+        let name = |r: &Row| r.source_name.clone().or_else(|| r.standby_name.clone()).unwrap_or_default().to_lowercase();
+        (a.status, name(a), &a.key).cmp(&(b.status, name(b), &b.key))
+    });
+    rows
+}
+
+fn origin(p: &InstancePair) -> &'static str {
+    match p.origin {
+        domain::group::PairOrigin::Matched => "matched",
+        domain::group::PairOrigin::Manual => "manual",
+    }
+}
+
+/// The distinct waves of the rows, sorted.
+pub fn waves(rows: &[Row]) -> Vec<String> {
+    let mut w: Vec<String> = rows.iter().filter_map(|r| r.wave.clone()).collect();
+    w.sort();
+    w.dedup();
+    w
+}

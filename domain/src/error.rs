@@ -1,0 +1,89 @@
+//! Stable error codes and field-level input errors.
+//!
+//! Codes are part of the public contract of the REST API and the console: they never change meaning and are
+//! never reused. Messages are for people and may change.
+
+use serde::{Deserialize, Serialize};
+
+/// Every stable error code Roundtrip reports, in the REST API (`error.code`) and in the console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    /// One or more fields of a request are invalid; `details.fields` lists them.
+    ValidationFailed,
+    /// The body is not JSON, or not JSON of the expected shape.
+    MalformedJson,
+    /// The body is larger than the server accepts.
+    PayloadTooLarge,
+    /// The request's content type is not `application/json`.
+    UnsupportedMediaType,
+    /// No route answers this path and method.
+    RouteNotFound,
+    /// The protection group does not exist.
+    ProtectionGroupNotFound,
+    /// The pair does not exist in this protection group.
+    PairNotFound,
+    /// The record changed since the client read it (optimistic concurrency).
+    VersionConflict,
+    /// A protection group with this name already exists.
+    DuplicateName,
+    /// The pair cannot be accepted or set: `details.reasons` says why.
+    PairRejected,
+    /// The cloud (simulated or AWS) refused or failed a call.
+    CloudError,
+    /// The cloud asked us to slow down.
+    Throttled,
+    /// Something unexpected failed on the server; the log has the cause.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The wire form of the code, e.g. `PROTECTION_GROUP_NOT_FOUND`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ValidationFailed => "VALIDATION_FAILED",
+            Self::MalformedJson => "MALFORMED_JSON",
+            Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::RouteNotFound => "ROUTE_NOT_FOUND",
+            Self::ProtectionGroupNotFound => "PROTECTION_GROUP_NOT_FOUND",
+            Self::PairNotFound => "PAIR_NOT_FOUND",
+            Self::VersionConflict => "VERSION_CONFLICT",
+            Self::DuplicateName => "DUPLICATE_NAME",
+            Self::PairRejected => "PAIR_REJECTED",
+            Self::CloudError => "CLOUD_ERROR",
+            Self::Throttled => "THROTTLED",
+            Self::Internal => "INTERNAL",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One invalid field of an input: which field, a stable code, and a message a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    /// Path of the field in the request, e.g. `dr.region` or `selection.source_server_ids[2]`.
+    pub field: String,
+    /// Stable code of the problem, e.g. `INVALID_REGION`.
+    pub code: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl FieldError {
+    /// Builds a field error.
+    pub fn new(field: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
+        Self { field: field.into(), code: code.to_owned(), message: message.into() }
+    }
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}

@@ -1,0 +1,350 @@
+//! The estate as AWS describes it: EC2 instances, subnets and DRS source servers, per account and region.
+//!
+//! These are read models. Field names follow the DRS and EC2 APIs where they exist (see
+//! `shared/reference/aws-drs-api.md` §2.6 and §7). Everything in here came from the estate and is untrusted:
+//! tag keys and values are bounded to AWS's limits when they enter ([`check_tags`]).
+
+use crate::ids::{AccountId, InstanceId, Region, SourceServerId, SubnetId};
+use crate::net::Ipv4Cidr;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+/// Resource tags, key → value, ordered by key.
+pub type Tags = BTreeMap<String, String>;
+
+/// The tag DRS requires on an instance it may launch into.
+pub const AWSDRS_TAG_KEY: &str = "AWSDRS";
+/// The only value of [`AWSDRS_TAG_KEY`] that allows DRS to launch into an instance (case-sensitive).
+pub const AWSDRS_TAG_VALUE: &str = "AllowLaunchingIntoThisInstance";
+/// The tag that assigns a source server to a recovery wave.
+pub const WAVE_TAG_KEY: &str = "dr:wave";
+/// AWS's limit on a tag key, in characters.
+pub const MAX_TAG_KEY_CHARS: usize = 128;
+/// AWS's limit on a tag value, in characters.
+pub const MAX_TAG_VALUE_CHARS: usize = 256;
+/// AWS's limit on tags per resource.
+pub const MAX_TAGS: usize = 50;
+
+/// Checks tags against AWS's limits, so oversized estate data never enters the model.
+///
+/// # Errors
+/// A message naming the first offending tag.
+pub fn check_tags(tags: &Tags) -> Result<(), String> {
+    if tags.len() > MAX_TAGS {
+        return Err(format!("{} tags, more than AWS's {MAX_TAGS}", tags.len()));
+    }
+    for (k, v) in tags {
+        if k.is_empty() || k.chars().count() > MAX_TAG_KEY_CHARS {
+            return Err(format!("tag key of {} characters (1 to {MAX_TAG_KEY_CHARS} allowed)", k.chars().count()));
+        }
+        if v.chars().count() > MAX_TAG_VALUE_CHARS {
+            return Err(format!("tag {k:?} has a value over {MAX_TAG_VALUE_CHARS} characters"));
+        }
+    }
+    Ok(())
+}
+
+/// EC2 instance state names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstanceState {
+    Pending,
+    Running,
+    ShuttingDown,
+    Terminated,
+    Stopping,
+    Stopped,
+}
+
+impl InstanceState {
+    /// The EC2 wire name, e.g. `shutting-down`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::ShuttingDown => "shutting-down",
+            Self::Terminated => "terminated",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+        }
+    }
+
+    /// All states, in EC2's order.
+    pub const ALL: [InstanceState; 6] =
+        [Self::Pending, Self::Running, Self::ShuttingDown, Self::Terminated, Self::Stopping, Self::Stopped];
+}
+
+/// CPU architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Architecture {
+    #[serde(rename = "x86_64")]
+    X86_64,
+    #[serde(rename = "arm64")]
+    Arm64,
+}
+
+impl Architecture {
+    /// The EC2 wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::X86_64 => "x86_64",
+            Self::Arm64 => "arm64",
+        }
+    }
+}
+
+/// Operating system platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    Linux,
+    Windows,
+}
+
+impl Platform {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Linux => "linux",
+            Self::Windows => "windows",
+        }
+    }
+}
+
+/// Firmware boot mode, with EC2's wire names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BootMode {
+    LegacyBios,
+    Uefi,
+}
+
+impl BootMode {
+    /// The EC2 wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LegacyBios => "legacy-bios",
+            Self::Uefi => "uefi",
+        }
+    }
+}
+
+/// An EBS volume attached to an instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Volume {
+    pub volume_id: String,
+    pub device_name: String,
+    pub size_gib: u32,
+}
+
+/// An EC2 instance, as `DescribeInstances` returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ec2Instance {
+    pub instance_id: InstanceId,
+    pub account_id: AccountId,
+    pub region: Region,
+    pub tags: Tags,
+    pub state: InstanceState,
+    pub private_ip: Ipv4Addr,
+    pub subnet_id: SubnetId,
+    #[serde(default)]
+    pub security_group_ids: Vec<String>,
+    pub instance_type: String,
+    pub architecture: Architecture,
+    pub platform: Platform,
+    pub boot_mode: BootMode,
+    #[serde(default = "default_root_device")]
+    pub root_device_type: String,
+    #[serde(default)]
+    pub volumes: Vec<Volume>,
+}
+
+fn default_root_device() -> String {
+    "ebs".to_owned()
+}
+
+impl Ec2Instance {
+    /// The `Name` tag, if any.
+    pub fn name(&self) -> Option<&str> {
+        self.tags.get("Name").map(String::as_str)
+    }
+
+    /// Whether the instance carries `AWSDRS=AllowLaunchingIntoThisInstance` exactly (key and value
+    /// case-sensitive, as DRS's IAM conditions compare them).
+    pub fn has_exact_awsdrs_tag(&self) -> bool {
+        self.tags.get(AWSDRS_TAG_KEY).is_some_and(|v| v == AWSDRS_TAG_VALUE)
+    }
+
+    /// Whether the instance carries something that looks like the AWSDRS tag but is not exactly it
+    /// (wrong case of key or value, stray whitespace). Such an instance is not a standby.
+    pub fn has_near_miss_awsdrs_tag(&self) -> bool {
+        !self.has_exact_awsdrs_tag()
+            && self.tags.iter().any(|(k, v)| {
+                k.trim().eq_ignore_ascii_case(AWSDRS_TAG_KEY) && v.trim().eq_ignore_ascii_case(AWSDRS_TAG_VALUE)
+            })
+    }
+
+    /// Whether the instance is a standby: exact AWSDRS tag and not terminated.
+    pub fn is_standby(&self) -> bool {
+        self.has_exact_awsdrs_tag() && self.state != InstanceState::Terminated
+    }
+}
+
+/// A VPC subnet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subnet {
+    pub subnet_id: SubnetId,
+    pub account_id: AccountId,
+    pub region: Region,
+    pub vpc_id: String,
+    pub cidr: Ipv4Cidr,
+    pub availability_zone: String,
+}
+
+/// DRS `DataReplicationState`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReplicationState {
+    Stopped,
+    Initiating,
+    InitialSync,
+    Backlog,
+    CreatingSnapshot,
+    Continuous,
+    Paused,
+    Rescan,
+    Stalled,
+    Disconnected,
+}
+
+impl ReplicationState {
+    /// The DRS wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stopped => "STOPPED",
+            Self::Initiating => "INITIATING",
+            Self::InitialSync => "INITIAL_SYNC",
+            Self::Backlog => "BACKLOG",
+            Self::CreatingSnapshot => "CREATING_SNAPSHOT",
+            Self::Continuous => "CONTINUOUS",
+            Self::Paused => "PAUSED",
+            Self::Rescan => "RESCAN",
+            Self::Stalled => "STALLED",
+            Self::Disconnected => "DISCONNECTED",
+        }
+    }
+
+    /// All states, in the model's order.
+    pub const ALL: [ReplicationState; 10] = [
+        Self::Stopped,
+        Self::Initiating,
+        Self::InitialSync,
+        Self::Backlog,
+        Self::CreatingSnapshot,
+        Self::Continuous,
+        Self::Paused,
+        Self::Rescan,
+        Self::Stalled,
+        Self::Disconnected,
+    ];
+}
+
+/// A DRS source server, as `DescribeSourceServers` in the DR region returns it.
+///
+/// `account_id`/`region` are where the DRS resource lives (the DR account and region); `origin_*` are where
+/// the replicated machine runs (`sourceCloudProperties`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceServer {
+    pub source_server_id: SourceServerId,
+    pub account_id: AccountId,
+    pub region: Region,
+    pub origin_account_id: AccountId,
+    pub origin_region: Region,
+    /// `sourceProperties.identificationHints.hostname`; may be empty.
+    #[serde(default)]
+    pub hostname: String,
+    /// `identificationHints.awsInstanceID`: the source instance.
+    pub source_instance_id: Option<InstanceId>,
+    pub replication_state: ReplicationState,
+    /// `dataReplicationInfo.lagDuration`, in seconds.
+    pub lag_seconds: u64,
+    pub tags: Tags,
+    pub architecture: Architecture,
+    pub platform: Platform,
+    /// Boot mode of the source instance, when known.
+    pub boot_mode: Option<BootMode>,
+}
+
+impl SourceServer {
+    /// The `Name` tag, if any.
+    pub fn name_tag(&self) -> Option<&str> {
+        self.tags.get("Name").map(String::as_str)
+    }
+
+    /// The `dr:wave` tag, if any.
+    pub fn wave(&self) -> Option<&str> {
+        self.tags.get(WAVE_TAG_KEY).map(String::as_str)
+    }
+}
+
+/// One account and region: where a protection group's primary or DR side lives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AccountRegion {
+    pub account_id: AccountId,
+    pub region: Region,
+}
+
+/// An account and region Roundtrip can reach, with the account's friendly name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownAccountRegion {
+    pub at: AccountRegion,
+    pub account_name: String,
+}
+
+/// Counts describing one account and region of the estate, for the overview.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EstateSlice {
+    pub account_id: String,
+    pub account_name: String,
+    pub region: String,
+    pub instances: usize,
+    /// Source servers whose DRS resource lives here, by replication state.
+    pub source_servers_by_state: BTreeMap<String, usize>,
+    /// Standbys (exact AWSDRS tag, not terminated) by instance state.
+    pub standbys_by_state: BTreeMap<String, usize>,
+}
+
+/// The estate overview.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EstateOverview {
+    /// What the estate is: `simulated` or `aws`.
+    pub cloud: String,
+    /// Scenario name (simulated estate) or a description.
+    pub description: String,
+    pub slices: Vec<EstateSlice>,
+}
+
+/// Summarises one account and region for the overview.
+pub fn summarize_slice(
+    account_id: &AccountId,
+    account_name: &str,
+    region: &Region,
+    instances: &[Ec2Instance],
+    sources: &[SourceServer],
+) -> EstateSlice {
+    let mut slice = EstateSlice {
+        account_id: account_id.to_string(),
+        account_name: account_name.to_owned(),
+        region: region.to_string(),
+        instances: instances.len(),
+        ..EstateSlice::default()
+    };
+    for s in sources {
+        *slice.source_servers_by_state.entry(s.replication_state.as_str().to_owned()).or_default() += 1;
+    }
+    for i in instances.iter().filter(|i| i.is_standby()) {
+        *slice.standbys_by_state.entry(i.state.as_str().to_owned()).or_default() += 1;
+    }
+    slice
+}

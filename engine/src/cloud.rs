@@ -1,0 +1,72 @@
+//! The cloud port: what Roundtrip reads from (and, in later issues, does to) DRS and EC2.
+//!
+//! Implementations: the simulated estate (`sim`) and, later, the AWS SDK adapter. Nothing above this trait
+//! sees an SDK type or error: adapters map vendor errors into [`CloudError`].
+
+use async_trait::async_trait;
+pub use domain::estate::KnownAccountRegion;
+use domain::estate::{AccountRegion, Ec2Instance, SourceServer, Subnet};
+use serde::{Deserialize, Serialize};
+
+/// Why a cloud call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CloudError {
+    /// The API asked us to slow down.
+    #[error("throttled by the cloud API; retry after {retry_after_ms} ms")]
+    Throttled { retry_after_ms: u64 },
+    /// The caller lacks a permission.
+    #[error("access denied: {message}")]
+    AccessDenied { message: String },
+    /// The API rejected the request as invalid.
+    #[error("rejected by the cloud API: {message}")]
+    Validation { message: String },
+    /// The named resource does not exist.
+    #[error("not found: {message}")]
+    NotFound { message: String },
+    /// Anything else.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// What kind of estate this is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloudInfo {
+    /// `simulated` or `aws`.
+    pub kind: String,
+    /// The scenario name, or the AWS partition.
+    pub description: String,
+}
+
+/// DRS and EC2, per account and region.
+///
+/// Every list call returns the complete list: an implementation that talks to a paginated API MUST follow
+/// every page before returning.
+#[async_trait]
+pub trait Cloud: Send + Sync {
+    /// What this estate is.
+    fn info(&self) -> CloudInfo;
+
+    /// The accounts and regions Roundtrip can reach.
+    ///
+    /// # Errors
+    /// Any [`CloudError`].
+    async fn list_account_regions(&self) -> Result<Vec<KnownAccountRegion>, CloudError>;
+
+    /// EC2 `DescribeInstances` in one account and region, terminated instances included.
+    ///
+    /// # Errors
+    /// MUST return [`CloudError::AccessDenied`] for an account and region it cannot reach.
+    async fn describe_instances(&self, at: &AccountRegion) -> Result<Vec<Ec2Instance>, CloudError>;
+
+    /// EC2 `DescribeSubnets` in one account and region.
+    ///
+    /// # Errors
+    /// As [`Cloud::describe_instances`].
+    async fn describe_subnets(&self, at: &AccountRegion) -> Result<Vec<Subnet>, CloudError>;
+
+    /// DRS `DescribeSourceServers` in one account and region (where DRS runs: the DR side).
+    ///
+    /// # Errors
+    /// As [`Cloud::describe_instances`].
+    async fn describe_source_servers(&self, at: &AccountRegion) -> Result<Vec<SourceServer>, CloudError>;
+}

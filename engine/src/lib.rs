@@ -1,0 +1,14 @@
+//! Roundtrip's server-side core: the ports every adapter implements and the use-case services the REST
+//! API and the console call.
+//!
+//! Direction of dependencies: this crate imports `domain` and nothing else of ours. Adapters (the simulated
+//! estate, the embedded store, later AWS and DynamoDB) implement [`cloud::Cloud`], [`store::Store`] and
+//! [`clock::Clock`]; the server wires one of each into [`services::Services`].
+
+pub mod clock;
+pub mod cloud;
+pub mod repo;
+pub mod services;
+pub mod store;
+
+pub use services::{ServiceError, Services};

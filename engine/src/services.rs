@@ -1,0 +1,671 @@
+//! The use cases: protection groups, matching, pairs and their validation.
+//!
+//! REST handlers and console server functions parse their input, call one method here and map the
+//! result. Every method reads the estate through the cloud port and persists through the store port; a
+//! write either lands whole (one store transaction) or not at all.
+
+use crate::clock::Clock;
+use crate::cloud::{Cloud, CloudError, CloudInfo, KnownAccountRegion};
+use crate::repo;
+use crate::store::{Expect, Store, StoreError, WriteOp};
+use domain::ErrorCode;
+use domain::error::FieldError;
+use domain::estate::{AccountRegion, EstateOverview, SourceServer, summarize_slice};
+pub use domain::group::{AcceptOutcome, GroupMatch, GroupSummary};
+use domain::group::{
+    GroupSpec, InstancePair, PairOrigin, PairRequest, ProtectionGroup, ProtectionGroupInput, SourceNameKey,
+    SourceSelection,
+};
+use domain::ids::{InstanceId, PairId, ProtectionGroupId, SourceServerId};
+use domain::matching::{Finding, MatchReport, Severity, match_estate, pair_findings};
+use domain::validation::{DrView, ValidationReport, validate_ips, validate_pairs};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// Most pairs one request may accept.
+pub const MAX_PAIRS_PER_REQUEST: usize = 10_000;
+
+/// Why a pair request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairRejection {
+    pub source_server_id: SourceServerId,
+    pub standby_instance_id: InstanceId,
+    /// Each reason has a stable code and a message.
+    pub reasons: Vec<FieldError>,
+}
+
+/// What went wrong in a use case.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("the request has invalid fields")]
+    Invalid(Vec<FieldError>),
+    #[error("protection group {0} does not exist")]
+    GroupNotFound(ProtectionGroupId),
+    #[error("pair {0} does not exist in this protection group")]
+    PairNotFound(PairId),
+    #[error("the record changed since it was read (expected version {expected}, found {actual:?}); reload and retry")]
+    VersionConflict { expected: u64, actual: Option<u64> },
+    #[error("a protection group named {0:?} already exists")]
+    DuplicateName(String),
+    #[error("{} pair(s) cannot be accepted; nothing was written", .0.len())]
+    PairRejected(Vec<PairRejection>),
+    #[error("cloud call failed: {0}")]
+    Cloud(#[from] CloudError),
+    #[error("store failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl ServiceError {
+    /// The stable code of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Invalid(_) => ErrorCode::ValidationFailed,
+            Self::GroupNotFound(_) => ErrorCode::ProtectionGroupNotFound,
+            Self::PairNotFound(_) => ErrorCode::PairNotFound,
+            Self::VersionConflict { .. } => ErrorCode::VersionConflict,
+            Self::DuplicateName(_) => ErrorCode::DuplicateName,
+            Self::PairRejected(_) => ErrorCode::PairRejected,
+            Self::Cloud(CloudError::Throttled { .. }) => ErrorCode::Throttled,
+            Self::Cloud(_) => ErrorCode::CloudError,
+            Self::Store(StoreError::Conflict { .. }) => ErrorCode::VersionConflict,
+            Self::Store(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// Structured details for the client (never internals).
+    pub fn details(&self) -> serde_json::Value {
+        match self {
+            Self::Invalid(fields) => serde_json::json!({ "fields": fields }),
+            Self::GroupNotFound(id) => serde_json::json!({ "protection_group_id": id }),
+            Self::PairNotFound(id) => serde_json::json!({ "pair_id": id }),
+            Self::VersionConflict { expected, actual } => serde_json::json!({ "expected": expected, "actual": actual }),
+            Self::DuplicateName(name) => serde_json::json!({ "name": name }),
+            Self::PairRejected(rejections) => serde_json::json!({ "rejections": rejections }),
+            _ => serde_json::json!({}),
+        }
+    }
+
+    /// A message safe to show a client: internal failures are not described.
+    pub fn public_message(&self) -> String {
+        match self {
+            Self::Store(StoreError::Conflict { .. }) => {
+                "the record changed while it was being written; reload and retry".into()
+            }
+            Self::Store(_) => "the store failed; the server log has the cause".into(),
+            Self::Cloud(CloudError::Unexpected(_)) => "the cloud call failed; the server log has the cause".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Matching for explicit accounts and regions, without a stored group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExplicitMatch {
+    pub primary: AccountRegion,
+    pub dr: AccountRegion,
+    pub selection: SourceSelection,
+    pub source_name_key: SourceNameKey,
+}
+
+/// Everything the edges need, behind ports chosen at start-up.
+#[derive(Clone)]
+pub struct Services {
+    pub cloud: Arc<dyn Cloud>,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+}
+
+struct DrEstate {
+    sources: Vec<SourceServer>,
+    instances: Vec<domain::estate::Ec2Instance>,
+}
+
+impl Services {
+    /// Wires the ports.
+    pub fn new(cloud: Arc<dyn Cloud>, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Self { cloud, store, clock }
+    }
+
+    /// What the estate is.
+    pub fn cloud_info(&self) -> CloudInfo {
+        self.cloud.info()
+    }
+
+    /// Accounts, regions, source servers by replication state and standbys by state.
+    ///
+    /// # Errors
+    /// Cloud failures.
+    pub async fn overview(&self) -> Result<EstateOverview, ServiceError> {
+        let info = self.cloud.info();
+        let mut slices = Vec::new();
+        for known in self.cloud.list_account_regions().await? {
+            let instances = self.cloud.describe_instances(&known.at).await?;
+            let sources = self.cloud.describe_source_servers(&known.at).await?;
+            slices.push(summarize_slice(&known.at.account_id, &known.account_name, &known.at.region, &instances, &sources));
+        }
+        Ok(EstateOverview { cloud: info.kind, description: info.description, slices })
+    }
+
+    /// The accounts and regions Roundtrip can reach.
+    ///
+    /// # Errors
+    /// Cloud failures.
+    pub async fn account_regions(&self) -> Result<Vec<KnownAccountRegion>, ServiceError> {
+        Ok(self.cloud.list_account_regions().await?)
+    }
+
+    /// Every protection group with its pair count, ordered by name.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn list_groups(&self) -> Result<Vec<GroupSummary>, ServiceError> {
+        let groups = repo::list_groups(&*self.store).await?;
+        let mut counts: HashMap<ProtectionGroupId, usize> = HashMap::new();
+        for p in repo::list_pairs(&*self.store, None).await? {
+            *counts.entry(p.protection_group_id).or_default() += 1;
+        }
+        let mut out: Vec<GroupSummary> = groups
+            .into_iter()
+            .map(|g| GroupSummary { pairs: counts.get(&g.id).copied().unwrap_or(0), group: g })
+            .collect();
+        out.sort_by(|a, b| (a.group.name.to_lowercase(), &a.group.id).cmp(&(b.group.name.to_lowercase(), &b.group.id)));
+        Ok(out)
+    }
+
+    /// One protection group.
+    ///
+    /// # Errors
+    /// [`ServiceError::GroupNotFound`].
+    pub async fn get_group(&self, id: &ProtectionGroupId) -> Result<ProtectionGroup, ServiceError> {
+        repo::get_group(&*self.store, id).await?.ok_or_else(|| ServiceError::GroupNotFound(id.clone()))
+    }
+
+    async fn check_reachable(&self, spec: &GroupSpec) -> Result<(), ServiceError> {
+        let known: HashSet<AccountRegion> =
+            self.cloud.list_account_regions().await?.into_iter().map(|k| k.at).collect();
+        let mut errs = Vec::new();
+        for (field, at) in [("primary", &spec.primary), ("dr", &spec.dr)] {
+            if !known.contains(at) {
+                errs.push(FieldError::new(
+                    field,
+                    "UNKNOWN_ACCOUNT_REGION",
+                    format!("Roundtrip cannot reach account {} in {}; register the account or pick another", at.account_id, at.region),
+                ));
+            }
+        }
+        if spec.primary == spec.dr {
+            errs.push(FieldError::new("dr", "SAME_AS_PRIMARY", "the DR account and region must differ from the primary ones"));
+        }
+        if errs.is_empty() { Ok(()) } else { Err(ServiceError::Invalid(errs)) }
+    }
+
+    /// Creates a protection group.
+    ///
+    /// # Errors
+    /// [`ServiceError::Invalid`] with every bad field; [`ServiceError::DuplicateName`].
+    pub async fn create_group(&self, input: &ProtectionGroupInput) -> Result<ProtectionGroup, ServiceError> {
+        let spec = input.validate().map_err(ServiceError::Invalid)?;
+        self.check_reachable(&spec).await?;
+        let now = self.clock.now_millis();
+        let id = ProtectionGroupId::parse(&format!("pg-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]))
+            .map_err(|e| ServiceError::Store(StoreError::Unexpected(anyhow::anyhow!(e))))?;
+        let mut group = ProtectionGroup {
+            id,
+            name: spec.name,
+            description: spec.description,
+            primary: spec.primary,
+            dr: spec.dr,
+            selection: spec.selection,
+            source_name_key: spec.source_name_key,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        let ops = vec![name_claim(&group.name, &group.id, Expect::Absent), repo::put_group(&group, Expect::Absent)];
+        match self.store.transact(ops).await {
+            Ok(v) => {
+                group.version = v[1];
+                tracing::info!(protection_group_id = %group.id, name = %group.name, "protection group created");
+                Ok(group)
+            }
+            Err(StoreError::Conflict { table, .. }) if table == repo::GROUP_NAMES => {
+                Err(ServiceError::DuplicateName(group.name))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Replaces a protection group's settings. Its pairs stay.
+    ///
+    /// # Errors
+    /// As [`Services::create_group`], plus [`ServiceError::GroupNotFound`] and
+    /// [`ServiceError::VersionConflict`] when `expected_version` is given and differs.
+    pub async fn update_group(
+        &self,
+        id: &ProtectionGroupId,
+        input: &ProtectionGroupInput,
+        expected_version: Option<u64>,
+    ) -> Result<ProtectionGroup, ServiceError> {
+        let spec = input.validate().map_err(ServiceError::Invalid)?;
+        let current = self.get_group(id).await?;
+        check_version(expected_version, current.version)?;
+        self.check_reachable(&spec).await?;
+        let mut ops = Vec::new();
+        if repo::name_key(&spec.name) != repo::name_key(&current.name) {
+            ops.push(name_claim(&spec.name, id, Expect::Absent));
+            ops.push(WriteOp::Delete { table: repo::GROUP_NAMES.into(), key: repo::name_key(&current.name), expect: Expect::Any });
+        }
+        let mut group = ProtectionGroup {
+            name: spec.name,
+            description: spec.description,
+            primary: spec.primary,
+            dr: spec.dr,
+            selection: spec.selection,
+            source_name_key: spec.source_name_key,
+            updated_at: self.clock.now_millis(),
+            ..current.clone()
+        };
+        ops.push(repo::put_group(&group, Expect::Version(current.version)));
+        match self.store.transact(ops).await {
+            Ok(v) => {
+                group.version = *v.last().unwrap_or(&current.version);
+                Ok(group)
+            }
+            Err(StoreError::Conflict { table, .. }) if table == repo::GROUP_NAMES => {
+                Err(ServiceError::DuplicateName(group.name))
+            }
+            Err(StoreError::Conflict { actual, .. }) => {
+                Err(ServiceError::VersionConflict { expected: current.version, actual })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes a protection group and all its pairs, in one transaction.
+    ///
+    /// # Errors
+    /// [`ServiceError::GroupNotFound`], [`ServiceError::VersionConflict`].
+    pub async fn delete_group(&self, id: &ProtectionGroupId, expected_version: Option<u64>) -> Result<(), ServiceError> {
+        let current = self.get_group(id).await?;
+        check_version(expected_version, current.version)?;
+        let pairs = repo::list_pairs(&*self.store, Some(id)).await?;
+        let mut ops: Vec<WriteOp> = pairs.iter().map(|p| repo::delete_pair(p, Expect::Version(p.version))).collect();
+        ops.push(WriteOp::Delete { table: repo::GROUP_NAMES.into(), key: repo::name_key(&current.name), expect: Expect::Any });
+        ops.push(WriteOp::Delete {
+            table: repo::PROTECTION_GROUPS.into(),
+            key: id.to_string(),
+            expect: Expect::Version(current.version),
+        });
+        self.store.transact(ops).await.map_err(|e| match e {
+            StoreError::Conflict { actual, .. } => ServiceError::VersionConflict { expected: current.version, actual },
+            e => e.into(),
+        })?;
+        tracing::info!(protection_group_id = %id, pairs = pairs.len(), "protection group deleted");
+        Ok(())
+    }
+
+    async fn dr_estate(&self, group: &ProtectionGroup) -> Result<DrEstate, ServiceError> {
+        let (sources, instances) = tokio::try_join!(
+            self.cloud.describe_source_servers(&group.dr),
+            self.cloud.describe_instances(&group.dr)
+        )?;
+        Ok(DrEstate { sources, instances })
+    }
+
+    /// Runs Name-tag matching for a stored group and returns it with the pairs already accepted.
+    ///
+    /// # Errors
+    /// [`ServiceError::GroupNotFound`], cloud failures.
+    pub async fn match_group(&self, id: &ProtectionGroupId) -> Result<GroupMatch, ServiceError> {
+        Ok(self.load_match(id).await?.0)
+    }
+
+    /// The match of a group, with the DR estate it was computed from and every group's pairs.
+    async fn load_match(&self, id: &ProtectionGroupId) -> Result<(GroupMatch, DrEstate, Vec<InstancePair>), ServiceError> {
+        let group = self.get_group(id).await?;
+        let estate = self.dr_estate(&group).await?;
+        let protected: Vec<SourceServer> = estate.sources.iter().filter(|s| group.protects(s)).cloned().collect();
+        let report = match_estate(&protected, &estate.instances, group.source_name_key);
+        let all_pairs = repo::list_pairs(&*self.store, None).await?;
+        let accepted = all_pairs.iter().filter(|p| &p.protection_group_id == id).cloned().collect();
+        Ok((GroupMatch { group, report, accepted }, estate, all_pairs))
+    }
+
+    /// Runs Name-tag matching for explicit accounts and regions.
+    ///
+    /// # Errors
+    /// [`ServiceError::Invalid`] for unreachable accounts, cloud failures.
+    pub async fn match_explicit(&self, m: &ExplicitMatch) -> Result<MatchReport, ServiceError> {
+        let spec = GroupSpec {
+            name: String::new(),
+            description: String::new(),
+            primary: m.primary.clone(),
+            dr: m.dr.clone(),
+            selection: m.selection.clone(),
+            source_name_key: m.source_name_key,
+        };
+        self.check_reachable(&spec).await?;
+        let probe = ProtectionGroup {
+            id: ProtectionGroupId::parse("pg-0").map_err(|e| StoreError::Unexpected(anyhow::anyhow!(e)))?,
+            name: String::new(),
+            description: String::new(),
+            primary: m.primary.clone(),
+            dr: m.dr.clone(),
+            selection: m.selection.clone(),
+            source_name_key: m.source_name_key,
+            created_at: 0,
+            updated_at: 0,
+            version: 0,
+        };
+        let estate = self.dr_estate(&probe).await?;
+        let protected: Vec<SourceServer> = estate.sources.into_iter().filter(|s| probe.protects(s)).collect();
+        Ok(match_estate(&protected, &estate.instances, m.source_name_key))
+    }
+
+    /// The pairs of a group.
+    ///
+    /// # Errors
+    /// [`ServiceError::GroupNotFound`].
+    pub async fn list_pairs(&self, id: &ProtectionGroupId) -> Result<Vec<InstancePair>, ServiceError> {
+        self.get_group(id).await?;
+        Ok(repo::list_pairs(&*self.store, Some(id)).await?)
+    }
+
+    /// Accepts pairs into a group, all or none. A request equal to a proposed pair of the current match
+    /// report is recorded as matched; any other is validated the same way and recorded as manual. A request
+    /// already stored exactly so is left unchanged.
+    ///
+    /// # Errors
+    /// [`ServiceError::PairRejected`] listing every refused request and why; nothing is written then.
+    pub async fn accept_pairs(
+        &self,
+        id: &ProtectionGroupId,
+        requests: &[PairRequest],
+        actor: &str,
+    ) -> Result<AcceptOutcome, ServiceError> {
+        if requests.is_empty() || requests.len() > MAX_PAIRS_PER_REQUEST {
+            return Err(ServiceError::Invalid(vec![FieldError::new(
+                "pairs",
+                if requests.is_empty() { "REQUIRED" } else { "TOO_MANY" },
+                format!("send 1 to {MAX_PAIRS_PER_REQUEST} pairs"),
+            )]));
+        }
+        let (m, estate, all_pairs) = self.load_match(id).await?;
+        let ctx = PairContext::new(&m, &estate, &all_pairs);
+        let mut seen_sources = HashSet::new();
+        let mut seen_standbys = HashSet::new();
+        let mut rejections = Vec::new();
+        let mut ops = Vec::new();
+        let mut accepted = Vec::new();
+        let mut unchanged = 0;
+        let now = self.clock.now_millis();
+        for req in requests {
+            let mut reasons = ctx.check(req, true);
+            if !seen_sources.insert(&req.source_server_id) {
+                reasons.push(FieldError::new("source_server_id", "SOURCE_LISTED_TWICE", "this source server appears twice in the request"));
+            }
+            if !seen_standbys.insert(&req.standby_instance_id) {
+                reasons.push(FieldError::new("standby_instance_id", "STANDBY_LISTED_TWICE", "this standby appears twice in the request"));
+            }
+            if !reasons.is_empty() {
+                rejections.push(PairRejection {
+                    source_server_id: req.source_server_id.clone(),
+                    standby_instance_id: req.standby_instance_id.clone(),
+                    reasons,
+                });
+                continue;
+            }
+            // `check` refused a stored pair with another standby, so a stored pair here is this very pair.
+            if ctx.existing.contains_key(&req.source_server_id) {
+                unchanged += 1;
+                continue;
+            }
+            let origin = if ctx.proposed.contains(&(&req.source_server_id, &req.standby_instance_id)) {
+                PairOrigin::Matched
+            } else {
+                PairOrigin::Manual
+            };
+            let pair = ctx.build(&m.group, req, origin, now, actor);
+            ops.push(repo::put_pair(&pair, Expect::Absent));
+            accepted.push(pair);
+        }
+        if !rejections.is_empty() {
+            return Err(ServiceError::PairRejected(rejections));
+        }
+        if !ops.is_empty() {
+            let versions = self.store.transact(ops).await.map_err(|e| match e {
+                StoreError::Conflict { actual, .. } => ServiceError::VersionConflict { expected: 0, actual },
+                e => e.into(),
+            })?;
+            for (p, v) in accepted.iter_mut().zip(versions) {
+                p.version = v;
+            }
+        }
+        tracing::info!(protection_group_id = %id, accepted = accepted.len(), unchanged, actor, "pairs accepted");
+        Ok(AcceptOutcome { accepted, unchanged })
+    }
+
+    /// Sets one pair by hand (manual override): the pair of `pair_id`'s source server now points at
+    /// `standby`. Validated like an accepted pair and recorded as manual.
+    ///
+    /// # Errors
+    /// [`ServiceError::PairRejected`], [`ServiceError::VersionConflict`], [`ServiceError::GroupNotFound`].
+    pub async fn set_pair(
+        &self,
+        id: &ProtectionGroupId,
+        pair_id: &PairId,
+        standby: &InstanceId,
+        expected_version: Option<u64>,
+        actor: &str,
+    ) -> Result<InstancePair, ServiceError> {
+        let (m, estate, all_pairs) = self.load_match(id).await?;
+        let source = SourceServerId::parse(&format!("s-{}", &pair_id.as_str()[5..]))
+            .map_err(|e| ServiceError::Invalid(vec![FieldError::new("pair_id", e.code, e.message)]))?;
+        let req = PairRequest { source_server_id: source, standby_instance_id: standby.clone() };
+        let ctx = PairContext::new(&m, &estate, &all_pairs);
+        let existing = ctx.existing.get(&req.source_server_id).copied();
+        if let (Some(expected), Some(p)) = (expected_version, existing) {
+            check_version(Some(expected), p.version)?;
+        }
+        let reasons = ctx.check(&req, false);
+        if !reasons.is_empty() {
+            return Err(ServiceError::PairRejected(vec![PairRejection {
+                source_server_id: req.source_server_id,
+                standby_instance_id: req.standby_instance_id,
+                reasons,
+            }]));
+        }
+        let mut pair = ctx.build(&m.group, &req, PairOrigin::Manual, self.clock.now_millis(), actor);
+        let expect = existing.map_or(Expect::Absent, |p| Expect::Version(p.version));
+        let v = self.store.transact(vec![repo::put_pair(&pair, expect)]).await.map_err(|e| match e {
+            StoreError::Conflict { actual, .. } => {
+                ServiceError::VersionConflict { expected: existing.map_or(0, |p| p.version), actual }
+            }
+            e => e.into(),
+        })?;
+        pair.version = v[0];
+        tracing::info!(protection_group_id = %id, pair_id = %pair.id, standby = %standby, actor, "pair set by hand");
+        Ok(pair)
+    }
+
+    /// Removes one pair.
+    ///
+    /// # Errors
+    /// [`ServiceError::PairNotFound`], [`ServiceError::VersionConflict`].
+    pub async fn delete_pair(
+        &self,
+        id: &ProtectionGroupId,
+        pair_id: &PairId,
+        expected_version: Option<u64>,
+    ) -> Result<(), ServiceError> {
+        self.get_group(id).await?;
+        let rec = self
+            .store
+            .get(repo::INSTANCE_PAIRS, &repo::pair_key(id, pair_id))
+            .await?
+            .ok_or_else(|| ServiceError::PairNotFound(pair_id.clone()))?;
+        check_version(expected_version, rec.version)?;
+        self.store
+            .transact(vec![WriteOp::Delete {
+                table: repo::INSTANCE_PAIRS.into(),
+                key: rec.key,
+                expect: Expect::Version(rec.version),
+            }])
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict { actual, .. } => ServiceError::VersionConflict { expected: rec.version, actual },
+                e => e.into(),
+            })?;
+        Ok(())
+    }
+
+    async fn dr_view_inputs(
+        &self,
+        id: &ProtectionGroupId,
+    ) -> Result<(Vec<InstancePair>, DrEstate, Vec<domain::estate::Subnet>, Vec<InstancePair>), ServiceError> {
+        let group = self.get_group(id).await?;
+        let estate = self.dr_estate(&group).await?;
+        let subnets = self.cloud.describe_subnets(&group.dr).await?;
+        let all = repo::list_pairs(&*self.store, None).await?;
+        let mine: Vec<InstancePair> = all.iter().filter(|p| &p.protection_group_id == id).cloned().collect();
+        let dr_ids: HashSet<&InstanceId> = estate.instances.iter().map(|i| &i.instance_id).collect();
+        let in_dr: Vec<InstancePair> = all.into_iter().filter(|p| dr_ids.contains(&p.standby_instance_id)).collect();
+        Ok((mine, estate, subnets, in_dr))
+    }
+
+    /// Checks a group's stored pairs against the estate now.
+    ///
+    /// # Errors
+    /// [`ServiceError::GroupNotFound`], cloud failures.
+    pub async fn validate_pairs(&self, id: &ProtectionGroupId) -> Result<ValidationReport, ServiceError> {
+        let (mine, estate, subnets, in_dr) = self.dr_view_inputs(id).await?;
+        let view = DrView { sources: &estate.sources, instances: &estate.instances, subnets: &subnets, all_pairs: &in_dr };
+        Ok(validate_pairs(&mine, &view))
+    }
+
+    /// Checks only the private IPs of a group's stored pairs.
+    ///
+    /// # Errors
+    /// [`ServiceError::GroupNotFound`], cloud failures.
+    pub async fn validate_ips(&self, id: &ProtectionGroupId) -> Result<ValidationReport, ServiceError> {
+        let (mine, estate, subnets, in_dr) = self.dr_view_inputs(id).await?;
+        let view = DrView { sources: &estate.sources, instances: &estate.instances, subnets: &subnets, all_pairs: &in_dr };
+        Ok(validate_ips(&mine, &view))
+    }
+}
+
+fn name_claim(name: &str, id: &ProtectionGroupId, expect: Expect) -> WriteOp {
+    WriteOp::Put { table: repo::GROUP_NAMES.into(), key: repo::name_key(name), value: serde_json::json!(id), expect }
+}
+
+fn check_version(expected: Option<u64>, actual: u64) -> Result<(), ServiceError> {
+    match expected {
+        Some(e) if e != actual => Err(ServiceError::VersionConflict { expected: e, actual: Some(actual) }),
+        _ => Ok(()),
+    }
+}
+
+/// What one group's pair checks look at.
+struct PairContext<'a> {
+    sources: HashMap<&'a SourceServerId, &'a SourceServer>,
+    protected: HashSet<&'a SourceServerId>,
+    instances: HashMap<&'a InstanceId, &'a domain::estate::Ec2Instance>,
+    /// This group's stored pairs, by source server.
+    existing: HashMap<&'a SourceServerId, &'a InstancePair>,
+    /// Every group's standbys in use, with the pair using them.
+    standby_users: HashMap<&'a InstanceId, &'a InstancePair>,
+    proposed: HashSet<(&'a SourceServerId, &'a InstanceId)>,
+    key: SourceNameKey,
+}
+
+impl<'a> PairContext<'a> {
+    fn new(m: &'a GroupMatch, estate: &'a DrEstate, all_pairs: &'a [InstancePair]) -> Self {
+        Self {
+            sources: estate.sources.iter().map(|s| (&s.source_server_id, s)).collect(),
+            protected: estate.sources.iter().filter(|s| m.group.protects(s)).map(|s| &s.source_server_id).collect(),
+            instances: estate.instances.iter().map(|i| (&i.instance_id, i)).collect(),
+            existing: m.accepted.iter().map(|p| (&p.source_server_id, p)).collect(),
+            standby_users: all_pairs.iter().map(|p| (&p.standby_instance_id, p)).collect(),
+            proposed: m.report.pairs.iter().map(|p| (&p.source_server_id, &p.standby_instance_id)).collect(),
+            key: m.group.source_name_key,
+        }
+    }
+
+    /// Every reason the request cannot be stored; empty when it can. Readiness problems an operator can
+    /// fix later (a running standby, replication not continuous) do not refuse a pair.
+    fn check(&self, req: &PairRequest, accept_mode: bool) -> Vec<FieldError> {
+        let mut out = Vec::new();
+        let source = self.sources.get(&req.source_server_id);
+        match source {
+            None => out.push(FieldError::new(
+                "source_server_id",
+                "SOURCE_SERVER_NOT_FOUND",
+                format!("DRS in the DR region has no source server {}", req.source_server_id),
+            )),
+            Some(_) if !self.protected.contains(&req.source_server_id) => out.push(FieldError::new(
+                "source_server_id",
+                "SOURCE_NOT_IN_GROUP",
+                "this source server is not selected by the protection group",
+            )),
+            Some(_) => {}
+        }
+        let Some(standby) = self.instances.get(&req.standby_instance_id) else {
+            out.push(FieldError::new(
+                "standby_instance_id",
+                "STANDBY_NOT_FOUND",
+                format!("no instance {} in the DR account and region", req.standby_instance_id),
+            ));
+            return out;
+        };
+        if let Some(user) = self.standby_users.get(&req.standby_instance_id)
+            && user.source_server_id != req.source_server_id
+        {
+            out.push(FieldError::new(
+                "standby_instance_id",
+                "STANDBY_ALREADY_PAIRED",
+                format!("{} is already the standby of {} (group {})", standby.instance_id, user.source_server_id, user.protection_group_id),
+            ));
+        }
+        if accept_mode
+            && let Some(p) = self.existing.get(&req.source_server_id)
+            && p.standby_instance_id != req.standby_instance_id
+        {
+            out.push(FieldError::new(
+                "source_server_id",
+                "PAIR_EXISTS",
+                "this source server is already paired with another standby; override the pair with PUT",
+            ));
+        }
+        if let Some(s) = source {
+            let fixable = ["STANDBY_NOT_STOPPED", "SOURCE_NOT_CONTINUOUS", "REPLICATION_LAGGING"];
+            out.extend(
+                pair_findings(s, standby)
+                    .into_iter()
+                    .filter(|f: &Finding| f.severity == Severity::Critical && !fixable.contains(&f.code.as_str()))
+                    .map(|f| FieldError::new("standby_instance_id", &f.code, f.message)),
+            );
+        }
+        out
+    }
+
+    fn build(&self, group: &ProtectionGroup, req: &PairRequest, origin: PairOrigin, now: i64, actor: &str) -> InstancePair {
+        let s = self.sources[&req.source_server_id];
+        let t = self.instances[&req.standby_instance_id];
+        InstancePair {
+            id: PairId::for_source(&req.source_server_id),
+            protection_group_id: group.id.clone(),
+            source_server_id: req.source_server_id.clone(),
+            standby_instance_id: req.standby_instance_id.clone(),
+            origin,
+            source_name: self.key.source_name(s).unwrap_or_default().to_owned(),
+            standby_name: t.name().unwrap_or_default().to_owned(),
+            standby_private_ip: t.private_ip,
+            standby_subnet_id: t.subnet_id.clone(),
+            wave: s.wave().map(str::to_owned),
+            accepted_at: now,
+            accepted_by: actor.to_owned(),
+            version: 0,
+        }
+    }
+}

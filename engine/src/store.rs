@@ -1,0 +1,174 @@
+//! The store port: versioned JSON records in named tables, written in all-or-nothing transactions.
+//!
+//! The model is deliberately the intersection of an embedded file and DynamoDB: get by key, list by key
+//! prefix, and a transaction of conditional puts and deletes. Every record carries a version that starts at
+//! 1 and grows by one with each put; conditions compare it (optimistic concurrency).
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// One stored record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub key: String,
+    pub version: u64,
+    pub value: serde_json::Value,
+}
+
+/// The condition a write places on the record's current version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Expect {
+    /// The record must not exist.
+    Absent,
+    /// The record must exist with exactly this version.
+    Version(u64),
+    /// No condition.
+    Any,
+}
+
+/// One write of a transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOp {
+    Put { table: String, key: String, value: serde_json::Value, expect: Expect },
+    Delete { table: String, key: String, expect: Expect },
+}
+
+impl WriteOp {
+    /// The table and key written.
+    pub fn target(&self) -> (&str, &str) {
+        match self {
+            Self::Put { table, key, .. } | Self::Delete { table, key, .. } => (table, key),
+        }
+    }
+}
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A condition did not hold; nothing of the transaction was written.
+    #[error("{table}/{key}: expected {expected:?}, found version {actual:?}")]
+    Conflict { table: String, key: String, expected: Expect, actual: Option<u64> },
+    /// The transaction names one record twice.
+    #[error("a transaction may write {table}/{key} only once")]
+    DuplicateWrite { table: String, key: String },
+    /// The store cannot be reached or read.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Versioned records in tables.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// One record, or `None`.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the store cannot be read.
+    async fn get(&self, table: &str, key: &str) -> Result<Option<Record>, StoreError>;
+
+    /// Every record of `table` whose key starts with `key_prefix`, ordered by key.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the store cannot be read.
+    async fn list(&self, table: &str, key_prefix: &str) -> Result<Vec<Record>, StoreError>;
+
+    /// Applies every write or none. Returns, per write, the new version (0 for a delete).
+    ///
+    /// # Errors
+    /// MUST return [`StoreError::Conflict`] and write nothing when any condition fails; MUST return
+    /// [`StoreError::DuplicateWrite`] when two writes name the same record. A transaction that returned
+    /// `Ok` MUST survive a crash of the process that follows.
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<Vec<u64>, StoreError>;
+}
+
+/// The conformance suite every [`Store`] implementation runs in its tests.
+pub mod conformance {
+    use super::*;
+    use serde_json::json;
+
+    fn put(table: &str, key: &str, v: serde_json::Value, expect: Expect) -> WriteOp {
+        WriteOp::Put { table: table.into(), key: key.into(), value: v, expect }
+    }
+
+    /// Runs every check against `store`, which must start empty.
+    pub async fn run_all(store: &dyn Store) {
+        a_put_creates_version_one_and_bumps_it(store).await;
+        conditional_put_conflicts(store).await;
+        a_failed_transaction_writes_nothing(store).await;
+        deletes_are_conditional(store).await;
+        list_is_by_prefix_and_ordered(store).await;
+        a_record_is_written_once_per_transaction(store).await;
+    }
+
+    /// New records start at version 1; each put adds one.
+    pub async fn a_put_creates_version_one_and_bumps_it(store: &dyn Store) {
+        let v = store.transact(vec![put("t1", "a", json!({"n": 1}), Expect::Absent)]).await.unwrap();
+        assert_eq!(v, [1]);
+        let v = store.transact(vec![put("t1", "a", json!({"n": 2}), Expect::Version(1))]).await.unwrap();
+        assert_eq!(v, [2]);
+        let r = store.get("t1", "a").await.unwrap().unwrap();
+        assert_eq!((r.version, r.value), (2, json!({"n": 2})));
+        assert!(store.get("t1", "missing").await.unwrap().is_none());
+        assert!(store.get("other", "a").await.unwrap().is_none(), "tables are separate");
+    }
+
+    /// A put whose expectation fails is refused with `Conflict`.
+    pub async fn conditional_put_conflicts(store: &dyn Store) {
+        store.transact(vec![put("t2", "a", json!(1), Expect::Absent)]).await.unwrap();
+        let e = store.transact(vec![put("t2", "a", json!(2), Expect::Absent)]).await.unwrap_err();
+        assert!(matches!(e, StoreError::Conflict { actual: Some(1), .. }), "{e:?}");
+        let e = store.transact(vec![put("t2", "a", json!(2), Expect::Version(7))]).await.unwrap_err();
+        assert!(matches!(e, StoreError::Conflict { .. }), "{e:?}");
+        let e = store.transact(vec![put("t2", "b", json!(2), Expect::Version(1))]).await.unwrap_err();
+        assert!(matches!(e, StoreError::Conflict { actual: None, .. }), "{e:?}");
+        assert_eq!(store.get("t2", "a").await.unwrap().unwrap().value, json!(1));
+        let v = store.transact(vec![put("t2", "a", json!(3), Expect::Any)]).await.unwrap();
+        assert_eq!(v, [2]);
+    }
+
+    /// When one write of a transaction fails its condition, none is applied.
+    pub async fn a_failed_transaction_writes_nothing(store: &dyn Store) {
+        store.transact(vec![put("t3", "x", json!("x1"), Expect::Absent)]).await.unwrap();
+        let e = store
+            .transact(vec![
+                put("t3", "y", json!("y1"), Expect::Absent),
+                put("t3", "x", json!("x2"), Expect::Absent),
+            ])
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StoreError::Conflict { .. }));
+        assert!(store.get("t3", "y").await.unwrap().is_none(), "y must not be written");
+        assert_eq!(store.get("t3", "x").await.unwrap().unwrap().value, json!("x1"));
+    }
+
+    /// Deletes honour their condition and remove the record.
+    pub async fn deletes_are_conditional(store: &dyn Store) {
+        store.transact(vec![put("t4", "d", json!(1), Expect::Absent)]).await.unwrap();
+        let del = |expect| WriteOp::Delete { table: "t4".into(), key: "d".into(), expect };
+        assert!(matches!(store.transact(vec![del(Expect::Version(9))]).await, Err(StoreError::Conflict { .. })));
+        assert_eq!(store.transact(vec![del(Expect::Version(1))]).await.unwrap(), [0]);
+        assert!(store.get("t4", "d").await.unwrap().is_none());
+        assert!(matches!(store.transact(vec![del(Expect::Version(1))]).await, Err(StoreError::Conflict { .. })));
+    }
+
+    /// `list` returns matching keys in key order.
+    pub async fn list_is_by_prefix_and_ordered(store: &dyn Store) {
+        let ops = ["g2/b", "g1/b", "g1/a", "g10/a"].iter().map(|k| put("t5", k, json!(k), Expect::Absent)).collect();
+        store.transact(ops).await.unwrap();
+        let keys: Vec<String> = store.list("t5", "g1/").await.unwrap().into_iter().map(|r| r.key).collect();
+        assert_eq!(keys, ["g1/a", "g1/b"]);
+        assert_eq!(store.list("t5", "").await.unwrap().len(), 4);
+    }
+
+    /// Two writes to one record in one transaction are refused.
+    pub async fn a_record_is_written_once_per_transaction(store: &dyn Store) {
+        let e = store
+            .transact(vec![put("t6", "k", json!(1), Expect::Any), put("t6", "k", json!(2), Expect::Any)])
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StoreError::DuplicateWrite { .. }), "{e:?}");
+        assert!(store.get("t6", "k").await.unwrap().is_none());
+    }
+}

@@ -1,0 +1,120 @@
+//! The one error type of the REST API: a stable code, a message a person can act on, details, and the
+//! HTTP status. Internals are logged with their cause chain and never sent to the client.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use domain::{ErrorCode, FieldError};
+use engine::ServiceError;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+/// An error answered as `{"error":{"code","message","details"}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: ErrorCode,
+    pub message: String,
+    pub details: Value,
+}
+
+impl ApiError {
+    /// Builds an error.
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), details: json!({}) }
+    }
+
+    /// A 400 for invalid fields.
+    pub fn invalid(fields: Vec<FieldError>) -> Self {
+        let message = match fields.as_slice() {
+            [one] => format!("{}: {}", one.field, one.message),
+            many => format!("{} fields are invalid", many.len()),
+        };
+        Self { status: StatusCode::BAD_REQUEST, code: ErrorCode::ValidationFailed, message, details: json!({ "fields": fields }) }
+    }
+
+    /// The status a stable code is answered with.
+    pub fn status_of(code: ErrorCode) -> StatusCode {
+        match code {
+            ErrorCode::ValidationFailed | ErrorCode::MalformedJson => StatusCode::BAD_REQUEST,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::RouteNotFound | ErrorCode::ProtectionGroupNotFound | ErrorCode::PairNotFound => {
+                StatusCode::NOT_FOUND
+            }
+            ErrorCode::VersionConflict | ErrorCode::DuplicateName => StatusCode::CONFLICT,
+            ErrorCode::PairRejected => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::Throttled => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::CloudError => StatusCode::BAD_GATEWAY,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        let code = e.code();
+        if matches!(code, ErrorCode::Internal | ErrorCode::CloudError) {
+            tracing::error!(error = ?e, "request failed");
+        }
+        Self { status: Self::status_of(code), code, message: e.public_message(), details: e.details() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.code, "message": self.message, "details": self.details } });
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+/// A JSON body whose rejections are answered in the API's error format.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Self(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> ApiError {
+    match r.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
+            "the request body is larger than the server accepts; send fewer items per request",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::UnsupportedMediaType,
+            "send the body as JSON with `Content-Type: application/json`",
+        ),
+        _ => {
+            let mut e = ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::MalformedJson, "the body is not valid JSON of the expected shape");
+            e.details = json!({ "reason": r.body_text() });
+            e
+        }
+    }
+}
+
+/// Answers unknown API routes.
+pub async fn route_not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, ErrorCode::RouteNotFound, format!("no API route {}", uri.path()))
+}
+
+/// Answers a known path with the wrong method.
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    let mut e = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::RouteNotFound, format!("{} is not allowed on {}", method, uri.path()));
+    e.details = json!({ "method": method.as_str() });
+    e
+}

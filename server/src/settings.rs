@@ -1,0 +1,166 @@
+//! Layered settings: defaults → settings file → `ROUNDTRIP_…` environment variables → command-line flags.
+//!
+//! The defaults are safe: simulated cloud, embedded store, listening on 127.0.0.1 only.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Which cloud Roundtrip talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CloudKind {
+    /// The built-in simulated estate.
+    Simulated,
+}
+
+/// Which store Roundtrip keeps its records in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKind {
+    /// One crash-safe file in the data folder.
+    Embedded,
+}
+
+/// Log output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address of the console and REST API.
+    pub listen: SocketAddr,
+    /// Folder for the store file and the simulated estate's state.
+    pub data_dir: PathBuf,
+    pub cloud: CloudKind,
+    pub store: StoreKind,
+    /// Scenario file of the simulated estate; the bundled default when absent.
+    pub scenario: Option<PathBuf>,
+    /// Virtual seconds per real second in the simulated estate; the scenario's when absent.
+    pub sim_speed: Option<f64>,
+    /// Folder holding the built console (`pkg/webapp.{js,wasm,css}`).
+    pub site_root: PathBuf,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    pub log_format: LogFormat,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            data_dir: PathBuf::from("data"),
+            cloud: CloudKind::Simulated,
+            store: StoreKind::Embedded,
+            scenario: None,
+            sim_speed: None,
+            site_root: PathBuf::from("target/site"),
+            max_body_bytes: 2 * 1024 * 1024,
+            log_format: LogFormat::Pretty,
+        }
+    }
+}
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read settings file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("settings file {path} is invalid: {source}")]
+    Parse { path: String, source: toml::de::Error },
+    #[error("environment variable {name}={value:?} is invalid: {reason}")]
+    Env { name: String, value: String, reason: String },
+}
+
+impl Settings {
+    /// Defaults, then the file (if given), then `ROUNDTRIP_*` variables from `env`.
+    ///
+    /// # Errors
+    /// A [`SettingsError`] naming the file or variable at fault.
+    pub fn load(
+        file: Option<&std::path::Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, SettingsError> {
+        let mut s = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| SettingsError::Read { path: path.display().to_string(), source })?;
+                toml::from_str(&text).map_err(|source| SettingsError::Parse { path: path.display().to_string(), source })?
+            }
+            None => Settings::default(),
+        };
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix("ROUNDTRIP_") else { continue };
+            let bad = |reason: &str| SettingsError::Env { name: name.clone(), value: value.clone(), reason: reason.into() };
+            match key {
+                "LISTEN" => s.listen = value.parse().map_err(|_| bad("expected host:port, e.g. 127.0.0.1:3000"))?,
+                "DATA_DIR" => s.data_dir = PathBuf::from(&value),
+                "SCENARIO" => s.scenario = Some(PathBuf::from(&value)),
+                "SIM_SPEED" => {
+                    let v: f64 = value.parse().map_err(|_| bad("expected a number"))?;
+                    if !(v.is_finite() && v > 0.0) {
+                        return Err(bad("expected a positive number"));
+                    }
+                    s.sim_speed = Some(v);
+                }
+                "SITE_ROOT" => s.site_root = PathBuf::from(&value),
+                "MAX_BODY_BYTES" => s.max_body_bytes = value.parse().map_err(|_| bad("expected a number of bytes"))?,
+                "LOG_FORMAT" => {
+                    s.log_format = match value.as_str() {
+                        "pretty" => LogFormat::Pretty,
+                        "json" => LogFormat::Json,
+                        _ => return Err(bad("expected pretty or json")),
+                    }
+                }
+                "CLOUD" => {
+                    if value != "simulated" {
+                        return Err(bad("only `simulated` is available in this build"));
+                    }
+                }
+                "STORE" => {
+                    if value != "embedded" {
+                        return Err(bad("only `embedded` is available in this build"));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_the_file_and_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("roundtrip.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:4000\"\ndata_dir = \"/tmp/x\"\n").unwrap();
+        let s = Settings::load(Some(&file), [("ROUNDTRIP_DATA_DIR".to_owned(), "/tmp/y".to_owned())]).unwrap();
+        assert_eq!(s.listen.port(), 4000);
+        assert_eq!(s.data_dir, PathBuf::from("/tmp/y"));
+        assert_eq!(s.cloud, CloudKind::Simulated);
+    }
+
+    #[test]
+    fn a_bad_variable_is_named_in_the_error() {
+        let err = Settings::load(None, [("ROUNDTRIP_SIM_SPEED".to_owned(), "-3".to_owned())]).unwrap_err();
+        assert!(err.to_string().contains("ROUNDTRIP_SIM_SPEED"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("roundtrip.toml");
+        std::fs::write(&file, "listn = \"127.0.0.1:4000\"\n").unwrap();
+        assert!(matches!(Settings::load(Some(&file), []), Err(SettingsError::Parse { .. })));
+    }
+}

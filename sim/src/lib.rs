@@ -1,0 +1,20 @@
+//! The simulated AWS estate: accounts, two regions, EC2 and DRS, loaded from a scenario file and run on a
+//! virtual clock.
+//!
+//! The simulated world plays the part of AWS, so it outlives the console: its state is saved in the data
+//! folder and a restarted server finds it as AWS would have left it — virtual time went on while the
+//! console was down. It implements the engine's cloud port; DRS and EC2 reads now, mutations in later
+//! issues. It is a real stateful implementation, not a mock: tests drive failures through it.
+
+pub mod clock;
+pub mod generate;
+pub mod scenario;
+pub mod world;
+
+pub use clock::SimClock;
+pub use scenario::Scenario;
+pub use world::Simulator;
+
+/// The bundled default scenario: a few applications in web/app/db tiers with realistic problems.
+/// It is the output of `roundtrip sim generate --servers 96 --seed 7 --problems`; a test keeps it so.
+pub const DEFAULT_SCENARIO: &str = include_str!("../../scenarios/default.toml");

@@ -1,0 +1,158 @@
+//! The scenario file: a TOML description of a simulated estate (`docs/scenarios.md` documents it).
+//!
+//! A scenario is checked whole when it loads: every id unique, every reference resolvable, every tag
+//! within AWS's limits. A scenario that fails a check is refused with a message naming the offending item.
+
+use domain::estate::{Ec2Instance, SourceServer, Subnet, check_tags};
+use domain::ids::{AccountId, Region};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+/// Settings of the simulation itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimulationSettings {
+    /// Virtual seconds per real second (1 = real time). The server's `--speed` overrides it.
+    #[serde(default = "one")]
+    pub speed: f64,
+    /// Virtual time at which the scenario starts, Unix milliseconds.
+    #[serde(default = "default_start")]
+    pub start_ms: i64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// 2026-01-01T00:00:00Z.
+fn default_start() -> i64 {
+    1_767_225_600_000
+}
+
+impl Default for SimulationSettings {
+    fn default() -> Self {
+        Self { speed: one(), start_ms: default_start() }
+    }
+}
+
+/// An AWS account of the estate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScenarioAccount {
+    pub id: AccountId,
+    pub name: String,
+}
+
+/// A security group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityGroup {
+    pub group_id: String,
+    pub account_id: AccountId,
+    pub region: Region,
+    pub vpc_id: String,
+    pub name: String,
+}
+
+/// A whole simulated estate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub simulation: SimulationSettings,
+    pub accounts: Vec<ScenarioAccount>,
+    pub regions: Vec<Region>,
+    #[serde(default)]
+    pub subnets: Vec<Subnet>,
+    #[serde(default)]
+    pub security_groups: Vec<SecurityGroup>,
+    #[serde(default)]
+    pub instances: Vec<Ec2Instance>,
+    #[serde(default)]
+    pub source_servers: Vec<SourceServer>,
+}
+
+/// Why a scenario was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("the scenario is not valid TOML of the expected shape: {0}")]
+    Parse(#[from] toml::de::Error),
+    #[error("the scenario is inconsistent: {0}")]
+    Invalid(String),
+}
+
+impl Scenario {
+    /// Parses and checks a scenario.
+    ///
+    /// # Errors
+    /// [`ScenarioError::Parse`] for bad TOML or shapes, [`ScenarioError::Invalid`] for broken references.
+    pub fn from_toml(text: &str) -> Result<Self, ScenarioError> {
+        let s: Scenario = toml::from_str(text)?;
+        s.check().map_err(ScenarioError::Invalid)?;
+        Ok(s)
+    }
+
+    /// The scenario as TOML.
+    ///
+    /// # Errors
+    /// Only if serialisation fails, which a checked scenario does not.
+    pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string(self)
+    }
+
+    /// Checks references and uniqueness.
+    ///
+    /// # Errors
+    /// A message naming the first problem.
+    pub fn check(&self) -> Result<(), String> {
+        let accounts: HashSet<&AccountId> = self.accounts.iter().map(|a| &a.id).collect();
+        if accounts.len() != self.accounts.len() {
+            return Err("an account id is listed twice".into());
+        }
+        let regions: HashSet<&Region> = self.regions.iter().collect();
+        let at = |what: &str, a: &AccountId, r: &Region| -> Result<(), String> {
+            if !accounts.contains(a) {
+                return Err(format!("{what} names account {a}, which the scenario does not declare"));
+            }
+            if !regions.contains(r) {
+                return Err(format!("{what} names region {r}, which the scenario does not declare"));
+            }
+            Ok(())
+        };
+        let mut subnets = HashSet::new();
+        for s in &self.subnets {
+            at(&format!("subnet {}", s.subnet_id), &s.account_id, &s.region)?;
+            if !subnets.insert(&s.subnet_id) {
+                return Err(format!("subnet {} is listed twice", s.subnet_id));
+            }
+        }
+        let mut ids = HashSet::new();
+        for i in &self.instances {
+            at(&format!("instance {}", i.instance_id), &i.account_id, &i.region)?;
+            if !ids.insert(&i.instance_id) {
+                return Err(format!("instance {} is listed twice", i.instance_id));
+            }
+            if !subnets.contains(&i.subnet_id) {
+                return Err(format!("instance {} names subnet {}, which does not exist", i.instance_id, i.subnet_id));
+            }
+            check_tags(&i.tags).map_err(|m| format!("instance {}: {m}", i.instance_id))?;
+        }
+        let mut sids = HashSet::new();
+        for s in &self.source_servers {
+            at(&format!("source server {}", s.source_server_id), &s.account_id, &s.region)?;
+            at(&format!("source server {} (origin)", s.source_server_id), &s.origin_account_id, &s.origin_region)?;
+            if !sids.insert(&s.source_server_id) {
+                return Err(format!("source server {} is listed twice", s.source_server_id));
+            }
+            if let Some(i) = &s.source_instance_id
+                && !ids.contains(i)
+            {
+                return Err(format!("source server {} names source instance {i}, which does not exist", s.source_server_id));
+            }
+            check_tags(&s.tags).map_err(|m| format!("source server {}: {m}", s.source_server_id))?;
+            if s.hostname.chars().count() > 255 {
+                return Err(format!("source server {}: hostname over 255 characters", s.source_server_id));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,298 @@
+//! The embedded store: Roundtrip's default store, one file in the data folder.
+//!
+//! The file is JSON Lines: a header line, then one line per committed transaction holding the records it
+//! wrote (puts with their new versions, deletes). A transaction is acknowledged only after its line is
+//! written and `fsync`ed, so a committed transaction survives a crash. On open, lines are replayed in
+//! order; a torn last line (a crash mid-write, never acknowledged) is dropped whole, so a transaction lands
+//! entirely or not at all. A damaged line anywhere else refuses to open: silently losing history is worse
+//! than stopping. The file is compacted (rewritten to one line per live record, atomically by
+//! rename) on open and when the log grows long.
+//!
+//! All records are also held in memory; reads never touch the disk.
+
+use async_trait::async_trait;
+use engine::store::{Expect, Record, Store, StoreError, WriteOp};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+const HEADER: &str = r#"{"roundtrip_store":1}"#;
+/// Transactions appended before the file is compacted.
+const COMPACT_AFTER_LINES: usize = 20_000;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Stored {
+    version: u64,
+    value: serde_json::Value,
+}
+
+/// One applied write, as logged.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+enum Logged {
+    Put { table: String, key: String, version: u64, value: serde_json::Value },
+    Delete { table: String, key: String },
+}
+
+type Tables = BTreeMap<String, BTreeMap<String, Stored>>;
+
+struct Inner {
+    tables: Tables,
+    file: Option<File>,
+    lines_since_compaction: usize,
+}
+
+/// The embedded store. Cheap to share behind an `Arc`.
+pub struct EmbeddedStore {
+    path: Option<PathBuf>,
+    inner: Mutex<Inner>,
+}
+
+impl EmbeddedStore {
+    /// A store that lives only in memory (tests, throwaway demos).
+    pub fn in_memory() -> Self {
+        Self { path: None, inner: Mutex::new(Inner { tables: Tables::new(), file: None, lines_since_compaction: 0 }) }
+    }
+
+    /// Opens (or creates) the store file at `path`, replays it and compacts it.
+    ///
+    /// # Errors
+    /// When the file cannot be read or written, or a line other than the last is damaged.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut tables = Tables::new();
+        if path.exists() {
+            let reader = BufReader::new(File::open(path)?);
+            let lines: Vec<String> = reader.lines().collect::<Result<_, _>>()?;
+            let n = lines.len();
+            for (i, line) in lines.into_iter().enumerate() {
+                if i == 0 {
+                    anyhow::ensure!(line == HEADER, "{} is not a Roundtrip store file", path.display());
+                    continue;
+                }
+                match serde_json::from_str::<Vec<Logged>>(&line) {
+                    Ok(ops) => apply(&mut tables, ops),
+                    Err(_) if i + 1 == n => {
+                        tracing::warn!(path = %path.display(), "dropping a torn last transaction (never acknowledged)");
+                    }
+                    Err(e) => anyhow::bail!("{} is damaged at line {}: {e}", path.display(), i + 1),
+                }
+            }
+        }
+        let store = Self {
+            path: Some(path.to_owned()),
+            inner: Mutex::new(Inner { tables, file: None, lines_since_compaction: 0 }),
+        };
+        {
+            let mut inner = store.lock()?;
+            store.compact(&mut inner)?;
+        }
+        Ok(store)
+    }
+
+    fn lock(&self) -> anyhow::Result<std::sync::MutexGuard<'_, Inner>> {
+        self.inner.lock().map_err(|_| anyhow::anyhow!("store lock poisoned by an earlier panic"))
+    }
+
+    /// Rewrites the file as one line of live records, atomically, and reopens it for appending.
+    fn compact(&self, inner: &mut Inner) -> anyhow::Result<()> {
+        let Some(path) = &self.path else { return Ok(()) };
+        let tmp = path.with_extension("compacting");
+        {
+            let mut f = File::create(&tmp)?;
+            writeln!(f, "{HEADER}")?;
+            let ops: Vec<Logged> = inner
+                .tables
+                .iter()
+                .flat_map(|(t, recs)| {
+                    recs.iter().map(|(k, s)| Logged::Put {
+                        table: t.clone(),
+                        key: k.clone(),
+                        version: s.version,
+                        value: s.value.clone(),
+                    })
+                })
+                .collect();
+            if !ops.is_empty() {
+                serde_json::to_writer(&mut f, &ops)?;
+                writeln!(f)?;
+            }
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent() {
+            File::open(dir)?.sync_all()?;
+        }
+        inner.file = Some(OpenOptions::new().append(true).open(path)?);
+        inner.lines_since_compaction = 0;
+        Ok(())
+    }
+
+    /// The file behind the store, if any.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+}
+
+fn apply(tables: &mut Tables, ops: Vec<Logged>) {
+    for op in ops {
+        match op {
+            Logged::Put { table, key, version, value } => {
+                tables.entry(table).or_default().insert(key, Stored { version, value });
+            }
+            Logged::Delete { table, key } => {
+                if let Some(t) = tables.get_mut(&table) {
+                    t.remove(&key);
+                }
+            }
+        }
+    }
+}
+
+fn check(expect: Expect, current: Option<u64>) -> bool {
+    match expect {
+        Expect::Any => true,
+        Expect::Absent => current.is_none(),
+        Expect::Version(v) => current == Some(v),
+    }
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn get(&self, table: &str, key: &str) -> Result<Option<Record>, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner
+            .tables
+            .get(table)
+            .and_then(|t| t.get(key))
+            .map(|s| Record { key: key.to_owned(), version: s.version, value: s.value.clone() }))
+    }
+
+    async fn list(&self, table: &str, key_prefix: &str) -> Result<Vec<Record>, StoreError> {
+        let inner = self.lock()?;
+        let Some(t) = inner.tables.get(table) else { return Ok(Vec::new()) };
+        Ok(t.range(key_prefix.to_owned()..)
+            .take_while(|(k, _)| k.starts_with(key_prefix))
+            .map(|(k, s)| Record { key: k.clone(), version: s.version, value: s.value.clone() })
+            .collect())
+    }
+
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<Vec<u64>, StoreError> {
+        let mut inner = self.lock()?;
+        let mut seen = HashSet::new();
+        let mut logged = Vec::with_capacity(ops.len());
+        let mut versions = Vec::with_capacity(ops.len());
+        for op in &ops {
+            let (table, key) = op.target();
+            if !seen.insert((table, key)) {
+                return Err(StoreError::DuplicateWrite { table: table.into(), key: key.into() });
+            }
+            let current = inner.tables.get(table).and_then(|t| t.get(key)).map(|s| s.version);
+            let expect = match op {
+                WriteOp::Put { expect, .. } | WriteOp::Delete { expect, .. } => *expect,
+            };
+            if !check(expect, current) || (matches!(op, WriteOp::Delete { .. }) && current.is_none()) {
+                return Err(StoreError::Conflict { table: table.into(), key: key.into(), expected: expect, actual: current });
+            }
+            match op {
+                WriteOp::Put { table, key, value, .. } => {
+                    let version = current.unwrap_or(0) + 1;
+                    versions.push(version);
+                    logged.push(Logged::Put { table: table.clone(), key: key.clone(), version, value: value.clone() });
+                }
+                WriteOp::Delete { table, key, .. } => {
+                    versions.push(0);
+                    logged.push(Logged::Delete { table: table.clone(), key: key.clone() });
+                }
+            }
+        }
+        if let Some(file) = inner.file.as_mut() {
+            let mut line = serde_json::to_vec(&logged).map_err(|e| StoreError::Unexpected(e.into()))?;
+            line.push(b'\n');
+            file.write_all(&line)
+                .and_then(|()| file.sync_data())
+                .map_err(|e| StoreError::Unavailable(format!("cannot write the store file: {e}")))?;
+            inner.lines_since_compaction += 1;
+        }
+        apply(&mut inner.tables, logged);
+        if inner.lines_since_compaction >= COMPACT_AFTER_LINES
+            && let Err(e) = self.compact(&mut inner)
+        {
+            // The log is intact; compaction is only an optimisation, so a failure is logged, not returned.
+            tracing::warn!(error = %e, "store compaction failed");
+        }
+        Ok(versions)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine::store::conformance;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn the_in_memory_store_conforms() {
+        conformance::run_all(&EmbeddedStore::in_memory()).await;
+    }
+
+    #[tokio::test]
+    async fn the_file_store_conforms() {
+        let dir = tempfile::tempdir().unwrap();
+        conformance::run_all(&EmbeddedStore::open(&dir.path().join("store.jsonl")).unwrap()).await;
+    }
+
+    fn put(key: &str, v: serde_json::Value) -> WriteOp {
+        WriteOp::Put { table: "t".into(), key: key.into(), value: v, expect: Expect::Any }
+    }
+
+    #[tokio::test]
+    async fn committed_transactions_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.jsonl");
+        {
+            let s = EmbeddedStore::open(&path).unwrap();
+            s.transact(vec![put("a", json!(1)), put("b", json!(2))]).await.unwrap();
+            s.transact(vec![put("a", json!(3))]).await.unwrap();
+            s.transact(vec![WriteOp::Delete { table: "t".into(), key: "b".into(), expect: Expect::Any }]).await.unwrap();
+        }
+        let s = EmbeddedStore::open(&path).unwrap();
+        let a = s.get("t", "a").await.unwrap().unwrap();
+        assert_eq!((a.version, a.value), (2, json!(3)));
+        assert!(s.get("t", "b").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_torn_last_transaction_is_dropped_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.jsonl");
+        {
+            let s = EmbeddedStore::open(&path).unwrap();
+            s.transact(vec![put("a", json!(1))]).await.unwrap();
+        }
+        // A crash half-way through writing a two-record transaction.
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(br#"[{"op":"put","table":"t","key":"b","version":1,"value":2},{"op":"put","tab"#).unwrap();
+        drop(f);
+        let s = EmbeddedStore::open(&path).unwrap();
+        assert!(s.get("t", "b").await.unwrap().is_none());
+        assert_eq!(s.get("t", "a").await.unwrap().unwrap().value, json!(1));
+        s.transact(vec![put("c", json!(3))]).await.unwrap();
+        drop(s);
+        assert!(EmbeddedStore::open(&path).unwrap().get("t", "c").await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn damage_before_the_last_line_refuses_to_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.jsonl");
+        std::fs::write(&path, format!("{HEADER}\nnot json\n[]\n")).unwrap();
+        let err = EmbeddedStore::open(&path).err().expect("must refuse");
+        assert!(err.to_string().contains("damaged at line 2"), "{err}");
+    }
+}
