@@ -558,6 +558,10 @@ fn suggest(report: &mut MatchReport) {
                     report.suggestions_truncated = true;
                     break 'sources;
                 }
+                if digits(name) != digits(n) {
+                    // `app-01` and `app-02` are two servers, not a typo.
+                    continue;
+                }
                 if let Some(d) = bounded_levenshtein(name, n, max) {
                     if best.first().is_none_or(|(b, _)| d < *b) {
                         best.clear();
@@ -582,6 +586,11 @@ fn suggest(report: &mut MatchReport) {
         (&a.source_server_id, a.distance, &a.standby_instance_id).cmp(&(&b.source_server_id, b.distance, &b.standby_instance_id))
     });
     report.suggestions = out;
+}
+
+/// The digits of a name, in order: names that differ in their numbers are different servers.
+fn digits(name: &str) -> String {
+    name.chars().filter(char::is_ascii_digit).collect()
 }
 
 /// Levenshtein distance over chars, or `None` when it exceeds `max`.

@@ -154,12 +154,12 @@ fn every_unmatched_member_carries_a_reason() {
 #[test]
 fn near_misses_are_suggestions_never_pairs() {
     let report = match_estate(
-        &[source(1, Some("billing-db-01"), ""), source(2, Some("db1"), "")],
-        &[standby(1, Some("biling-db-01")), standby(2, Some("db2"))],
+        &[source(1, Some("billing-db-01"), ""), source(2, Some("db1"), ""), source(3, Some("crm-app-02"), "")],
+        &[standby(1, Some("biling-db-01")), standby(2, Some("db2")), standby(3, Some("crm-app-01"))],
         SourceNameKey::default(),
     );
     assert!(report.pairs.is_empty());
-    assert_eq!(report.suggestions.len(), 1, "short names get no suggestion: {:?}", report.suggestions);
+    assert_eq!(report.suggestions.len(), 1, "short names and names with other numbers get no suggestion: {:?}", report.suggestions);
     let s = &report.suggestions[0];
     assert_eq!((s.source_server_id.as_str(), s.standby_instance_id.as_str(), s.distance), ("s-00000000000000001", "i-00000000000000001", 1));
 }

@@ -575,8 +575,11 @@ struct PairContext<'a> {
     existing: HashMap<&'a SourceServerId, &'a InstancePair>,
     /// Every group's standbys in use, with the pair using them.
     standby_users: HashMap<&'a InstanceId, &'a InstancePair>,
+    /// Pairs of other groups, by source server.
+    source_elsewhere: HashMap<&'a SourceServerId, &'a InstancePair>,
     proposed: HashSet<(&'a SourceServerId, &'a InstanceId)>,
     key: SourceNameKey,
+    group: ProtectionGroupId,
 }
 
 impl<'a> PairContext<'a> {
@@ -587,8 +590,14 @@ impl<'a> PairContext<'a> {
             instances: estate.instances.iter().map(|i| (&i.instance_id, i)).collect(),
             existing: m.accepted.iter().map(|p| (&p.source_server_id, p)).collect(),
             standby_users: all_pairs.iter().map(|p| (&p.standby_instance_id, p)).collect(),
+            source_elsewhere: all_pairs
+                .iter()
+                .filter(|p| p.protection_group_id != m.group.id)
+                .map(|p| (&p.source_server_id, p))
+                .collect(),
             proposed: m.report.pairs.iter().map(|p| (&p.source_server_id, &p.standby_instance_id)).collect(),
             key: m.group.source_name_key,
+            group: m.group.id.clone(),
         }
     }
 
@@ -619,12 +628,19 @@ impl<'a> PairContext<'a> {
             return out;
         };
         if let Some(user) = self.standby_users.get(&req.standby_instance_id)
-            && user.source_server_id != req.source_server_id
+            && (user.source_server_id != req.source_server_id || user.protection_group_id != self.group)
         {
             out.push(FieldError::new(
                 "standby_instance_id",
                 "STANDBY_ALREADY_PAIRED",
                 format!("{} is already the standby of {} (group {})", standby.instance_id, user.source_server_id, user.protection_group_id),
+            ));
+        }
+        if let Some(other) = self.source_elsewhere.get(&req.source_server_id) {
+            out.push(FieldError::new(
+                "source_server_id",
+                "SOURCE_PAIRED_IN_OTHER_GROUP",
+                format!("this source server is already paired in protection group {}; a source server recovers into one standby", other.protection_group_id),
             ));
         }
         if accept_mode

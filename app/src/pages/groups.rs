@@ -352,6 +352,7 @@ fn GroupForm(initial: Option<ProtectionGroup>) -> impl IntoView {
                     prop:value=description on:input=move |ev| description.set(event_target_value(&ev))></textarea>
                 {field_error("description")}
             </div>
+            <Transition fallback=|| view! { <Loading what="accounts and regions"/> }>
             <div class="field-row">
                 <div class="field">
                     <label for="pg-primary">"Primary account and region"</label>
@@ -368,6 +369,7 @@ fn GroupForm(initial: Option<ProtectionGroup>) -> impl IntoView {
                     {field_error("dr")}
                 </div>
             </div>
+            </Transition>
             <fieldset class="field">
                 <legend>"Source servers"</legend>
                 <label class="radio"><input type="radio" name="kind" value="all" prop:checked=move || kind.get() == "all" on:change=move |_| kind.set("all".into())/>" All replicating from the primary side"</label>

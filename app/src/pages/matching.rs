@@ -15,6 +15,11 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 /// Rows shown per page.
 pub const PAGE_SIZE: usize = 50;
 
+fn join_ids<T: std::fmt::Display>(ids: impl Iterator<Item = T>) -> String {
+    let v: Vec<String> = ids.map(|i| i.to_string()).collect();
+    if v.is_empty() { "none".into() } else { v.join(", ") }
+}
+
 /// `/matching?group=<id>`.
 #[component]
 pub fn Matching() -> impl IntoView {
@@ -41,7 +46,8 @@ pub fn Matching() -> impl IntoView {
             </div>
             <div class="toolbar">
                 <label for="match-group">"Protection group"</label>
-                <select id="match-group" on:change=on_group>
+                <Transition fallback=|| view! { <span class="muted">"Loading groups…"</span> }>
+                <select id="match-group" on:change=on_group.clone()>
                     <option value="" selected=move || group_id.get().is_empty()>"Choose a protection group…"</option>
                     {move || groups.get().and_then(Result::ok).unwrap_or_default().into_iter().map(|s| {
                         let id = s.group.id.to_string();
@@ -49,6 +55,7 @@ pub fn Matching() -> impl IntoView {
                         view! { <option value=id.clone() selected=selected>{format!("{} ({} pairs)", s.group.name, s.pairs)}</option> }
                     }).collect_view()}
                 </select>
+                </Transition>
                 <button type="button" class="btn" on:click=move |_| refresh.update(|n| *n += 1)
                     disabled=move || group_id.get().is_empty()>"Run matching again"</button>
             </div>
@@ -244,7 +251,11 @@ fn MatchView(m: GroupMatch, refresh: RwSignal<u32>) -> impl IntoView {
                             <Badge status="conflict" label=cf.normalized_name.clone()/>
                             " "{cf.message.clone()}
                             <div class="mono muted small">
-                                {cf.source_server_ids.iter().map(|i| i.to_string()).chain(cf.standby_instance_ids.iter().map(|i| i.to_string())).collect::<Vec<_>>().join(" · ")}
+                                {format!(
+                                    "source servers: {} · standbys: {}",
+                                    join_ids(cf.source_server_ids.iter()),
+                                    join_ids(cf.standby_instance_ids.iter()),
+                                )}
                             </div>
                         </li>
                     }).collect_view()}

@@ -1,0 +1,149 @@
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use server::settings::Settings;
+use sim::Simulator;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub simulator: Arc<Simulator>,
+    settings: Settings,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    // Held so the data folder lives as long as the app.
+    _dir: Arc<tempfile::TempDir>,
+}
+
+/// Starts the real server on 127.0.0.1:0 with a fresh data folder and the bundled default estate.
+pub async fn spawn_app() -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    let settings = Settings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_owned(),
+        site_root: dir.path().join("site"),
+        max_body_bytes: 256 * 1024,
+        ..Settings::default()
+    };
+    start(settings, dir).await
+}
+
+async fn start(settings: Settings, dir: Arc<tempfile::TempDir>) -> TestApp {
+    let wired = server::wire(&settings).expect("wire");
+    let listener = tokio::net::TcpListener::bind(settings.listen).await.expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        server::serve(listener, wired.router, async move {
+            let _ = rx.await;
+        })
+        .await
+        .expect("serve");
+    });
+    TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        simulator: wired.simulator,
+        settings,
+        shutdown: Some(tx),
+        task: Some(task),
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Stops the server as an operator would, then starts a new one on the same data folder.
+    pub async fn restart(mut self) -> TestApp {
+        self.stop().await;
+        let mut settings = self.settings.clone();
+        settings.listen = "127.0.0.1:0".parse().unwrap();
+        start(settings, self._dir.clone()).await
+    }
+
+    async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.expect("server task");
+        }
+        self.simulator.save().expect("save estate");
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let r = self.client.get(self.url(path)).send().await.expect("request");
+        decode(r).await
+    }
+
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: &Value) -> (StatusCode, Value) {
+        let r = self.client.request(method, self.url(path)).json(body).send().await.expect("request");
+        decode(r).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::POST, path, body).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        let r = self.client.delete(self.url(path)).send().await.expect("request");
+        decode(r).await
+    }
+
+    /// Creates a group over the bundled estate's primary and DR sides and returns its JSON.
+    pub async fn create_group(&self, name: &str) -> Value {
+        let (status, body) = self.post("/api/v1/protection-groups", &group_body(name)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    pub async fn match_group(&self, id: &str) -> Value {
+        let (status, body) = self.post("/api/v1/drs/instances/match", &json!({ "protection_group_id": id })).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Accepts every ready pair of a match report.
+    pub async fn accept_ready(&self, id: &str, report: &Value) -> (StatusCode, Value) {
+        let pairs: Vec<Value> = report["pairs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["status"] == "ready")
+            .map(|p| json!({ "source_server_id": p["source_server_id"], "standby_instance_id": p["standby_instance_id"] }))
+            .collect();
+        self.post(&format!("/api/v1/protection-groups/{id}/instance-pairs"), &json!({ "pairs": pairs })).await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+async fn decode(r: reqwest::Response) -> (StatusCode, Value) {
+    let status = r.status();
+    let text = r.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+pub fn group_body(name: &str) -> Value {
+    json!({
+        "name": name,
+        "primary": { "account_id": "111111111111", "region": "us-east-1" },
+        "dr": { "account_id": "222222222222", "region": "us-west-2" },
+        "selection": { "kind": "all" }
+    })
+}
+
+/// The error code of an error body.
+pub fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<no error code>")
+}
