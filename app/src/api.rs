@@ -2,7 +2,9 @@
 //! They run on the server; the browser calls them over HTTP at stable `/console/<name>` URLs.
 
 use domain::estate::{EstateOverview, KnownAccountRegion};
-use domain::group::{AcceptOutcome, GroupMatch, GroupSummary, InstancePair, PairRequest, ProtectionGroup, ProtectionGroupInput};
+use domain::group::{
+    AcceptOutcome, GroupMatch, GroupSummary, InstancePair, PairRequest, ProtectionGroup, ProtectionGroupInput,
+};
 use leptos::prelude::*;
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
@@ -49,7 +51,11 @@ impl ConsoleError {
                         let reasons: Vec<String> = r
                             .get("reasons")
                             .and_then(|x| x.as_array())
-                            .map(|x| x.iter().filter_map(|f| f.get("message").and_then(|m| m.as_str()).map(str::to_owned)).collect())
+                            .map(|x| {
+                                x.iter()
+                                    .filter_map(|f| f.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+                                    .collect()
+                            })
                             .unwrap_or_default();
                         format!(
                             "{} → {}: {}",
@@ -169,9 +175,15 @@ pub async fn accept_pairs(id: String, pairs: Vec<PairRequest>) -> Result<AcceptO
 
 /// Sets a source server's standby by hand.
 #[server(prefix = "/console", endpoint = "set_pair", input = leptos::server_fn::codec::Json)]
-pub async fn set_pair(id: String, source_server_id: String, standby_instance_id: String) -> Result<InstancePair, ConsoleError> {
-    let source = domain::ids::SourceServerId::parse(source_server_id.trim()).map_err(|e| bad_id("source_server_id", e))?;
-    let standby = domain::ids::InstanceId::parse(standby_instance_id.trim()).map_err(|e| bad_id("standby_instance_id", e))?;
+pub async fn set_pair(
+    id: String,
+    source_server_id: String,
+    standby_instance_id: String,
+) -> Result<InstancePair, ConsoleError> {
+    let source =
+        domain::ids::SourceServerId::parse(source_server_id.trim()).map_err(|e| bad_id("source_server_id", e))?;
+    let standby =
+        domain::ids::InstanceId::parse(standby_instance_id.trim()).map_err(|e| bad_id("standby_instance_id", e))?;
     let pair_id = domain::ids::PairId::for_source(&source);
     Ok(services()?.set_pair(&group_id(&id)?, &pair_id, &standby, None, ACTOR).await?)
 }

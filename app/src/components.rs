@@ -13,7 +13,11 @@ pub fn Badge(#[prop(into)] status: String, #[prop(optional, into)] label: Option
 
 /// A labelled number.
 #[component]
-pub fn Stat(#[prop(into)] label: String, #[prop(into)] value: String, #[prop(optional, into)] tone: Option<String>) -> impl IntoView {
+pub fn Stat(
+    #[prop(into)] label: String,
+    #[prop(into)] value: String,
+    #[prop(optional, into)] tone: Option<String>,
+) -> impl IntoView {
     view! {
         <div class=format!("stat stat-{}", tone.unwrap_or_else(|| "neutral".into()))>
             <div class="stat-value">{value}</div>

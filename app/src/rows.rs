@@ -30,7 +30,8 @@ impl RowStatus {
     }
 
     /// Every status, for the filter.
-    pub const ALL: [RowStatus; 6] = [Self::Blocked, Self::Conflict, Self::Unmatched, Self::Warning, Self::Ready, Self::Accepted];
+    pub const ALL: [RowStatus; 6] =
+        [Self::Blocked, Self::Conflict, Self::Unmatched, Self::Warning, Self::Ready, Self::Accepted];
 }
 
 /// One line of the matching table.
@@ -99,7 +100,8 @@ fn empty(key: String, status: RowStatus) -> Row {
 /// Flattens a group's match into table rows: problems first, then by name.
 pub fn build_rows(m: &GroupMatch) -> Vec<Row> {
     let accepted: HashMap<&str, &InstancePair> = m.accepted.iter().map(|p| (p.source_server_id.as_str(), p)).collect();
-    let mut rows = Vec::with_capacity(m.report.pairs.len() + m.report.unmatched_sources.len() + m.report.unmatched_standbys.len());
+    let mut rows =
+        Vec::with_capacity(m.report.pairs.len() + m.report.unmatched_sources.len() + m.report.unmatched_standbys.len());
     let mut shown_pairs = std::collections::HashSet::new();
     for p in &m.report.pairs {
         let stored = accepted.get(p.source_server_id.as_str());
@@ -128,18 +130,26 @@ pub fn build_rows(m: &GroupMatch) -> Vec<Row> {
         } else {
             p.findings.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; ")
         };
-        row.facts = format!("{} · {} · {}", p.facts.standby_state.as_str(), p.facts.standby_architecture.as_str(), p.facts.private_ip);
+        row.facts = format!(
+            "{} · {} · {}",
+            p.facts.standby_state.as_str(),
+            p.facts.standby_architecture.as_str(),
+            p.facts.private_ip
+        );
         row.acceptable = !is_accepted && p.status == PairStatus::Ready && stored.is_none();
         row.pair_id = stored.map(|s| s.id.to_string());
         rows.push(row.finish());
     }
     for u in &m.report.unmatched_sources {
         let stored = accepted.get(u.source_server_id.as_str());
-        let mut row = empty(format!("s:{}", u.source_server_id), match (stored, u.reason) {
-            (Some(_), _) => RowStatus::Accepted,
-            (None, UnmatchedReason::Conflict) => RowStatus::Conflict,
-            (None, _) => RowStatus::Unmatched,
-        });
+        let mut row = empty(
+            format!("s:{}", u.source_server_id),
+            match (stored, u.reason) {
+                (Some(_), _) => RowStatus::Accepted,
+                (None, UnmatchedReason::Conflict) => RowStatus::Conflict,
+                (None, _) => RowStatus::Unmatched,
+            },
+        );
         if stored.is_some() {
             shown_pairs.insert(u.source_server_id.as_str());
         }
@@ -162,7 +172,10 @@ pub fn build_rows(m: &GroupMatch) -> Vec<Row> {
         if paired_by_hand {
             continue;
         }
-        let mut row = empty(format!("t:{}", u.instance_id), if u.reason == UnmatchedReason::Conflict { RowStatus::Conflict } else { RowStatus::Unmatched });
+        let mut row = empty(
+            format!("t:{}", u.instance_id),
+            if u.reason == UnmatchedReason::Conflict { RowStatus::Conflict } else { RowStatus::Unmatched },
+        );
         row.standby_instance_id = Some(u.instance_id.to_string());
         row.standby_name = u.name.clone();
         row.codes = vec![u.reason.as_str().to_owned()];
@@ -172,7 +185,9 @@ pub fn build_rows(m: &GroupMatch) -> Vec<Row> {
     }
     // Stored pairs whose source server no longer shows in the report (e.g. deselected or gone from DRS).
     for p in &m.accepted {
-        if shown_pairs.contains(p.source_server_id.as_str()) || rows.iter().any(|r| r.source_server_id.as_deref() == Some(p.source_server_id.as_str())) {
+        if shown_pairs.contains(p.source_server_id.as_str())
+            || rows.iter().any(|r| r.source_server_id.as_deref() == Some(p.source_server_id.as_str()))
+        {
             continue;
         }
         let mut row = empty(format!("a:{}", p.source_server_id), RowStatus::Accepted);
@@ -186,7 +201,8 @@ pub fn build_rows(m: &GroupMatch) -> Vec<Row> {
         rows.push(row.finish());
     }
     rows.sort_by(|a, b| {
-        let name = |r: &Row| r.source_name.clone().or_else(|| r.standby_name.clone()).unwrap_or_default().to_lowercase();
+        let name =
+            |r: &Row| r.source_name.clone().or_else(|| r.standby_name.clone()).unwrap_or_default().to_lowercase();
         (a.status, name(a), &a.key).cmp(&(b.status, name(b), &b.key))
     });
     rows

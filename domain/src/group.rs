@@ -129,9 +129,10 @@ impl AccountRegionInput {
 }
 
 /// The raw selection of a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SelectionInput {
+    #[default]
     All,
     Tags {
         #[serde(default)]
@@ -141,12 +142,6 @@ pub enum SelectionInput {
         #[serde(default)]
         source_server_ids: Vec<String>,
     },
-}
-
-impl Default for SelectionInput {
-    fn default() -> Self {
-        Self::All
-    }
 }
 
 /// A protection group as a client sends it (create or replace).

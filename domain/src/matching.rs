@@ -10,9 +10,7 @@
 //! Candidates are DR-region instances tagged exactly `AWSDRS=AllowLaunchingIntoThisInstance` and not
 //! terminated (`shared/reference/aws-drs-api.md` §1.2).
 
-use crate::estate::{
-    Architecture, BootMode, Ec2Instance, InstanceState, Platform, ReplicationState, SourceServer,
-};
+use crate::estate::{Architecture, BootMode, Ec2Instance, InstanceState, Platform, ReplicationState, SourceServer};
 use crate::group::SourceNameKey;
 use crate::ids::{InstanceId, SourceServerId, SubnetId};
 use serde::{Deserialize, Serialize};
@@ -29,6 +27,18 @@ pub const MAX_SUGGESTION_COMPARISONS: usize = 2_000_000;
 
 /// Normalises a name for matching: Unicode NFKC, trim, collapse inner whitespace to one space, lowercase.
 pub fn normalize_name(raw: &str) -> String {
+    // NFKC leaves ASCII unchanged, so the common case skips it and lowercases in place.
+    if raw.is_ascii() {
+        let mut out = String::with_capacity(raw.len());
+        for word in raw.split_whitespace() {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(word);
+        }
+        out.make_ascii_lowercase();
+        return out;
+    }
     let nfkc: String = raw.nfkc().collect();
     let mut out = String::with_capacity(nfkc.len());
     for word in nfkc.split_whitespace() {
@@ -169,11 +179,13 @@ pub fn pair_findings(source: &SourceServer, standby: &Ec2Instance) -> Vec<Findin
     } else if standby.platform == Platform::Linux && standby.boot_mode != BootMode::LegacyBios {
         out.push(Finding::critical(
             "LINUX_STANDBY_NOT_BIOS",
-            format!("a Linux standby must boot legacy-bios; {} boots {}", standby.instance_id, standby.boot_mode.as_str()),
+            format!(
+                "a Linux standby must boot legacy-bios; {} boots {}",
+                standby.instance_id,
+                standby.boot_mode.as_str()
+            ),
         ));
-    } else if standby.platform == Platform::Windows
-        && source.boot_mode.is_some_and(|b| b != standby.boot_mode)
-    {
+    } else if standby.platform == Platform::Windows && source.boot_mode.is_some_and(|b| b != standby.boot_mode) {
         out.push(Finding::critical(
             "BOOT_MODE_MISMATCH",
             format!("a Windows standby must boot like its source; it boots {}", standby.boot_mode.as_str()),
@@ -188,7 +200,10 @@ pub fn pair_findings(source: &SourceServer, standby: &Ec2Instance) -> Vec<Findin
     match source.replication_state {
         ReplicationState::Continuous if source.lag_seconds > LAG_WARNING_SECONDS => out.push(Finding::warning(
             "REPLICATION_LAGGING",
-            format!("replication lags {} behind; recovery would lose that much data", human_duration(source.lag_seconds)),
+            format!(
+                "replication lags {} behind; recovery would lose that much data",
+                human_duration(source.lag_seconds)
+            ),
         )),
         ReplicationState::Continuous => {}
         s => out.push(Finding::warning(
@@ -411,10 +426,12 @@ pub fn match_estate(sources: &[SourceServer], dr_instances: &[Ec2Instance], key:
         }
     }
     suggest(&mut report);
-    report.pairs.sort_by(|a, b| (&a.normalized_name, &a.source_server_id).cmp(&(&b.normalized_name, &b.source_server_id)));
-    report.unmatched_sources.sort_by(|a, b| {
-        (&a.normalized_name, &a.source_server_id).cmp(&(&b.normalized_name, &b.source_server_id))
-    });
+    report
+        .pairs
+        .sort_by(|a, b| (&a.normalized_name, &a.source_server_id).cmp(&(&b.normalized_name, &b.source_server_id)));
+    report
+        .unmatched_sources
+        .sort_by(|a, b| (&a.normalized_name, &a.source_server_id).cmp(&(&b.normalized_name, &b.source_server_id)));
     report
         .unmatched_standbys
         .sort_by(|a, b| (&a.normalized_name, &a.instance_id).cmp(&(&b.normalized_name, &b.instance_id)));
@@ -500,14 +517,12 @@ fn push_conflict(
         _ => ConflictSide::Standbys,
     };
     let message = match side {
-        ConflictSide::Sources => format!(
-            "{} source servers are named {name:?}; rename all but one so each name is unique",
-            srcs.len()
-        ),
-        ConflictSide::Standbys => format!(
-            "{} standbys are named {name:?}; rename or untag all but one so each name is unique",
-            sbs.len()
-        ),
+        ConflictSide::Sources => {
+            format!("{} source servers are named {name:?}; rename all but one so each name is unique", srcs.len())
+        }
+        ConflictSide::Standbys => {
+            format!("{} standbys are named {name:?}; rename or untag all but one so each name is unique", sbs.len())
+        }
         ConflictSide::Both => format!(
             "{} source servers and {} standbys are named {name:?}; make every name unique",
             srcs.len(),
@@ -530,7 +545,13 @@ fn push_conflict(
             format!("name {name:?} is not unique; see the conflict"),
         ));
     }
-    report.conflicts.push(Conflict { normalized_name: name.to_owned(), side, source_server_ids, standby_instance_ids, message });
+    report.conflicts.push(Conflict {
+        normalized_name: name.to_owned(),
+        side,
+        source_server_ids,
+        standby_instance_ids,
+        message,
+    });
 }
 
 /// Offers near misses between unmatched source servers and unmatched standbys.
@@ -583,7 +604,11 @@ fn suggest(report: &mut MatchReport) {
         }
     }
     out.sort_by(|a, b| {
-        (&a.source_server_id, a.distance, &a.standby_instance_id).cmp(&(&b.source_server_id, b.distance, &b.standby_instance_id))
+        (&a.source_server_id, a.distance, &a.standby_instance_id).cmp(&(
+            &b.source_server_id,
+            b.distance,
+            &b.standby_instance_id,
+        ))
     });
     report.suggestions = out;
 }

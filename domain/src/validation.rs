@@ -40,7 +40,7 @@ pub struct ValidationReport {
 
 impl ValidationReport {
     fn from_results(mut results: Vec<PairValidation>) -> Self {
-        results.sort_by(|a, b| a.pair_id.cmp(&b.pair_id));
+        results.sort_unstable_by(|a, b| a.pair_id.cmp(&b.pair_id));
         let mut summary = ValidationSummary { pairs: results.len(), ..Default::default() };
         for r in &results {
             match r.status {
@@ -69,19 +69,28 @@ struct Index<'a> {
     sources: HashMap<&'a SourceServerId, &'a SourceServer>,
     instances: HashMap<&'a InstanceId, &'a Ec2Instance>,
     subnets: HashMap<&'a SubnetId, &'a Subnet>,
-    ip_users: HashMap<Ipv4Addr, Vec<&'a InstanceId>>,
+    /// How many live instances use each private IP.
+    ip_users: HashMap<Ipv4Addr, u32>,
+    live: Vec<&'a Ec2Instance>,
     standby_uses: HashMap<&'a InstanceId, usize>,
+    /// How many standbys carry each normalised name.
     standby_names: HashMap<String, usize>,
+    /// The normalised name of each standby.
+    name_of: HashMap<&'a InstanceId, String>,
 }
 
 impl<'a> Index<'a> {
     fn new(view: &DrView<'a>) -> Self {
-        let mut ip_users: HashMap<Ipv4Addr, Vec<&InstanceId>> = HashMap::new();
-        let mut standby_names: HashMap<String, usize> = HashMap::new();
-        for i in view.instances.iter().filter(|i| i.state != InstanceState::Terminated) {
-            ip_users.entry(i.private_ip).or_default().push(&i.instance_id);
+        let mut ip_users: HashMap<Ipv4Addr, u32> = HashMap::with_capacity(view.instances.len());
+        let mut standby_names: HashMap<String, usize> = HashMap::with_capacity(view.instances.len());
+        let mut name_of: HashMap<&InstanceId, String> = HashMap::with_capacity(view.instances.len());
+        let live: Vec<&Ec2Instance> = view.instances.iter().filter(|i| i.state != InstanceState::Terminated).collect();
+        for i in &live {
+            *ip_users.entry(i.private_ip).or_default() += 1;
             if let (true, Some(n)) = (i.is_standby(), i.name()) {
-                *standby_names.entry(normalize_name(n)).or_default() += 1;
+                let n = normalize_name(n);
+                *standby_names.entry(n.clone()).or_default() += 1;
+                name_of.insert(&i.instance_id, n);
             }
         }
         let mut standby_uses: HashMap<&InstanceId, usize> = HashMap::new();
@@ -93,8 +102,10 @@ impl<'a> Index<'a> {
             instances: view.instances.iter().map(|i| (&i.instance_id, i)).collect(),
             subnets: view.subnets.iter().map(|s| (&s.subnet_id, s)).collect(),
             ip_users,
+            live,
             standby_uses,
             standby_names,
+            name_of,
         }
     }
 }
@@ -122,8 +133,8 @@ pub fn validate_pairs(pairs: &[InstancePair], view: &DrView<'_>) -> ValidationRe
                         format!("{} is the standby of more than one pair; keep one", t.instance_id),
                     ));
                 }
-                if let Some(n) = t.name().map(normalize_name)
-                    && ix.standby_names.get(&n).copied().unwrap_or(0) > 1
+                if let Some(n) = ix.name_of.get(&t.instance_id)
+                    && ix.standby_names.get(n).copied().unwrap_or(0) > 1
                 {
                     findings.push(warning(
                         "STANDBY_NAME_NOT_UNIQUE",
@@ -185,11 +196,13 @@ fn ip_checks(p: &InstancePair, ix: &Index<'_>) -> Vec<Finding> {
         )),
         Some(_) => {}
     }
-    if let Some(users) = ix.ip_users.get(&t.private_ip)
-        && users.len() > 1
-    {
-        let others: Vec<String> =
-            users.iter().filter(|u| ***u != t.instance_id).map(|u| u.to_string()).collect();
+    if ix.ip_users.get(&t.private_ip).is_some_and(|n| *n > 1) {
+        let others: Vec<String> = ix
+            .live
+            .iter()
+            .filter(|i| i.private_ip == t.private_ip && i.instance_id != t.instance_id)
+            .map(|i| i.instance_id.to_string())
+            .collect();
         out.push(critical(
             "IP_IN_USE_TWICE",
             format!("{} is also the private IP of {}", t.private_ip, others.join(", ")),

@@ -159,9 +159,17 @@ fn near_misses_are_suggestions_never_pairs() {
         SourceNameKey::default(),
     );
     assert!(report.pairs.is_empty());
-    assert_eq!(report.suggestions.len(), 1, "short names and names with other numbers get no suggestion: {:?}", report.suggestions);
+    assert_eq!(
+        report.suggestions.len(),
+        1,
+        "short names and names with other numbers get no suggestion: {:?}",
+        report.suggestions
+    );
     let s = &report.suggestions[0];
-    assert_eq!((s.source_server_id.as_str(), s.standby_instance_id.as_str(), s.distance), ("s-00000000000000001", "i-00000000000000001", 1));
+    assert_eq!(
+        (s.source_server_id.as_str(), s.standby_instance_id.as_str(), s.distance),
+        ("s-00000000000000001", "i-00000000000000001", 1)
+    );
 }
 
 #[test]
@@ -179,11 +187,8 @@ fn readiness_facts_block_a_running_or_mismatched_standby() {
         &[running, uefi, arm, standby(4, Some("web-04"))],
         SourceNameKey::default(),
     );
-    let codes: Vec<(PairStatus, Vec<&str>)> = report
-        .pairs
-        .iter()
-        .map(|p| (p.status, p.findings.iter().map(|f| f.code.as_str()).collect()))
-        .collect();
+    let codes: Vec<(PairStatus, Vec<&str>)> =
+        report.pairs.iter().map(|p| (p.status, p.findings.iter().map(|f| f.code.as_str()).collect())).collect();
     assert_eq!(
         codes,
         [

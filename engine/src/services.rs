@@ -142,7 +142,13 @@ impl Services {
         for known in self.cloud.list_account_regions().await? {
             let instances = self.cloud.describe_instances(&known.at).await?;
             let sources = self.cloud.describe_source_servers(&known.at).await?;
-            slices.push(summarize_slice(&known.at.account_id, &known.account_name, &known.at.region, &instances, &sources));
+            slices.push(summarize_slice(
+                &known.at.account_id,
+                &known.account_name,
+                &known.at.region,
+                &instances,
+                &sources,
+            ));
         }
         Ok(EstateOverview { cloud: info.kind, description: info.description, slices })
     }
@@ -190,12 +196,19 @@ impl Services {
                 errs.push(FieldError::new(
                     field,
                     "UNKNOWN_ACCOUNT_REGION",
-                    format!("Roundtrip cannot reach account {} in {}; register the account or pick another", at.account_id, at.region),
+                    format!(
+                        "Roundtrip cannot reach account {} in {}; register the account or pick another",
+                        at.account_id, at.region
+                    ),
                 ));
             }
         }
         if spec.primary == spec.dr {
-            errs.push(FieldError::new("dr", "SAME_AS_PRIMARY", "the DR account and region must differ from the primary ones"));
+            errs.push(FieldError::new(
+                "dr",
+                "SAME_AS_PRIMARY",
+                "the DR account and region must differ from the primary ones",
+            ));
         }
         if errs.is_empty() { Ok(()) } else { Err(ServiceError::Invalid(errs)) }
     }
@@ -254,7 +267,11 @@ impl Services {
         let mut ops = Vec::new();
         if repo::name_key(&spec.name) != repo::name_key(&current.name) {
             ops.push(name_claim(&spec.name, id, Expect::Absent));
-            ops.push(WriteOp::Delete { table: repo::GROUP_NAMES.into(), key: repo::name_key(&current.name), expect: Expect::Any });
+            ops.push(WriteOp::Delete {
+                table: repo::GROUP_NAMES.into(),
+                key: repo::name_key(&current.name),
+                expect: Expect::Any,
+            });
         }
         let mut group = ProtectionGroup {
             name: spec.name,
@@ -286,12 +303,20 @@ impl Services {
     ///
     /// # Errors
     /// [`ServiceError::GroupNotFound`], [`ServiceError::VersionConflict`].
-    pub async fn delete_group(&self, id: &ProtectionGroupId, expected_version: Option<u64>) -> Result<(), ServiceError> {
+    pub async fn delete_group(
+        &self,
+        id: &ProtectionGroupId,
+        expected_version: Option<u64>,
+    ) -> Result<(), ServiceError> {
         let current = self.get_group(id).await?;
         check_version(expected_version, current.version)?;
         let pairs = repo::list_pairs(&*self.store, Some(id)).await?;
         let mut ops: Vec<WriteOp> = pairs.iter().map(|p| repo::delete_pair(p, Expect::Version(p.version))).collect();
-        ops.push(WriteOp::Delete { table: repo::GROUP_NAMES.into(), key: repo::name_key(&current.name), expect: Expect::Any });
+        ops.push(WriteOp::Delete {
+            table: repo::GROUP_NAMES.into(),
+            key: repo::name_key(&current.name),
+            expect: Expect::Any,
+        });
         ops.push(WriteOp::Delete {
             table: repo::PROTECTION_GROUPS.into(),
             key: id.to_string(),
@@ -306,10 +331,8 @@ impl Services {
     }
 
     async fn dr_estate(&self, group: &ProtectionGroup) -> Result<DrEstate, ServiceError> {
-        let (sources, instances) = tokio::try_join!(
-            self.cloud.describe_source_servers(&group.dr),
-            self.cloud.describe_instances(&group.dr)
-        )?;
+        let (sources, instances) =
+            tokio::try_join!(self.cloud.describe_source_servers(&group.dr), self.cloud.describe_instances(&group.dr))?;
         Ok(DrEstate { sources, instances })
     }
 
@@ -322,7 +345,10 @@ impl Services {
     }
 
     /// The match of a group, with the DR estate it was computed from and every group's pairs.
-    async fn load_match(&self, id: &ProtectionGroupId) -> Result<(GroupMatch, DrEstate, Vec<InstancePair>), ServiceError> {
+    async fn load_match(
+        &self,
+        id: &ProtectionGroupId,
+    ) -> Result<(GroupMatch, DrEstate, Vec<InstancePair>), ServiceError> {
         let group = self.get_group(id).await?;
         let estate = self.dr_estate(&group).await?;
         let protected: Vec<SourceServer> = estate.sources.iter().filter(|s| group.protects(s)).cloned().collect();
@@ -403,10 +429,18 @@ impl Services {
         for req in requests {
             let mut reasons = ctx.check(req, true);
             if !seen_sources.insert(&req.source_server_id) {
-                reasons.push(FieldError::new("source_server_id", "SOURCE_LISTED_TWICE", "this source server appears twice in the request"));
+                reasons.push(FieldError::new(
+                    "source_server_id",
+                    "SOURCE_LISTED_TWICE",
+                    "this source server appears twice in the request",
+                ));
             }
             if !seen_standbys.insert(&req.standby_instance_id) {
-                reasons.push(FieldError::new("standby_instance_id", "STANDBY_LISTED_TWICE", "this standby appears twice in the request"));
+                reasons.push(FieldError::new(
+                    "standby_instance_id",
+                    "STANDBY_LISTED_TWICE",
+                    "this standby appears twice in the request",
+                ));
             }
             if !reasons.is_empty() {
                 rejections.push(PairRejection {
@@ -540,7 +574,8 @@ impl Services {
     /// [`ServiceError::GroupNotFound`], cloud failures.
     pub async fn validate_pairs(&self, id: &ProtectionGroupId) -> Result<ValidationReport, ServiceError> {
         let (mine, estate, subnets, in_dr) = self.dr_view_inputs(id).await?;
-        let view = DrView { sources: &estate.sources, instances: &estate.instances, subnets: &subnets, all_pairs: &in_dr };
+        let view =
+            DrView { sources: &estate.sources, instances: &estate.instances, subnets: &subnets, all_pairs: &in_dr };
         Ok(validate_pairs(&mine, &view))
     }
 
@@ -550,7 +585,8 @@ impl Services {
     /// [`ServiceError::GroupNotFound`], cloud failures.
     pub async fn validate_ips(&self, id: &ProtectionGroupId) -> Result<ValidationReport, ServiceError> {
         let (mine, estate, subnets, in_dr) = self.dr_view_inputs(id).await?;
-        let view = DrView { sources: &estate.sources, instances: &estate.instances, subnets: &subnets, all_pairs: &in_dr };
+        let view =
+            DrView { sources: &estate.sources, instances: &estate.instances, subnets: &subnets, all_pairs: &in_dr };
         Ok(validate_ips(&mine, &view))
     }
 }
@@ -633,7 +669,10 @@ impl<'a> PairContext<'a> {
             out.push(FieldError::new(
                 "standby_instance_id",
                 "STANDBY_ALREADY_PAIRED",
-                format!("{} is already the standby of {} (group {})", standby.instance_id, user.source_server_id, user.protection_group_id),
+                format!(
+                    "{} is already the standby of {} (group {})",
+                    standby.instance_id, user.source_server_id, user.protection_group_id
+                ),
             ));
         }
         if let Some(other) = self.source_elsewhere.get(&req.source_server_id) {
@@ -665,7 +704,14 @@ impl<'a> PairContext<'a> {
         out
     }
 
-    fn build(&self, group: &ProtectionGroup, req: &PairRequest, origin: PairOrigin, now: i64, actor: &str) -> InstancePair {
+    fn build(
+        &self,
+        group: &ProtectionGroup,
+        req: &PairRequest,
+        origin: PairOrigin,
+        now: i64,
+        actor: &str,
+    ) -> InstancePair {
         let s = self.sources[&req.source_server_id];
         let t = self.instances[&req.standby_instance_id];
         InstancePair {

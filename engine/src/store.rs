@@ -132,10 +132,7 @@ pub mod conformance {
     pub async fn a_failed_transaction_writes_nothing(store: &dyn Store) {
         store.transact(vec![put("t3", "x", json!("x1"), Expect::Absent)]).await.unwrap();
         let e = store
-            .transact(vec![
-                put("t3", "y", json!("y1"), Expect::Absent),
-                put("t3", "x", json!("x2"), Expect::Absent),
-            ])
+            .transact(vec![put("t3", "y", json!("y1"), Expect::Absent), put("t3", "x", json!("x2"), Expect::Absent)])
             .await
             .unwrap_err();
         assert!(matches!(e, StoreError::Conflict { .. }));

@@ -30,7 +30,8 @@ pub struct Wired {
 pub fn load_scenario(settings: &Settings) -> anyhow::Result<Scenario> {
     let (text, origin) = match &settings.scenario {
         Some(path) => (
-            std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read scenario {}: {e}", path.display()))?,
+            std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read scenario {}: {e}", path.display()))?,
             path.display().to_string(),
         ),
         None => (sim::DEFAULT_SCENARIO.to_owned(), "the bundled default scenario".to_owned()),
@@ -64,15 +65,10 @@ pub fn router(services: Services, settings: &Settings) -> Router {
     let routes = generate_route_list(app::App);
     let ctx_services = services.clone();
     let ui: Router = Router::new()
-        .leptos_routes_with_context(
-            &options,
-            routes,
-            move || provide_context(ctx_services.clone()),
-            {
-                let options = options.clone();
-                move || app::shell(options.clone())
-            },
-        )
+        .leptos_routes_with_context(&options, routes, move || provide_context(ctx_services.clone()), {
+            let options = options.clone();
+            move || app::shell(options.clone())
+        })
         .fallback(leptos_axum::file_and_error_handler(app::shell))
         .with_state(options);
     ui.nest("/api/v1", api::router(services, settings.max_body_bytes)).layer(TraceLayer::new_for_http())

@@ -76,7 +76,9 @@ fn init_tracing(format: LogFormat) {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::Sim { command: SimCommand::Generate { servers, seed, problems, out } }) => generate(servers, seed, problems, out),
+        Some(Command::Sim { command: SimCommand::Generate { servers, seed, problems, out } }) => {
+            generate(servers, seed, problems, out)
+        }
         Some(Command::Serve(args)) => serve(args),
         None => serve(ServeArgs::default()),
     };

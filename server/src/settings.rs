@@ -91,13 +91,15 @@ impl Settings {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|source| SettingsError::Read { path: path.display().to_string(), source })?;
-                toml::from_str(&text).map_err(|source| SettingsError::Parse { path: path.display().to_string(), source })?
+                toml::from_str(&text)
+                    .map_err(|source| SettingsError::Parse { path: path.display().to_string(), source })?
             }
             None => Settings::default(),
         };
         for (name, value) in env {
             let Some(key) = name.strip_prefix("ROUNDTRIP_") else { continue };
-            let bad = |reason: &str| SettingsError::Env { name: name.clone(), value: value.clone(), reason: reason.into() };
+            let bad =
+                |reason: &str| SettingsError::Env { name: name.clone(), value: value.clone(), reason: reason.into() };
             match key {
                 "LISTEN" => s.listen = value.parse().map_err(|_| bad("expected host:port, e.g. 127.0.0.1:3000"))?,
                 "DATA_DIR" => s.data_dir = PathBuf::from(&value),
@@ -118,16 +120,8 @@ impl Settings {
                         _ => return Err(bad("expected pretty or json")),
                     }
                 }
-                "CLOUD" => {
-                    if value != "simulated" {
-                        return Err(bad("only `simulated` is available in this build"));
-                    }
-                }
-                "STORE" => {
-                    if value != "embedded" {
-                        return Err(bad("only `embedded` is available in this build"));
-                    }
-                }
+                "CLOUD" if value != "simulated" => return Err(bad("only `simulated` is available in this build")),
+                "STORE" if value != "embedded" => return Err(bad("only `embedded` is available in this build")),
                 _ => {}
             }
         }

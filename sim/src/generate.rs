@@ -120,7 +120,9 @@ pub fn generate(opts: GenerateOptions) -> Scenario {
     // One /18 per tier and region: room for 16,000 servers per tier.
     let mut subnets = Vec::new();
     let mut security_groups = Vec::new();
-    for (account, region, octet, vpc) in [(&primary, &east, 0u8, "vpc-0a1b2c3d4e5f60001"), (&dr, &west, 1u8, "vpc-0a1b2c3d4e5f60002")] {
+    for (account, region, octet, vpc) in
+        [(&primary, &east, 0u8, "vpc-0a1b2c3d4e5f60001"), (&dr, &west, 1u8, "vpc-0a1b2c3d4e5f60002")]
+    {
         for tier in [Tier::Web, Tier::App, Tier::Db] {
             subnets.push(Subnet {
                 subnet_id: parse(SubnetId::parse(&format!("subnet-0{:x}{:015x}", octet, tier.index() + 1))),

@@ -18,3 +18,32 @@ pub use world::Simulator;
 /// The bundled default scenario: a few applications in web/app/db tiers with realistic problems.
 /// It is the output of `roundtrip sim generate --servers 96 --seed 7 --problems`; a test keeps it so.
 pub const DEFAULT_SCENARIO: &str = include_str!("../../scenarios/default.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use generate::{GenerateOptions, generate};
+
+    #[test]
+    fn the_bundled_scenario_is_the_generators_output_and_loads() {
+        let generated = generate(GenerateOptions { servers: 96, seed: 7, problems: true });
+        assert_eq!(
+            DEFAULT_SCENARIO,
+            generated.to_toml().unwrap(),
+            "regenerate with: roundtrip sim generate --servers 96 --seed 7 --problems --out scenarios/default.toml"
+        );
+        let loaded = Scenario::from_toml(DEFAULT_SCENARIO).unwrap();
+        assert_eq!(loaded, generated);
+    }
+
+    #[test]
+    fn a_scenario_with_a_dangling_reference_is_refused_with_its_name() {
+        let text = DEFAULT_SCENARIO.replacen(
+            "subnet_id = \"subnet-01000000000000001\"\naccount_id",
+            "subnet_id = \"subnet-0ffffffffffffffff\"\naccount_id",
+            1,
+        );
+        let err = Scenario::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains("subnet-01000000000000001"), "{err}");
+    }
+}

@@ -146,7 +146,10 @@ impl Scenario {
             if let Some(i) = &s.source_instance_id
                 && !ids.contains(i)
             {
-                return Err(format!("source server {} names source instance {i}, which does not exist", s.source_server_id));
+                return Err(format!(
+                    "source server {} names source instance {i}, which does not exist",
+                    s.source_server_id
+                ));
             }
             check_tags(&s.tags).map_err(|m| format!("source server {}: {m}", s.source_server_id))?;
             if s.hostname.chars().count() > 255 {

@@ -62,7 +62,12 @@ impl Simulator {
             let text = std::fs::read_to_string(&path)?;
             let saved: SavedState = serde_json::from_str(&text)
                 .map_err(|e| anyhow::anyhow!("{} is not a simulator state file: {e}", path.display()))?;
-            anyhow::ensure!(saved.format == STATE_FORMAT, "{} has format {}, expected {STATE_FORMAT}", path.display(), saved.format);
+            anyhow::ensure!(
+                saved.format == STATE_FORMAT,
+                "{} has format {}, expected {STATE_FORMAT}",
+                path.display(),
+                saved.format
+            );
             let speed = speed.unwrap_or(saved.speed);
             let downtime = (SystemClock.now_millis() - saved.saved_at_real_ms).max(0);
             let resumed = saved.virtual_now_ms + (downtime as f64 * speed) as i64;
@@ -71,7 +76,11 @@ impl Simulator {
                 downtime_s = downtime / 1000,
                 "simulated estate resumed from its saved state"
             );
-            Self { world: RwLock::new(saved.world), clock: Arc::new(SimClock::scaled(speed, resumed)), state_path: Some(path) }
+            Self {
+                world: RwLock::new(saved.world),
+                clock: Arc::new(SimClock::scaled(speed, resumed)),
+                state_path: Some(path),
+            }
         } else {
             let speed = speed.unwrap_or(scenario.simulation.speed);
             let clock = Arc::new(SimClock::scaled(speed, scenario.simulation.start_ms));
@@ -129,7 +138,10 @@ impl Simulator {
     fn reachable(&self, w: &World, at: &AccountRegion) -> Result<(), CloudError> {
         if !w.scenario.accounts.iter().any(|a| a.id == at.account_id) {
             return Err(CloudError::AccessDenied {
-                message: format!("no role to assume in account {}: it is not part of the simulated estate", at.account_id),
+                message: format!(
+                    "no role to assume in account {}: it is not part of the simulated estate",
+                    at.account_id
+                ),
             });
         }
         if !w.scenario.regions.contains(&at.region) {
@@ -165,13 +177,23 @@ impl Cloud for Simulator {
     async fn describe_instances(&self, at: &AccountRegion) -> Result<Vec<Ec2Instance>, CloudError> {
         let w = self.read();
         self.reachable(&w, at)?;
-        Ok(w.scenario.instances.iter().filter(|i| i.account_id == at.account_id && i.region == at.region).cloned().collect())
+        Ok(w.scenario
+            .instances
+            .iter()
+            .filter(|i| i.account_id == at.account_id && i.region == at.region)
+            .cloned()
+            .collect())
     }
 
     async fn describe_subnets(&self, at: &AccountRegion) -> Result<Vec<Subnet>, CloudError> {
         let w = self.read();
         self.reachable(&w, at)?;
-        Ok(w.scenario.subnets.iter().filter(|s| s.account_id == at.account_id && s.region == at.region).cloned().collect())
+        Ok(w.scenario
+            .subnets
+            .iter()
+            .filter(|s| s.account_id == at.account_id && s.region == at.region)
+            .cloned()
+            .collect())
     }
 
     async fn describe_source_servers(&self, at: &AccountRegion) -> Result<Vec<SourceServer>, CloudError> {
@@ -185,7 +207,10 @@ impl Cloud for Simulator {
             .map(|s| {
                 let mut s = s.clone();
                 // Replication that is not flowing falls further behind as time passes.
-                if matches!(s.replication_state, ReplicationState::Stalled | ReplicationState::Paused | ReplicationState::Disconnected) {
+                if matches!(
+                    s.replication_state,
+                    ReplicationState::Stalled | ReplicationState::Paused | ReplicationState::Disconnected
+                ) {
                     s.lag_seconds += elapsed_s;
                 }
                 s
@@ -208,7 +233,9 @@ mod tests {
     async fn stalled_replication_falls_behind_as_virtual_time_passes() {
         let clock = Arc::new(SimClock::manual(0));
         let sim = Simulator::new(generate(GenerateOptions { servers: 20, seed: 1, problems: true }), clock.clone());
-        let lag = |v: Vec<SourceServer>| v.iter().find(|s| s.replication_state == ReplicationState::Stalled).unwrap().lag_seconds;
+        let lag = |v: Vec<SourceServer>| {
+            v.iter().find(|s| s.replication_state == ReplicationState::Stalled).unwrap().lag_seconds
+        };
         let before = lag(sim.describe_source_servers(&dr()).await.unwrap());
         clock.advance(600_000);
         let after = lag(sim.describe_source_servers(&dr()).await.unwrap());
@@ -217,8 +244,14 @@ mod tests {
 
     #[tokio::test]
     async fn an_account_outside_the_estate_is_denied() {
-        let sim = Simulator::new(generate(GenerateOptions { servers: 5, seed: 1, problems: false }), Arc::new(SimClock::manual(0)));
-        let at = AccountRegion { account_id: AccountId::parse("999999999999").unwrap(), region: Region::parse(DR_REGION).unwrap() };
+        let sim = Simulator::new(
+            generate(GenerateOptions { servers: 5, seed: 1, problems: false }),
+            Arc::new(SimClock::manual(0)),
+        );
+        let at = AccountRegion {
+            account_id: AccountId::parse("999999999999").unwrap(),
+            region: Region::parse(DR_REGION).unwrap(),
+        };
         assert!(matches!(sim.describe_instances(&at).await, Err(CloudError::AccessDenied { .. })));
     }
 

@@ -166,11 +166,11 @@ fn check(expect: Expect, current: Option<u64>) -> bool {
 impl Store for EmbeddedStore {
     async fn get(&self, table: &str, key: &str) -> Result<Option<Record>, StoreError> {
         let inner = self.lock()?;
-        Ok(inner
-            .tables
-            .get(table)
-            .and_then(|t| t.get(key))
-            .map(|s| Record { key: key.to_owned(), version: s.version, value: s.value.clone() }))
+        Ok(inner.tables.get(table).and_then(|t| t.get(key)).map(|s| Record {
+            key: key.to_owned(),
+            version: s.version,
+            value: s.value.clone(),
+        }))
     }
 
     async fn list(&self, table: &str, key_prefix: &str) -> Result<Vec<Record>, StoreError> {
@@ -197,7 +197,12 @@ impl Store for EmbeddedStore {
                 WriteOp::Put { expect, .. } | WriteOp::Delete { expect, .. } => *expect,
             };
             if !check(expect, current) || (matches!(op, WriteOp::Delete { .. }) && current.is_none()) {
-                return Err(StoreError::Conflict { table: table.into(), key: key.into(), expected: expect, actual: current });
+                return Err(StoreError::Conflict {
+                    table: table.into(),
+                    key: key.into(),
+                    expected: expect,
+                    actual: current,
+                });
             }
             match op {
                 WriteOp::Put { table, key, value, .. } => {
@@ -259,7 +264,9 @@ mod tests {
             let s = EmbeddedStore::open(&path).unwrap();
             s.transact(vec![put("a", json!(1)), put("b", json!(2))]).await.unwrap();
             s.transact(vec![put("a", json!(3))]).await.unwrap();
-            s.transact(vec![WriteOp::Delete { table: "t".into(), key: "b".into(), expect: Expect::Any }]).await.unwrap();
+            s.transact(vec![WriteOp::Delete { table: "t".into(), key: "b".into(), expect: Expect::Any }])
+                .await
+                .unwrap();
         }
         let s = EmbeddedStore::open(&path).unwrap();
         let a = s.get("t", "a").await.unwrap().unwrap();

@@ -3,7 +3,9 @@
 use crate::api::{ConsoleError, delete_group, get_account_regions, get_group, list_groups, save_group};
 use crate::components::{Empty, ErrorBox, Loading};
 use domain::estate::KnownAccountRegion;
-use domain::group::{AccountRegionInput, ProtectionGroup, ProtectionGroupInput, SelectionInput, SourceNameKey, SourceSelection};
+use domain::group::{
+    AccountRegionInput, ProtectionGroup, ProtectionGroupInput, SelectionInput, SourceNameKey, SourceSelection,
+};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
@@ -14,10 +16,10 @@ fn at_text(account: &str, region: &str) -> String {
 fn selection_text(s: &SourceSelection) -> String {
     match s {
         SourceSelection::All => "all source servers".into(),
-        SourceSelection::Tags { tags } => {
-            tags.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+        SourceSelection::Tags { tags } => tags.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", "),
+        SourceSelection::SourceServerIds { source_server_ids } => {
+            format!("{} listed source servers", source_server_ids.len())
         }
-        SourceSelection::SourceServerIds { source_server_ids } => format!("{} listed source servers", source_server_ids.len()),
     }
 }
 
@@ -154,17 +156,27 @@ fn ids_to_text(s: &SourceSelection) -> String {
     }
 }
 
-/// Builds the input the form describes; tag lines without `=` become a field error.
-fn form_input(
+/// What the form holds, as typed.
+#[derive(Debug, Clone, Default)]
+struct FormValues {
     name: String,
     description: String,
-    primary: &str,
-    dr: &str,
-    kind: &str,
-    tags: &str,
-    ids: &str,
-    key: &str,
-) -> Result<ProtectionGroupInput, Vec<domain::FieldError>> {
+    /// `account/region`.
+    primary: String,
+    /// `account/region`.
+    dr: String,
+    /// `all`, `tags` or `source_server_ids`.
+    kind: String,
+    tags: String,
+    ids: String,
+    key: String,
+}
+
+/// Builds the input the form describes; tag lines without `=` become a field error.
+fn form_input(f: FormValues) -> Result<ProtectionGroupInput, Vec<domain::FieldError>> {
+    let FormValues { name, description, primary, dr, kind, tags, ids, key } = f;
+    let (primary, dr, kind, tags, ids, key) =
+        (primary.as_str(), dr.as_str(), kind.as_str(), tags.as_str(), ids.as_str(), key.as_str());
     let split = |s: &str| {
         let (a, r) = s.split_once('/').unwrap_or((s, ""));
         AccountRegionInput { account_id: a.to_owned(), region: r.to_owned() }
@@ -189,7 +201,11 @@ fn form_input(
             SelectionInput::Tags { tags: map }
         }
         "source_server_ids" => SelectionInput::SourceServerIds {
-            source_server_ids: ids.split(|c: char| c == ',' || c.is_whitespace()).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            source_server_ids: ids
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
         },
         _ => SelectionInput::All,
     };
@@ -198,7 +214,8 @@ fn form_input(
         "hostname" => SourceNameKey::Hostname,
         _ => SourceNameKey::NameTagThenHostname,
     };
-    let input = ProtectionGroupInput { name, description, primary: split(primary), dr: split(dr), selection, source_name_key };
+    let input =
+        ProtectionGroupInput { name, description, primary: split(primary), dr: split(dr), selection, source_name_key };
     // The browser runs the same checks as the server before sending anything.
     input.validate()?;
     Ok(input)
@@ -217,7 +234,8 @@ fn GroupForm(initial: Option<ProtectionGroup>) -> impl IntoView {
     let g = initial.as_ref();
     let name = RwSignal::new(g.map(|g| g.name.clone()).unwrap_or_default());
     let description = RwSignal::new(g.map(|g| g.description.clone()).unwrap_or_default());
-    let primary = RwSignal::new(g.map(|g| at_text(g.primary.account_id.as_str(), g.primary.region.as_str())).unwrap_or_default());
+    let primary =
+        RwSignal::new(g.map(|g| at_text(g.primary.account_id.as_str(), g.primary.region.as_str())).unwrap_or_default());
     let dr = RwSignal::new(g.map(|g| at_text(g.dr.account_id.as_str(), g.dr.region.as_str())).unwrap_or_default());
     let kind = RwSignal::new(
         g.map(|g| match g.selection {
@@ -303,16 +321,16 @@ fn GroupForm(initial: Option<ProtectionGroup>) -> impl IntoView {
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         saved.set(None);
-        match form_input(
-            name.get_untracked(),
-            description.get_untracked(),
-            &primary.get_untracked(),
-            &dr.get_untracked(),
-            &kind.get_untracked(),
-            &tags.get_untracked(),
-            &ids.get_untracked(),
-            &key.get_untracked(),
-        ) {
+        match form_input(FormValues {
+            name: name.get_untracked(),
+            description: description.get_untracked(),
+            primary: primary.get_untracked(),
+            dr: dr.get_untracked(),
+            kind: kind.get_untracked(),
+            tags: tags.get_untracked(),
+            ids: ids.get_untracked(),
+            key: key.get_untracked(),
+        }) {
             Ok(input) => {
                 save.dispatch(input);
             }
@@ -326,15 +344,23 @@ fn GroupForm(initial: Option<ProtectionGroup>) -> impl IntoView {
     let field_error = move |f: &'static str| {
         move || {
             error.get().and_then(|e| {
-                e.fields().into_iter().find(|(field, _)| field == f || field.starts_with(&format!("{f}."))).map(|(_, m)| {
-                    view! { <p class="field-error" role="alert">{m}</p> }
-                })
+                e.fields().into_iter().find(|(field, _)| field == f || field.starts_with(&format!("{f}."))).map(
+                    |(_, m)| {
+                        view! { <p class="field-error" role="alert">{m}</p> }
+                    },
+                )
             })
         }
     };
     let is_edit = group_id.is_some();
     let options = move || {
-        known.get().and_then(Result::ok).unwrap_or_default().into_iter().map(|k| (at_text(k.at.account_id.as_str(), k.at.region.as_str()), option_label(&k))).collect::<Vec<_>>()
+        known
+            .get()
+            .and_then(Result::ok)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|k| (at_text(k.at.account_id.as_str(), k.at.region.as_str()), option_label(&k)))
+            .collect::<Vec<_>>()
     };
     view! {
         <form class="form" on:submit=on_submit novalidate=true>
@@ -426,8 +452,15 @@ mod tests {
 
     #[test]
     fn a_tag_line_without_equals_is_a_field_error() {
-        let err = form_input("n".into(), String::new(), "111111111111/us-east-1", "222222222222/us-west-2", "tags", "app=shop\nbroken", "", "")
-            .unwrap_err();
+        let err = form_input(FormValues {
+            name: "n".into(),
+            primary: "111111111111/us-east-1".into(),
+            dr: "222222222222/us-west-2".into(),
+            kind: "tags".into(),
+            tags: "app=shop\nbroken".into(),
+            ..FormValues::default()
+        })
+        .unwrap_err();
         assert_eq!(err[0].field, "selection.tags");
     }
 }

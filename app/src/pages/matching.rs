@@ -34,7 +34,10 @@ pub fn Matching() -> impl IntoView {
     );
     let on_group = move |ev: leptos::ev::Event| {
         let id = event_target_value(&ev);
-        navigate(&if id.is_empty() { "/matching".to_owned() } else { format!("/matching?group={id}") }, Default::default());
+        navigate(
+            &if id.is_empty() { "/matching".to_owned() } else { format!("/matching?group={id}") },
+            Default::default(),
+        );
     };
     view! {
         <section class="page">
@@ -124,7 +127,11 @@ fn MatchView(m: GroupMatch, refresh: RwSignal<u32>) -> impl IntoView {
                 match accept_pairs(group, pairs).await {
                     Ok(o) => {
                         error.set(None);
-                        message.set(Some(format!("Accepted {} pairs ({} already stored).", o.accepted.len(), o.unchanged)));
+                        message.set(Some(format!(
+                            "Accepted {} pairs ({} already stored).",
+                            o.accepted.len(),
+                            o.unchanged
+                        )));
                         refresh.update(|n| *n += 1);
                     }
                     Err(e) => error.set(Some(e)),
@@ -141,7 +148,10 @@ fn MatchView(m: GroupMatch, refresh: RwSignal<u32>) -> impl IntoView {
                     Ok(p) => {
                         error.set(None);
                         editing.set(None);
-                        message.set(Some(format!("{} now recovers into {} (manual pair).", p.source_name, p.standby_instance_id)));
+                        message.set(Some(format!(
+                            "{} now recovers into {} (manual pair).",
+                            p.source_name, p.standby_instance_id
+                        )));
                         refresh.update(|n| *n += 1);
                     }
                     Err(e) => error.set(Some(e)),

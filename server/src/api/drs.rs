@@ -42,7 +42,10 @@ struct MatchAnswer {
     accepted: Vec<domain::group::InstancePair>,
 }
 
-async fn match_instances(State(s): State<Services>, ApiJson(body): ApiJson<MatchBody>) -> Result<Json<MatchAnswer>, ApiError> {
+async fn match_instances(
+    State(s): State<Services>,
+    ApiJson(body): ApiJson<MatchBody>,
+) -> Result<Json<MatchAnswer>, ApiError> {
     if let Some(id) = &body.protection_group_id {
         let id = parse_id("protection_group_id", id, ProtectionGroupId::parse)?;
         let m = s.match_group(&id).await?;
@@ -83,12 +86,18 @@ struct GroupBody {
     protection_group_id: String,
 }
 
-async fn validate_pairs(State(s): State<Services>, ApiJson(b): ApiJson<GroupBody>) -> Result<Json<ValidationReport>, ApiError> {
+async fn validate_pairs(
+    State(s): State<Services>,
+    ApiJson(b): ApiJson<GroupBody>,
+) -> Result<Json<ValidationReport>, ApiError> {
     let id = parse_id("protection_group_id", &b.protection_group_id, ProtectionGroupId::parse)?;
     Ok(Json(s.validate_pairs(&id).await?))
 }
 
-async fn validate_ip(State(s): State<Services>, ApiJson(b): ApiJson<GroupBody>) -> Result<Json<ValidationReport>, ApiError> {
+async fn validate_ip(
+    State(s): State<Services>,
+    ApiJson(b): ApiJson<GroupBody>,
+) -> Result<Json<ValidationReport>, ApiError> {
     let id = parse_id("protection_group_id", &b.protection_group_id, ProtectionGroupId::parse)?;
     Ok(Json(s.validate_ips(&id).await?))
 }

@@ -31,7 +31,12 @@ impl ApiError {
             [one] => format!("{}: {}", one.field, one.message),
             many => format!("{} fields are invalid", many.len()),
         };
-        Self { status: StatusCode::BAD_REQUEST, code: ErrorCode::ValidationFailed, message, details: json!({ "fields": fields }) }
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: ErrorCode::ValidationFailed,
+            message,
+            details: json!({ "fields": fields }),
+        }
     }
 
     /// The status a stable code is answered with.
@@ -100,7 +105,11 @@ fn json_rejection(r: JsonRejection) -> ApiError {
             "send the body as JSON with `Content-Type: application/json`",
         ),
         _ => {
-            let mut e = ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::MalformedJson, "the body is not valid JSON of the expected shape");
+            let mut e = ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::MalformedJson,
+                "the body is not valid JSON of the expected shape",
+            );
             e.details = json!({ "reason": r.body_text() });
             e
         }
@@ -114,7 +123,11 @@ pub async fn route_not_found(uri: axum::http::Uri) -> ApiError {
 
 /// Answers a known path with the wrong method.
 pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
-    let mut e = ApiError::new(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::RouteNotFound, format!("{} is not allowed on {}", method, uri.path()));
+    let mut e = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::RouteNotFound,
+        format!("{} is not allowed on {}", method, uri.path()),
+    );
     e.details = json!({ "method": method.as_str() });
     e
 }

@@ -15,7 +15,11 @@ use error::{ApiError, method_not_allowed, route_not_found};
 use serde_json::{Value, json};
 
 /// Parses an id from a path or body field, answering a 400 that names the field.
-pub fn parse_id<T>(field: &str, text: &str, parse: impl Fn(&str) -> Result<T, domain::ids::IdError>) -> Result<T, ApiError> {
+pub fn parse_id<T>(
+    field: &str,
+    text: &str,
+    parse: impl Fn(&str) -> Result<T, domain::ids::IdError>,
+) -> Result<T, ApiError> {
     parse(text).map_err(|e| ApiError::invalid(vec![domain::FieldError::new(field, e.code, e.message)]))
 }
 

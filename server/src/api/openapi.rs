@@ -35,7 +35,8 @@ fn with(mut base: Value, extra: Value) -> Value {
 pub fn spec() -> Value {
     let group_id = json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^pg-[0-9a-f]{1,32}$" } });
     let pair_id = json!({ "name": "pair_id", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^pair-[0-9a-f]{17}$" } });
-    let expected = json!({ "name": "expected_version", "in": "query", "required": false, "schema": { "type": "integer" } });
+    let expected =
+        json!({ "name": "expected_version", "in": "query", "required": false, "schema": { "type": "integer" } });
     json!({
         "openapi": "3.1.0",
         "info": {

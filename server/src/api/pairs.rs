@@ -53,7 +53,9 @@ fn parse_pairs(pairs: &[PairInput]) -> Result<Vec<PairRequest>, ApiError> {
         let s = SourceServerId::parse(p.source_server_id.trim());
         let t = InstanceId::parse(p.standby_instance_id.trim());
         match (s, t) {
-            (Ok(source_server_id), Ok(standby_instance_id)) => out.push(PairRequest { source_server_id, standby_instance_id }),
+            (Ok(source_server_id), Ok(standby_instance_id)) => {
+                out.push(PairRequest { source_server_id, standby_instance_id })
+            }
             (s, t) => {
                 if let Err(e) = s {
                     errs.push(FieldError::new(format!("pairs[{i}].source_server_id"), e.code, e.message));

@@ -15,13 +15,55 @@ use serde_json::json;
 #[case("POST", "/api/v1/protection-groups", r#"{"name":"x","primary":{"account_id":"111111111111","region":"us-east-1"},"dr":{"account_id":"111111111111","region":"us-east-1"}}"#, 400, "VALIDATION_FAILED", "DR same as primary")]
 #[case("GET", "/api/v1/protection-groups/pg-0123456789abcdef", "", 404, "PROTECTION_GROUP_NOT_FOUND", "unknown group")]
 #[case("GET", "/api/v1/protection-groups/not-an-id", "", 400, "VALIDATION_FAILED", "malformed group id")]
-#[case("DELETE", "/api/v1/protection-groups/pg-0123456789abcdef", "", 404, "PROTECTION_GROUP_NOT_FOUND", "delete unknown group")]
-#[case("GET", "/api/v1/protection-groups/pg-0123456789abcdef/instance-pairs", "", 404, "PROTECTION_GROUP_NOT_FOUND", "pairs of unknown group")]
-#[case("POST", "/api/v1/drs/instances/match", r#"{"protection_group_id":"pg-0123456789abcdef"}"#, 404, "PROTECTION_GROUP_NOT_FOUND", "match unknown group")]
+#[case(
+    "DELETE",
+    "/api/v1/protection-groups/pg-0123456789abcdef",
+    "",
+    404,
+    "PROTECTION_GROUP_NOT_FOUND",
+    "delete unknown group"
+)]
+#[case(
+    "GET",
+    "/api/v1/protection-groups/pg-0123456789abcdef/instance-pairs",
+    "",
+    404,
+    "PROTECTION_GROUP_NOT_FOUND",
+    "pairs of unknown group"
+)]
+#[case(
+    "POST",
+    "/api/v1/drs/instances/match",
+    r#"{"protection_group_id":"pg-0123456789abcdef"}"#,
+    404,
+    "PROTECTION_GROUP_NOT_FOUND",
+    "match unknown group"
+)]
 #[case("POST", "/api/v1/drs/instances/match", "{}", 400, "VALIDATION_FAILED", "match without a group or sides")]
-#[case("POST", "/api/v1/drs/instances/match", r#"{"protection_group_id":"pg-1","extra":1}"#, 400, "MALFORMED_JSON", "unknown field")]
-#[case("POST", "/api/v1/drs/instances/validate-pairs", r#"{"protection_group_id":"nope"}"#, 400, "VALIDATION_FAILED", "malformed id in body")]
-#[case("POST", "/api/v1/drs/instances/validate-ip", r#"{"protection_group_id":"pg-77"}"#, 404, "PROTECTION_GROUP_NOT_FOUND", "validate unknown group")]
+#[case(
+    "POST",
+    "/api/v1/drs/instances/match",
+    r#"{"protection_group_id":"pg-1","extra":1}"#,
+    400,
+    "MALFORMED_JSON",
+    "unknown field"
+)]
+#[case(
+    "POST",
+    "/api/v1/drs/instances/validate-pairs",
+    r#"{"protection_group_id":"nope"}"#,
+    400,
+    "VALIDATION_FAILED",
+    "malformed id in body"
+)]
+#[case(
+    "POST",
+    "/api/v1/drs/instances/validate-ip",
+    r#"{"protection_group_id":"pg-77"}"#,
+    404,
+    "PROTECTION_GROUP_NOT_FOUND",
+    "validate unknown group"
+)]
 #[case("GET", "/api/v1/nothing-here", "", 404, "ROUTE_NOT_FOUND", "unknown route")]
 #[case("PATCH", "/api/v1/protection-groups", "{}", 405, "ROUTE_NOT_FOUND", "wrong method")]
 #[tokio::test]
@@ -52,14 +94,26 @@ async fn every_invalid_field_is_listed() {
         .post("/api/v1/protection-groups", &json!({ "name": "", "primary": { "account_id": "1", "region": "x" }, "dr": {}, "selection": { "kind": "source_server_ids", "source_server_ids": ["s-1"] } }))
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let fields: Vec<&str> = v["error"]["details"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
-    assert_eq!(fields, ["name", "primary.account_id", "primary.region", "dr.account_id", "dr.region", "selection.source_server_ids[0]"]);
+    let fields: Vec<&str> =
+        v["error"]["details"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    assert_eq!(
+        fields,
+        [
+            "name",
+            "primary.account_id",
+            "primary.region",
+            "dr.account_id",
+            "dr.region",
+            "selection.source_server_ids[0]"
+        ]
+    );
 }
 
 #[tokio::test]
 async fn a_body_without_json_content_type_is_refused() {
     let app = spawn_app().await;
-    let r = app.client.post(app.url("/api/v1/protection-groups")).body(group_body("x").to_string()).send().await.unwrap();
+    let r =
+        app.client.post(app.url("/api/v1/protection-groups")).body(group_body("x").to_string()).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(code(&v), "UNSUPPORTED_MEDIA_TYPE");
@@ -87,8 +141,10 @@ async fn malformed_pair_ids_are_named_per_item() {
         )
         .await;
     assert_eq!((status, code(&v)), (StatusCode::BAD_REQUEST, "VALIDATION_FAILED"));
-    let fields: Vec<&str> = v["error"]["details"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> =
+        v["error"]["details"]["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["pairs[0].source_server_id", "pairs[1].standby_instance_id"]);
-    let (status, v) = app.post(&format!("/api/v1/protection-groups/{id}/instance-pairs"), &json!({ "pairs": [] })).await;
+    let (status, v) =
+        app.post(&format!("/api/v1/protection-groups/{id}/instance-pairs"), &json!({ "pairs": [] })).await;
     assert_eq!((status, code(&v)), (StatusCode::BAD_REQUEST, "VALIDATION_FAILED"));
 }

@@ -17,7 +17,10 @@ async fn the_bundled_estate_shows_every_planted_problem() {
     // Two standbys whose names normalise alike: one conflict, nobody paired on that name.
     assert_eq!(r["conflicts"].as_array().unwrap().len(), 1);
     let conflict = &r["conflicts"][0];
-    assert_eq!((conflict["side"].as_str(), conflict["normalized_name"].as_str()), (Some("standbys"), Some("shop-web-02")));
+    assert_eq!(
+        (conflict["side"].as_str(), conflict["normalized_name"].as_str()),
+        (Some("standbys"), Some("shop-web-02"))
+    );
     assert_eq!(conflict["standby_instance_ids"].as_array().unwrap().len(), 2);
     assert!(r["pairs"].as_array().unwrap().iter().all(|p| p["normalized_name"] != "shop-web-02"));
 
@@ -33,7 +36,11 @@ async fn the_bundled_estate_shows_every_planted_problem() {
 
     // A running standby blocks its pair; a stalled source warns.
     let findings = |status: &str| -> Vec<String> {
-        r["pairs"].as_array().unwrap().iter().filter(|p| p["status"] == status)
+        r["pairs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["status"] == status)
             .flat_map(|p| p["findings"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap().to_owned()))
             .collect()
     };
@@ -75,10 +82,18 @@ async fn validation_finds_what_changed_in_the_estate_since_pairs_were_accepted()
 
     // The estate moves on: someone starts one standby, re-addresses another, strips a tag, and gives two
     // standbys the same IP.
-    let targets: Vec<String> = report["pairs"].as_array().unwrap().iter().filter(|p| p["status"] == "ready")
-        .take(5).map(|p| p["standby_instance_id"].as_str().unwrap().to_owned()).collect();
+    let targets: Vec<String> = report["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["status"] == "ready")
+        .take(5)
+        .map(|p| p["standby_instance_id"].as_str().unwrap().to_owned())
+        .collect();
     app.simulator.with_world(|w| {
-        let find = |w: &mut sim::world::World, id: &str| w.scenario.instances.iter().position(|i| i.instance_id.as_str() == id).unwrap();
+        let find = |w: &mut sim::world::World, id: &str| {
+            w.scenario.instances.iter().position(|i| i.instance_id.as_str() == id).unwrap()
+        };
         let a = find(w, &targets[0]);
         w.scenario.instances[a].state = domain::estate::InstanceState::Running;
         let b = find(w, &targets[1]);
@@ -92,7 +107,11 @@ async fn validation_finds_what_changed_in_the_estate_since_pairs_were_accepted()
     let (_, v) = app.post("/api/v1/drs/instances/validate-pairs", &json!({ "protection_group_id": id })).await;
     let codes_of = |standby: &str| -> Vec<String> {
         v["results"].as_array().unwrap().iter().find(|r| r["standby_instance_id"] == standby).unwrap()["findings"]
-            .as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap().to_owned()).collect()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["code"].as_str().unwrap().to_owned())
+            .collect()
     };
     assert_eq!(codes_of(&targets[0]), ["STANDBY_NOT_STOPPED"]);
     assert_eq!(codes_of(&targets[1]), ["IP_CHANGED", "IP_OUTSIDE_SUBNET"]);

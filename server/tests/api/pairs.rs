@@ -2,7 +2,7 @@ use crate::helpers::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-fn first<'a>(list: &'a Value, pred: impl Fn(&Value) -> bool) -> &'a Value {
+fn first(list: &Value, pred: impl Fn(&Value) -> bool) -> &Value {
     list.as_array().unwrap().iter().find(|v| pred(v)).expect("no such item")
 }
 
@@ -42,8 +42,12 @@ async fn a_pair_set_by_hand_is_validated_and_recorded_as_manual() {
     let id = app.create_group("Shop").await["id"].as_str().unwrap().to_owned();
     let report = app.match_group(&id).await;
     // The nameless source server cannot be matched; the operator knows it is crm-app-01.
-    let nameless = first(&report["unmatched_sources"], |u| u["reason"] == "NO_NAME")["source_server_id"].as_str().unwrap().to_owned();
-    let standby = first(&report["unmatched_standbys"], |u| u["name"] == "crm-app-01")["instance_id"].as_str().unwrap().to_owned();
+    let nameless = first(&report["unmatched_sources"], |u| u["reason"] == "NO_NAME")["source_server_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let standby =
+        first(&report["unmatched_standbys"], |u| u["name"] == "crm-app-01")["instance_id"].as_str().unwrap().to_owned();
     let pair_id = format!("pair-{}", &nameless[2..]);
     let path = format!("/api/v1/protection-groups/{id}/instance-pairs/{pair_id}");
     let (status, p) = app.send(Method::PUT, &path, &json!({ "standby_instance_id": standby })).await;
@@ -52,15 +56,28 @@ async fn a_pair_set_by_hand_is_validated_and_recorded_as_manual() {
 
     // An override onto a standby of another architecture or platform is refused with the reason.
     let mismatched = app.simulator.with_world(|w| {
-        w.scenario.instances.iter().find(|i| i.is_standby() && i.platform == domain::estate::Platform::Windows).unwrap().instance_id.to_string()
+        w.scenario
+            .instances
+            .iter()
+            .find(|i| i.is_standby() && i.platform == domain::estate::Platform::Windows)
+            .unwrap()
+            .instance_id
+            .to_string()
     });
-    let (status, err) = app.send(Method::PUT, &path, &json!({ "standby_instance_id": mismatched, "expected_version": 1 })).await;
+    let (status, err) =
+        app.send(Method::PUT, &path, &json!({ "standby_instance_id": mismatched, "expected_version": 1 })).await;
     assert_eq!((status, code(&err)), (StatusCode::UNPROCESSABLE_ENTITY, "PAIR_REJECTED"), "{err}");
-    let reasons: Vec<&str> = err["error"]["details"]["rejections"][0]["reasons"].as_array().unwrap().iter().map(|r| r["code"].as_str().unwrap()).collect();
+    let reasons: Vec<&str> = err["error"]["details"]["rejections"][0]["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap())
+        .collect();
     assert!(reasons.contains(&"PLATFORM_MISMATCH"), "{reasons:?}");
 
     // A stale version is a conflict; the right one replaces.
-    let (status, err) = app.send(Method::PUT, &path, &json!({ "standby_instance_id": standby, "expected_version": 5 })).await;
+    let (status, err) =
+        app.send(Method::PUT, &path, &json!({ "standby_instance_id": standby, "expected_version": 5 })).await;
     assert_eq!((status, code(&err)), (StatusCode::CONFLICT, "VERSION_CONFLICT"));
 
     let (status, _) = app.delete(&format!("{path}?expected_version=1")).await;
@@ -78,7 +95,12 @@ async fn a_standby_pairs_with_one_source_server_across_groups() {
     assert_eq!(app.accept_ready(&a, &report).await.0, StatusCode::CREATED);
     let (status, err) = app.accept_ready(&b, &report).await;
     assert_eq!((status, code(&err)), (StatusCode::UNPROCESSABLE_ENTITY, "PAIR_REJECTED"));
-    let reasons: Vec<&str> = err["error"]["details"]["rejections"][0]["reasons"].as_array().unwrap().iter().map(|r| r["code"].as_str().unwrap()).collect();
+    let reasons: Vec<&str> = err["error"]["details"]["rejections"][0]["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap())
+        .collect();
     assert_eq!(reasons, ["STANDBY_ALREADY_PAIRED", "SOURCE_PAIRED_IN_OTHER_GROUP"]);
 }
 

@@ -67,7 +67,8 @@ async fn names_are_unique_whatever_their_case_and_spacing() {
     let other = app.create_group("Billing").await;
     let mut body = group_body("SHOP estate");
     body["expected_version"] = json!(1);
-    let (status, err) = app.send(Method::PUT, &format!("/api/v1/protection-groups/{}", other["id"].as_str().unwrap()), &body).await;
+    let (status, err) =
+        app.send(Method::PUT, &format!("/api/v1/protection-groups/{}", other["id"].as_str().unwrap()), &body).await;
     assert_eq!((status, code(&err)), (StatusCode::CONFLICT, "DUPLICATE_NAME"));
 }
 

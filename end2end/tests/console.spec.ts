@@ -1,0 +1,84 @@
+import { expect, test, type Page } from "@playwright/test";
+
+/** Collects console errors and page errors; a clean console is part of every test. */
+function watchErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+  page.on("pageerror", (e) => errors.push(e.message));
+  return errors;
+}
+
+async function hydrated(page: Page) {
+  await expect(page.locator("#hydrated")).toHaveAttribute("data-hydrated", "true", { timeout: 60_000 });
+}
+
+test("the estate overview shows the bundled estate and its problems", async ({ page }) => {
+  const errors = watchErrors(page);
+  await page.goto("/");
+  await hydrated(page);
+  await expect(page.getByRole("heading", { name: "Estate", exact: true })).toBeVisible();
+  const dr = page.getByTestId("estate-slice").filter({ hasText: "recovery" }).filter({ hasText: "us-west-2" });
+  await expect(dr).toContainText("STALLED 1");
+  await expect(dr).toContainText("running 1");
+  expect(errors).toEqual([]);
+});
+
+test("the group form checks input in the browser before sending it", async ({ page }) => {
+  const errors = watchErrors(page);
+  await page.goto("/protection-groups/new");
+  await hydrated(page);
+  await page.getByRole("button", { name: "Create protection group" }).click();
+  await expect(page.getByRole("alert").filter({ hasText: "give the protection group a name" }).first()).toBeVisible();
+  await expect(page).toHaveURL(/\/protection-groups\/new$/);
+  expect(errors).toEqual([]);
+});
+
+test("an operator creates a group, sees the conflicts, accepts the ready pairs and finds them after a reload", async ({ page }) => {
+  const errors = watchErrors(page);
+  await page.goto("/protection-groups/new");
+  await hydrated(page);
+  await page.getByLabel("Name", { exact: true }).fill("Shop estate");
+  await page.getByRole("button", { name: "Create protection group" }).click();
+  await expect(page).toHaveURL(/\/matching\?group=pg-/);
+
+  // Every bundled conflict is shown with its reason.
+  await expect(page.getByRole("heading", { name: "Conflicts (1)" })).toBeVisible();
+  await expect(page.getByTestId("conflict")).toContainText("2 standbys are named \"shop-web-02\"");
+
+  // Filtering to conflicts shows only conflict rows: one source server and both standbys.
+  await hydrated(page);
+  await page.getByLabel("Status").selectOption("conflict");
+  const rows = page.getByTestId("match-row");
+  await expect(rows).toHaveCount(3);
+  for (const status of await rows.evaluateAll((els) => els.map((e) => e.getAttribute("data-status")))) {
+    expect(status).toBe("conflict");
+  }
+  await page.getByLabel("Status").selectOption("unmatched");
+  await expect(page.getByTestId("match-row").filter({ hasText: "AWSDRS_TAG_NOT_EXACT" })).toHaveCount(1);
+  await expect(page.getByTestId("match-row").filter({ hasText: "NO_NAME" })).toHaveCount(1);
+
+  // Accept the clean pairs.
+  const accept = page.getByRole("button", { name: /Accept all ready pairs \(\d+\)/ });
+  const label = (await accept.textContent()) ?? "";
+  const n = Number(/\((\d+)\)/.exec(label)?.[1]);
+  expect(n).toBeGreaterThan(80);
+  await accept.click();
+  await expect(page.getByRole("status")).toContainText(`Accepted ${n} pairs`);
+  await expect(page.getByRole("button", { name: "Accept all ready pairs (0)" })).toBeDisabled();
+
+  // They are stored: a fresh page load shows them as accepted.
+  await page.reload();
+  await hydrated(page);
+  await page.getByLabel("Status").selectOption("accepted");
+  await expect(page.locator("#row-count")).toContainText(`of ${n} rows`);
+  expect(errors).toEqual([]);
+});
+
+test("the REST API answers next to the console", async ({ request }) => {
+  const health = await request.get("/api/v1/health");
+  expect(health.ok()).toBeTruthy();
+  expect(await health.json()).toMatchObject({ status: "ok", cloud: "simulated" });
+  const missing = await request.get("/api/v1/protection-groups/pg-0123456789abcdef");
+  expect(missing.status()).toBe(404);
+  expect((await missing.json()).error.code).toBe("PROTECTION_GROUP_NOT_FOUND");
+});
