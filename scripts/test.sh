@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 scripts/build-site.sh
-# frontend is excluded: building it with the rest would unify leptos`s `hydrate` feature into the
+# frontend is excluded: building it with the rest would unify Leptos's `hydrate` feature into the
 # server-side test binaries (its browser executor panics outside a browser). It has no tests of its own.
 cargo test --workspace --exclude frontend --locked
 

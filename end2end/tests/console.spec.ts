@@ -57,6 +57,17 @@ test("an operator creates a group, sees the conflicts, accepts the ready pairs a
   await expect(page.getByTestId("match-row").filter({ hasText: "AWSDRS_TAG_NOT_EXACT" })).toHaveCount(1);
   await expect(page.getByTestId("match-row").filter({ hasText: "NO_NAME" })).toHaveCount(1);
 
+  // Fifty rows a page; the pager walks the rest.
+  await page.getByLabel("Status").selectOption("");
+  await expect(page.locator("#row-count")).toContainText("Showing 1–50 of");
+  await expect(page.getByTestId("match-row")).toHaveCount(50);
+  await page.getByRole("button", { name: "Next →" }).click();
+  await expect(page.locator("#row-count")).toContainText("Showing 51–100 of");
+  await page.getByLabel("Search names and ids").fill("billing-db-01");
+  await expect(page.getByTestId("match-row")).toHaveCount(1);
+  await expect(page.locator("#row-count")).toContainText("Showing 1–1 of 1 rows");
+  await page.getByLabel("Search names and ids").fill("");
+
   // Accept the clean pairs.
   const accept = page.getByRole("button", { name: /Accept all ready pairs \(\d+\)/ });
   const label = (await accept.textContent()) ?? "";

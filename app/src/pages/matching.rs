@@ -338,7 +338,7 @@ fn MatchView(m: GroupMatch, refresh: RwSignal<u32>) -> impl IntoView {
         <nav class="pager" aria-label="Pages">
             <button type="button" class="btn btn-small" disabled=move || page.get() == 0 on:click=move |_| page.update(|p| *p = p.saturating_sub(1))>"← Previous"</button>
             <span>{move || format!("Page {} of {}", page.get() + 1, pages())}</span>
-            <button type="button" class="btn btn-small" disabled=move || page.get() + 1 >= pages() on:click=move |_| page.update(|p| *p += 1)>"Next →"</button>
+            <button type="button" class="btn btn-small" disabled=move || { page.get() + 1 >= pages() } on:click=move |_| page.update(|p| *p += 1)>"Next →"</button>
         </nav>
     }
 }

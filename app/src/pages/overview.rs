@@ -73,12 +73,21 @@ pub fn Overview() -> impl IntoView {
             <Transition fallback=|| view! { <Loading what="the estate"/> }>
                 {move || overview.get().map(|r| match r {
                     Err(e) => view! { <ErrorBox error=e/> }.into_any(),
-                    Ok(o) => view! {
+                    Ok(o) => {
+                        let (busy, empty): (Vec<EstateSlice>, Vec<EstateSlice>) =
+                            o.slices.into_iter().partition(|s| s.instances > 0 || !s.source_servers_by_state.is_empty());
+                        let quiet: Vec<String> =
+                            empty.iter().map(|s| format!("{} ({}) · {}", s.account_name, s.account_id, s.region)).collect();
+                        view! {
                         <p class="muted">{format!("{} estate — {}", o.cloud, o.description)}</p>
                         <div class="grid">
-                            {o.slices.into_iter().map(|s| view! { <SliceCard slice=s/> }).collect_view()}
+                            {busy.into_iter().map(|s| view! { <SliceCard slice=s/> }).collect_view()}
                         </div>
-                    }.into_any(),
+                        {(!quiet.is_empty()).then(|| view! {
+                            <p class="muted small">"Reachable with nothing in them: "{quiet.join(", ")}</p>
+                        })}
+                    }.into_any()
+                    }
                 })}
             </Transition>
         </section>

@@ -126,3 +126,32 @@ async fn every_documented_operation_is_routed() {
     }
     assert_eq!(checked, 15);
 }
+
+#[tokio::test]
+async fn estate_names_are_rendered_as_text_never_as_markup() {
+    let app = spawn_app().await;
+    let g = app.create_group("Shop").await;
+    let hostile = "<img src=x onerror=alert(1)>";
+    let breakout = "</script><script>alert(2)</script>";
+    app.simulator.with_world(|w| {
+        for (name, payload) in [("hr-web-01", hostile), ("hr-web-02", breakout)] {
+            let s =
+                w.scenario.source_servers.iter_mut().find(|s| s.tags.get("Name").is_some_and(|n| n == name)).unwrap();
+            s.tags.insert("Name".into(), payload.into());
+        }
+    });
+    let report = app.match_group(g["id"].as_str().unwrap()).await;
+    assert!(report["unmatched_sources"].as_array().unwrap().iter().any(|u| u["source_name"] == hostile));
+    let html = app
+        .client
+        .get(app.url(&format!("/matching?group={}", g["id"].as_str().unwrap())))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains(hostile), "the raw name must not reach the page as markup");
+    assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"), "it is shown, escaped");
+    assert!(!html.contains(breakout), "nor can a name close the hydration data's script element");
+}
