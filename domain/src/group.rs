@@ -87,12 +87,44 @@ impl ProtectionGroup {
     /// Whether the group protects this source server: it replicates from the primary account and region
     /// into the DR account and region, and the selection includes it.
     pub fn protects(&self, s: &SourceServer) -> bool {
-        s.origin_account_id == self.primary.account_id
-            && s.origin_region == self.primary.region
-            && s.account_id == self.dr.account_id
-            && s.region == self.dr.region
-            && self.selection.selects(s)
+        in_scope(&self.primary, &self.dr, &self.selection, s)
     }
+
+    /// A new group from a checked spec, at version 1.
+    pub fn new(id: ProtectionGroupId, spec: GroupSpec, now: i64) -> Self {
+        let GroupSpec { name, description, primary, dr, selection, source_name_key } = spec;
+        Self {
+            id,
+            name,
+            description,
+            primary,
+            dr,
+            selection,
+            source_name_key,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        }
+    }
+
+    /// This group with its settings replaced by `spec`; id, creation time and version stay.
+    pub fn with_spec(&self, spec: GroupSpec, now: i64) -> Self {
+        Self { updated_at: now, ..Self::new(self.id.clone(), spec, self.created_at) }.with_version(self.version)
+    }
+
+    fn with_version(mut self, version: u64) -> Self {
+        self.version = version;
+        self
+    }
+}
+
+/// Whether a source server replicates from `primary` into `dr` and `selection` includes it.
+fn in_scope(primary: &AccountRegion, dr: &AccountRegion, selection: &SourceSelection, s: &SourceServer) -> bool {
+    s.origin_account_id == primary.account_id
+        && s.origin_region == primary.region
+        && s.account_id == dr.account_id
+        && s.region == dr.region
+        && selection.selects(s)
 }
 
 /// The raw account and region of a request.
@@ -144,6 +176,57 @@ pub enum SelectionInput {
     },
 }
 
+impl SelectionInput {
+    /// Parses the selection, reporting errors under `selection.…`.
+    ///
+    /// # Errors
+    /// Every invalid part: no tags or ids, tags over AWS's limits, malformed or repeated ids.
+    pub fn parse(&self) -> Result<SourceSelection, Vec<FieldError>> {
+        let mut errs = Vec::new();
+        let selection = match self {
+            SelectionInput::All => SourceSelection::All,
+            SelectionInput::Tags { tags } => {
+                if tags.is_empty() {
+                    errs.push(FieldError::new("selection.tags", "REQUIRED", "name at least one tag to select by"));
+                } else if let Err(m) = check_tags(tags) {
+                    errs.push(FieldError::new("selection.tags", "INVALID_TAGS", m));
+                }
+                SourceSelection::Tags { tags: tags.clone() }
+            }
+            SelectionInput::SourceServerIds { source_server_ids } => {
+                if source_server_ids.is_empty() {
+                    errs.push(FieldError::new(
+                        "selection.source_server_ids",
+                        "REQUIRED",
+                        "list at least one source server id",
+                    ));
+                }
+                if source_server_ids.len() > MAX_EXPLICIT_IDS {
+                    errs.push(FieldError::new(
+                        "selection.source_server_ids",
+                        "TOO_MANY",
+                        format!("at most {MAX_EXPLICIT_IDS} ids; select by tags instead"),
+                    ));
+                }
+                let mut ids = Vec::with_capacity(source_server_ids.len());
+                let mut seen = std::collections::HashSet::new();
+                for (i, raw) in source_server_ids.iter().enumerate().take(MAX_EXPLICIT_IDS) {
+                    let field = || format!("selection.source_server_ids[{i}]");
+                    match SourceServerId::parse(raw.trim()) {
+                        Ok(id) if !seen.insert(id.clone()) => {
+                            errs.push(FieldError::new(field(), "DUPLICATE", format!("{id} is listed twice")))
+                        }
+                        Ok(id) => ids.push(id),
+                        Err(e) => errs.push(FieldError::new(field(), e.code, e.message)),
+                    }
+                }
+                SourceSelection::SourceServerIds { source_server_ids: ids }
+            }
+        };
+        if errs.is_empty() { Ok(selection) } else { Err(errs) }
+    }
+}
+
 /// A protection group as a client sends it (create or replace).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProtectionGroupInput {
@@ -172,6 +255,13 @@ pub struct GroupSpec {
     pub source_name_key: SourceNameKey,
 }
 
+impl GroupSpec {
+    /// Whether a group with this spec protects the source server.
+    pub fn protects(&self, s: &SourceServer) -> bool {
+        in_scope(&self.primary, &self.dr, &self.selection, s)
+    }
+}
+
 impl ProtectionGroupInput {
     /// Checks every field and returns all problems at once.
     ///
@@ -196,51 +286,7 @@ impl ProtectionGroupInput {
         }
         let primary = self.primary.parse("primary").map_err(|e| errs.extend(e)).ok();
         let dr = self.dr.parse("dr").map_err(|e| errs.extend(e)).ok();
-        let selection = match &self.selection {
-            SelectionInput::All => Some(SourceSelection::All),
-            SelectionInput::Tags { tags } => {
-                if tags.is_empty() {
-                    errs.push(FieldError::new("selection.tags", "REQUIRED", "name at least one tag to select by"));
-                    None
-                } else if let Err(m) = check_tags(tags) {
-                    errs.push(FieldError::new("selection.tags", "INVALID_TAGS", m));
-                    None
-                } else {
-                    Some(SourceSelection::Tags { tags: tags.clone() })
-                }
-            }
-            SelectionInput::SourceServerIds { source_server_ids } => {
-                if source_server_ids.is_empty() {
-                    errs.push(FieldError::new(
-                        "selection.source_server_ids",
-                        "REQUIRED",
-                        "list at least one source server id",
-                    ));
-                }
-                if source_server_ids.len() > MAX_EXPLICIT_IDS {
-                    errs.push(FieldError::new(
-                        "selection.source_server_ids",
-                        "TOO_MANY",
-                        format!("at most {MAX_EXPLICIT_IDS} ids; select by tags instead"),
-                    ));
-                }
-                let mut ids = Vec::with_capacity(source_server_ids.len());
-                for (i, raw) in source_server_ids.iter().enumerate().take(MAX_EXPLICIT_IDS) {
-                    match SourceServerId::parse(raw.trim()) {
-                        Ok(id) if ids.contains(&id) => errs.push(FieldError::new(
-                            format!("selection.source_server_ids[{i}]"),
-                            "DUPLICATE",
-                            format!("{id} is listed twice"),
-                        )),
-                        Ok(id) => ids.push(id),
-                        Err(e) => {
-                            errs.push(FieldError::new(format!("selection.source_server_ids[{i}]"), e.code, e.message))
-                        }
-                    }
-                }
-                Some(SourceSelection::SourceServerIds { source_server_ids: ids })
-            }
-        };
+        let selection = self.selection.parse().map_err(|e| errs.extend(e)).ok();
         match (primary, dr, selection) {
             (Some(primary), Some(dr), Some(selection)) if errs.is_empty() => Ok(GroupSpec {
                 name,

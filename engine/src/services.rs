@@ -223,18 +223,7 @@ impl Services {
         let now = self.clock.now_millis();
         let id = ProtectionGroupId::parse(&format!("pg-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]))
             .map_err(|e| ServiceError::Store(StoreError::Unexpected(anyhow::anyhow!(e))))?;
-        let mut group = ProtectionGroup {
-            id,
-            name: spec.name,
-            description: spec.description,
-            primary: spec.primary,
-            dr: spec.dr,
-            selection: spec.selection,
-            source_name_key: spec.source_name_key,
-            created_at: now,
-            updated_at: now,
-            version: 1,
-        };
+        let mut group = ProtectionGroup::new(id, spec, now);
         let ops = vec![name_claim(&group.name, &group.id, Expect::Absent), repo::put_group(&group, Expect::Absent)];
         match self.store.transact(ops).await {
             Ok(v) => {
@@ -273,16 +262,7 @@ impl Services {
                 expect: Expect::Any,
             });
         }
-        let mut group = ProtectionGroup {
-            name: spec.name,
-            description: spec.description,
-            primary: spec.primary,
-            dr: spec.dr,
-            selection: spec.selection,
-            source_name_key: spec.source_name_key,
-            updated_at: self.clock.now_millis(),
-            ..current.clone()
-        };
+        let mut group = current.with_spec(spec, self.clock.now_millis());
         ops.push(repo::put_group(&group, Expect::Version(current.version)));
         match self.store.transact(ops).await {
             Ok(v) => {
@@ -330,9 +310,9 @@ impl Services {
         Ok(())
     }
 
-    async fn dr_estate(&self, group: &ProtectionGroup) -> Result<DrEstate, ServiceError> {
+    async fn dr_estate(&self, dr: &AccountRegion) -> Result<DrEstate, ServiceError> {
         let (sources, instances) =
-            tokio::try_join!(self.cloud.describe_source_servers(&group.dr), self.cloud.describe_instances(&group.dr))?;
+            tokio::try_join!(self.cloud.describe_source_servers(dr), self.cloud.describe_instances(dr))?;
         Ok(DrEstate { sources, instances })
     }
 
@@ -350,7 +330,7 @@ impl Services {
         id: &ProtectionGroupId,
     ) -> Result<(GroupMatch, DrEstate, Vec<InstancePair>), ServiceError> {
         let group = self.get_group(id).await?;
-        let estate = self.dr_estate(&group).await?;
+        let estate = self.dr_estate(&group.dr).await?;
         let protected: Vec<SourceServer> = estate.sources.iter().filter(|s| group.protects(s)).cloned().collect();
         let report = match_estate(&protected, &estate.instances, group.source_name_key);
         let all_pairs = repo::list_pairs(&*self.store, None).await?;
@@ -372,20 +352,8 @@ impl Services {
             source_name_key: m.source_name_key,
         };
         self.check_reachable(&spec).await?;
-        let probe = ProtectionGroup {
-            id: ProtectionGroupId::parse("pg-0").map_err(|e| StoreError::Unexpected(anyhow::anyhow!(e)))?,
-            name: String::new(),
-            description: String::new(),
-            primary: m.primary.clone(),
-            dr: m.dr.clone(),
-            selection: m.selection.clone(),
-            source_name_key: m.source_name_key,
-            created_at: 0,
-            updated_at: 0,
-            version: 0,
-        };
-        let estate = self.dr_estate(&probe).await?;
-        let protected: Vec<SourceServer> = estate.sources.into_iter().filter(|s| probe.protects(s)).collect();
+        let estate = self.dr_estate(&spec.dr).await?;
+        let protected: Vec<SourceServer> = estate.sources.into_iter().filter(|s| spec.protects(s)).collect();
         Ok(match_estate(&protected, &estate.instances, m.source_name_key))
     }
 
@@ -559,7 +527,7 @@ impl Services {
         id: &ProtectionGroupId,
     ) -> Result<(Vec<InstancePair>, DrEstate, Vec<domain::estate::Subnet>, Vec<InstancePair>), ServiceError> {
         let group = self.get_group(id).await?;
-        let estate = self.dr_estate(&group).await?;
+        let estate = self.dr_estate(&group.dr).await?;
         let subnets = self.cloud.describe_subnets(&group.dr).await?;
         let all = repo::list_pairs(&*self.store, None).await?;
         let mine: Vec<InstancePair> = all.iter().filter(|p| &p.protection_group_id == id).cloned().collect();

@@ -58,24 +58,15 @@ async fn match_instances(
             "give a protection_group_id, or both primary and dr accounts and regions",
         )]));
     };
-    // Reuse the group input's checks for accounts, regions and selection.
-    let probe = domain::group::ProtectionGroupInput {
-        name: "match".into(),
-        description: String::new(),
-        primary: primary.clone(),
-        dr: dr.clone(),
-        selection: body.selection.clone(),
-        source_name_key: body.source_name_key,
+    let mut errs = Vec::new();
+    let primary = primary.parse("primary").map_err(|e| errs.extend(e)).ok();
+    let dr = dr.parse("dr").map_err(|e| errs.extend(e)).ok();
+    let selection = body.selection.parse().map_err(|e| errs.extend(e)).ok();
+    let (Some(primary), Some(dr), Some(selection)) = (primary, dr, selection) else {
+        return Err(ApiError::invalid(errs));
     };
-    let spec = probe.validate().map_err(ApiError::invalid)?;
-    let report = s
-        .match_explicit(&ExplicitMatch {
-            primary: spec.primary,
-            dr: spec.dr,
-            selection: spec.selection,
-            source_name_key: spec.source_name_key,
-        })
-        .await?;
+    let report =
+        s.match_explicit(&ExplicitMatch { primary, dr, selection, source_name_key: body.source_name_key }).await?;
     Ok(Json(MatchAnswer { protection_group_id: None, report, accepted: Vec::new() }))
 }
 
