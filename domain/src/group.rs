@@ -7,6 +7,7 @@
 use crate::error::FieldError;
 use crate::estate::{AccountRegion, SourceServer, Tags, check_tags};
 use crate::ids::{AccountId, InstanceId, PairId, ProtectionGroupId, Region, SourceServerId, SubnetId};
+pub use crate::launch::LaunchDisposition;
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 
@@ -75,6 +76,12 @@ pub struct ProtectionGroup {
     pub dr: AccountRegion,
     pub selection: SourceSelection,
     pub source_name_key: SourceNameKey,
+    /// Whether DRS starts a standby after launching into it.
+    #[serde(default)]
+    pub launch_disposition: LaunchDisposition,
+    /// Replication lag above which readiness warns, in seconds.
+    #[serde(default = "default_lag_threshold")]
+    pub lag_threshold_seconds: u64,
     /// Unix milliseconds.
     pub created_at: i64,
     /// Unix milliseconds.
@@ -92,7 +99,16 @@ impl ProtectionGroup {
 
     /// A new group from a checked spec, at version 1.
     pub fn new(id: ProtectionGroupId, spec: GroupSpec, now: i64) -> Self {
-        let GroupSpec { name, description, primary, dr, selection, source_name_key } = spec;
+        let GroupSpec {
+            name,
+            description,
+            primary,
+            dr,
+            selection,
+            source_name_key,
+            launch_disposition,
+            lag_threshold_seconds,
+        } = spec;
         Self {
             id,
             name,
@@ -101,6 +117,8 @@ impl ProtectionGroup {
             dr,
             selection,
             source_name_key,
+            launch_disposition,
+            lag_threshold_seconds,
             created_at: now,
             updated_at: now,
             version: 1,
@@ -242,6 +260,11 @@ pub struct ProtectionGroupInput {
     pub selection: SelectionInput,
     #[serde(default)]
     pub source_name_key: SourceNameKey,
+    #[serde(default)]
+    pub launch_disposition: LaunchDisposition,
+    /// Seconds; 10 minutes when absent.
+    #[serde(default)]
+    pub lag_threshold_seconds: Option<u64>,
 }
 
 /// A checked protection group input.
@@ -253,6 +276,15 @@ pub struct GroupSpec {
     pub dr: AccountRegion,
     pub selection: SourceSelection,
     pub source_name_key: SourceNameKey,
+    pub launch_disposition: LaunchDisposition,
+    pub lag_threshold_seconds: u64,
+}
+
+/// The default replication lag threshold: 10 minutes.
+pub const DEFAULT_LAG_THRESHOLD_SECONDS: u64 = 600;
+
+fn default_lag_threshold() -> u64 {
+    DEFAULT_LAG_THRESHOLD_SECONDS
 }
 
 impl GroupSpec {
@@ -287,6 +319,10 @@ impl ProtectionGroupInput {
         let primary = self.primary.parse("primary").map_err(|e| errs.extend(e)).ok();
         let dr = self.dr.parse("dr").map_err(|e| errs.extend(e)).ok();
         let selection = self.selection.parse().map_err(|e| errs.extend(e)).ok();
+        let lag_threshold_seconds = self.lag_threshold_seconds.unwrap_or(DEFAULT_LAG_THRESHOLD_SECONDS);
+        if !(1..=86_400).contains(&lag_threshold_seconds) {
+            errs.push(FieldError::new("lag_threshold_seconds", "OUT_OF_RANGE", "between 1 second and 1 day (86400)"));
+        }
         match (primary, dr, selection) {
             (Some(primary), Some(dr), Some(selection)) if errs.is_empty() => Ok(GroupSpec {
                 name,
@@ -295,6 +331,8 @@ impl ProtectionGroupInput {
                 dr,
                 selection,
                 source_name_key: self.source_name_key,
+                launch_disposition: self.launch_disposition,
+                lag_threshold_seconds,
             }),
             _ => Err(errs),
         }

@@ -9,8 +9,10 @@ pub mod error;
 pub mod estate;
 pub mod group;
 pub mod ids;
+pub mod launch;
 pub mod matching;
 pub mod net;
+pub mod readiness;
 pub mod validation;
 
 pub use error::{ErrorCode, FieldError};

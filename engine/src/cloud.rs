@@ -6,6 +6,9 @@
 use async_trait::async_trait;
 pub use domain::estate::KnownAccountRegion;
 use domain::estate::{AccountRegion, Ec2Instance, SourceServer, Subnet};
+use domain::ids::SourceServerId;
+use domain::launch::{LaunchConfiguration, LaunchConfigurationUpdate};
+use domain::readiness::Quotas;
 use serde::{Deserialize, Serialize};
 
 /// Why a cloud call failed.
@@ -17,6 +20,9 @@ pub enum CloudError {
     /// The caller lacks a permission.
     #[error("access denied: {message}")]
     AccessDenied { message: String },
+    /// The service failed (HTTP 5xx); worth retrying.
+    #[error("the cloud service failed: {message}")]
+    Unavailable { message: String, retry_after_ms: Option<u64> },
     /// The API rejected the request as invalid.
     #[error("rejected by the cloud API: {message}")]
     Validation { message: String },
@@ -69,4 +75,37 @@ pub trait Cloud: Send + Sync {
     /// # Errors
     /// As [`Cloud::describe_instances`].
     async fn describe_source_servers(&self, at: &AccountRegion) -> Result<Vec<SourceServer>, CloudError>;
+
+    /// DRS `GetLaunchConfiguration` for one source server.
+    ///
+    /// # Errors
+    /// [`CloudError::NotFound`] for an unknown source server; throttling and service errors as they come.
+    async fn get_launch_configuration(
+        &self,
+        at: &AccountRegion,
+        source: &SourceServerId,
+    ) -> Result<LaunchConfiguration, CloudError>;
+
+    /// DRS `UpdateLaunchConfiguration`: writes the fields that are set and returns the whole configuration.
+    ///
+    /// # Errors
+    /// MUST return [`CloudError::Validation`] with DRS's reason when DRS refuses the values (e.g. a launch-into
+    /// instance while copy private IP is on); [`CloudError::Throttled`] when rate-limited.
+    async fn update_launch_configuration(
+        &self,
+        at: &AccountRegion,
+        update: &LaunchConfigurationUpdate,
+    ) -> Result<LaunchConfiguration, CloudError>;
+
+    /// Source servers taking part in a DRS job that is `PENDING` or `STARTED` (`DescribeJobs`).
+    ///
+    /// # Errors
+    /// As [`Cloud::describe_instances`].
+    async fn servers_in_active_jobs(&self, at: &AccountRegion) -> Result<Vec<SourceServerId>, CloudError>;
+
+    /// The DRS quotas of one account and region (Service Quotas, or DRS's documented defaults).
+    ///
+    /// # Errors
+    /// As [`Cloud::describe_instances`].
+    async fn quotas(&self, at: &AccountRegion) -> Result<Quotas, CloudError>;
 }

@@ -7,7 +7,10 @@
 
 pub mod clock;
 pub mod cloud;
+pub mod launch;
+pub mod readiness;
 pub mod repo;
+pub mod retry;
 pub mod services;
 pub mod store;
 

@@ -14,6 +14,16 @@ use domain::matching::normalize_name;
 pub const PROTECTION_GROUPS: &str = "protection_groups";
 pub const GROUP_NAMES: &str = "group_names";
 pub const INSTANCE_PAIRS: &str = "instance_pairs";
+/// `<group>/<source server>` → the launch configuration before Roundtrip's first write.
+pub const LAUNCH_CONFIG_BACKUPS: &str = "launch_config_backups";
+/// `<group>/<source server>` → the launch configuration Roundtrip applied.
+pub const LAUNCH_CONFIG_APPLIED: &str = "launch_config_applied";
+/// `<group>` → the group's last readiness.
+pub const READINESS_LATEST: &str = "readiness_latest";
+/// `<group>/<time>` → a change of the group's verdict.
+pub const READINESS_HISTORY: &str = "readiness_history";
+/// `<time>-<uuid>` → one DRS or EC2 write Roundtrip made.
+pub const AWS_MUTATIONS: &str = "aws_mutations";
 
 fn decode<T: serde::de::DeserializeOwned>(r: Record) -> Result<(T, u64), StoreError> {
     let v = serde_json::from_value(r.value)

@@ -67,6 +67,7 @@ impl ServiceError {
             Self::DuplicateName(_) => ErrorCode::DuplicateName,
             Self::PairRejected(_) => ErrorCode::PairRejected,
             Self::Cloud(CloudError::Throttled { .. }) => ErrorCode::Throttled,
+            Self::Cloud(CloudError::Unavailable { .. }) => ErrorCode::CloudError,
             Self::Cloud(_) => ErrorCode::CloudError,
             Self::Store(StoreError::Conflict { .. }) => ErrorCode::VersionConflict,
             Self::Store(_) => ErrorCode::Internal,
@@ -108,12 +109,27 @@ pub struct ExplicitMatch {
     pub source_name_key: SourceNameKey,
 }
 
+/// Tunables of the engine.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineSettings {
+    /// Cloud calls in flight at once per operation.
+    pub concurrency: usize,
+    pub retry: crate::retry::RetryPolicy,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self { concurrency: 8, retry: crate::retry::RetryPolicy::default() }
+    }
+}
+
 /// Everything the edges need, behind ports chosen at start-up.
 #[derive(Clone)]
 pub struct Services {
     pub cloud: Arc<dyn Cloud>,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
+    pub settings: EngineSettings,
 }
 
 struct DrEstate {
@@ -124,7 +140,7 @@ struct DrEstate {
 impl Services {
     /// Wires the ports.
     pub fn new(cloud: Arc<dyn Cloud>, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
-        Self { cloud, store, clock }
+        Self { cloud, store, clock, settings: EngineSettings::default() }
     }
 
     /// What the estate is.
@@ -350,6 +366,8 @@ impl Services {
             dr: m.dr.clone(),
             selection: m.selection.clone(),
             source_name_key: m.source_name_key,
+            launch_disposition: Default::default(),
+            lag_threshold_seconds: domain::group::DEFAULT_LAG_THRESHOLD_SECONDS,
         };
         self.check_reachable(&spec).await?;
         let estate = self.dr_estate(&spec.dr).await?;

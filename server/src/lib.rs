@@ -74,6 +74,21 @@ pub fn router(services: Services, settings: &Settings) -> Router {
     ui.nest("/api/v1", api::router(services, settings.max_body_bytes)).layer(TraceLayer::new_for_http())
 }
 
+/// Evaluates every group's readiness now and then every `minutes` (never when 0), until the runtime stops.
+pub fn spawn_readiness_loop(services: Services, minutes: u64) -> Option<tokio::task::JoinHandle<()>> {
+    (minutes > 0).then(|| {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(minutes * 60));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let n = services.evaluate_all_readiness().await;
+                tracing::debug!(groups = n, "readiness evaluated");
+            }
+        })
+    })
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves.
 ///
 /// # Errors

@@ -134,7 +134,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
         tracing::info!(address = %format!("http://{}", listener.local_addr()?), data_dir = %settings.data_dir.display(), "Roundtrip is serving");
+        let readiness = server::spawn_readiness_loop(wired.services.clone(), settings.readiness_interval_minutes);
         server::serve(listener, wired.router, shutdown_signal()).await?;
+        if let Some(r) = readiness {
+            r.abort();
+        }
         wired.simulator.save()?;
         tracing::info!("simulated estate saved; goodbye");
         Ok(())

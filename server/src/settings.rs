@@ -49,6 +49,8 @@ pub struct Settings {
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     pub log_format: LogFormat,
+    /// Minutes between background readiness evaluations of every group (0 turns them off).
+    pub readiness_interval_minutes: u64,
 }
 
 impl Default for Settings {
@@ -63,6 +65,7 @@ impl Default for Settings {
             site_root: PathBuf::from("target/site"),
             max_body_bytes: 2 * 1024 * 1024,
             log_format: LogFormat::Pretty,
+            readiness_interval_minutes: 15,
         }
     }
 }
@@ -110,6 +113,9 @@ impl Settings {
                         return Err(bad("expected a positive number"));
                     }
                     s.sim_speed = Some(v);
+                }
+                "READINESS_INTERVAL_MINUTES" => {
+                    s.readiness_interval_minutes = value.parse().map_err(|_| bad("expected whole minutes (0 = off)"))?
                 }
                 "SITE_ROOT" => s.site_root = PathBuf::from(&value),
                 "MAX_BODY_BYTES" => s.max_body_bytes = value.parse().map_err(|_| bad("expected a number of bytes"))?,

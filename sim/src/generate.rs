@@ -229,6 +229,10 @@ pub fn generate(opts: GenerateOptions) -> Scenario {
         security_groups,
         instances,
         source_servers: sources,
+        launch_configurations: Vec::new(),
+        jobs: Vec::new(),
+        quotas: Default::default(),
+        api: Default::default(),
     };
     if opts.problems {
         inject_problems(&mut s, &mut rng);
@@ -241,10 +245,10 @@ fn standby_index(k: usize) -> usize {
     2 * k + 1
 }
 
-/// Injects the problems the default scenario shows on first start. Needs at least 12 servers.
+/// Injects the problems the default scenario shows on first start. Needs at least 14 servers.
 fn inject_problems(s: &mut Scenario, rng: &mut Rng) {
     let n = s.source_servers.len();
-    if n < 12 {
+    if n < 14 {
         return;
     }
     // 1. Two standbys whose Names normalise alike: a second standby named like server 1, with other case
@@ -273,6 +277,13 @@ fn inject_problems(s: &mut Scenario, rng: &mut Rng) {
     let tags = &mut s.instances[standby_index(11)].tags;
     let name = tags["Name"].clone();
     tags.insert("Name".into(), name.replacen('-', "", 1));
+    // 7. Launch settings as teams leave them: copy private IP and tags on for a few servers.
+    for k in [2, 5, 13] {
+        let mut c = domain::launch::LaunchConfiguration::drs_default(s.source_servers[k].source_server_id.clone());
+        c.copy_private_ip = true;
+        c.copy_tags = k == 13;
+        s.launch_configurations.push(c);
+    }
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 //! within AWS's limits. A scenario that fails a check is refused with a message naming the offending item.
 
 use domain::estate::{Ec2Instance, SourceServer, Subnet, check_tags};
-use domain::ids::{AccountId, Region};
+use domain::ids::{AccountId, Region, SourceServerId};
+use domain::launch::LaunchConfiguration;
+use domain::readiness::Quotas;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 
@@ -32,6 +34,38 @@ impl Default for SimulationSettings {
     fn default() -> Self {
         Self { speed: one(), start_ms: default_start() }
     }
+}
+
+/// How the simulated DRS API behaves under load.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiSettings {
+    /// DRS requests per second before `ThrottlingException` (none = unlimited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drs_requests_per_second: Option<f64>,
+    /// Requests allowed in a burst above the rate.
+    #[serde(default = "default_burst")]
+    pub drs_burst: u32,
+}
+
+fn default_burst() -> u32 {
+    10
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self { drs_requests_per_second: None, drs_burst: default_burst() }
+    }
+}
+
+/// A DRS job that is running when the scenario starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScenarioJob {
+    pub job_id: String,
+    pub account_id: AccountId,
+    pub region: Region,
+    /// `PENDING`, `STARTED` or `COMPLETED`.
+    pub status: String,
+    pub source_server_ids: Vec<SourceServerId>,
 }
 
 /// An AWS account of the estate.
@@ -69,6 +103,15 @@ pub struct Scenario {
     pub instances: Vec<Ec2Instance>,
     #[serde(default)]
     pub source_servers: Vec<SourceServer>,
+    /// Launch configurations that differ from DRS's defaults.
+    #[serde(default)]
+    pub launch_configurations: Vec<LaunchConfiguration>,
+    #[serde(default)]
+    pub jobs: Vec<ScenarioJob>,
+    #[serde(default)]
+    pub quotas: Quotas,
+    #[serde(default)]
+    pub api: ApiSettings,
 }
 
 /// Why a scenario was refused.
@@ -155,6 +198,17 @@ impl Scenario {
             if s.hostname.chars().count() > 255 {
                 return Err(format!("source server {}: hostname over 255 characters", s.source_server_id));
             }
+        }
+        for c in &self.launch_configurations {
+            if !sids.contains(&c.source_server_id) {
+                return Err(format!(
+                    "a launch configuration names source server {}, which does not exist",
+                    c.source_server_id
+                ));
+            }
+        }
+        for j in &self.jobs {
+            at(&format!("job {}", j.job_id), &j.account_id, &j.region)?;
         }
         Ok(())
     }

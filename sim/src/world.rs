@@ -9,9 +9,13 @@ use crate::clock::SimClock;
 use crate::scenario::Scenario;
 use async_trait::async_trait;
 use domain::estate::{AccountRegion, Ec2Instance, ReplicationState, SourceServer, Subnet};
+use domain::ids::SourceServerId;
+use domain::launch::{LaunchConfiguration, LaunchConfigurationUpdate, RightSizing};
+use domain::readiness::Quotas;
 use engine::clock::{Clock, SystemClock};
 use engine::cloud::{Cloud, CloudError, CloudInfo, KnownAccountRegion};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -34,6 +38,91 @@ pub struct World {
     /// Virtual time at which each source server's `lag_seconds` was last observed, so lag grows while
     /// replication is not continuous.
     pub replication_observed_at_ms: i64,
+    /// Every source server's DRS launch configuration.
+    #[serde(default)]
+    pub launch_configurations: BTreeMap<SourceServerId, LaunchConfiguration>,
+    /// Faults injected per source server.
+    #[serde(default)]
+    pub faults: BTreeMap<SourceServerId, Fault>,
+    /// Every DRS and EC2 call the estate answered, in order.
+    #[serde(default)]
+    pub calls: Vec<ApiCall>,
+}
+
+/// A fault injected into one source server's DRS calls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Fault {
+    /// `UpdateLaunchConfiguration` that sets a launch-into instance fails with this validation message.
+    RejectLaunchInto { message: String },
+    /// The next `count` DRS calls for this server fail with HTTP 500.
+    ServiceErrors { count: u32 },
+}
+
+/// One call the simulated estate answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiCall {
+    /// Virtual time, Unix ms.
+    pub at_ms: i64,
+    /// e.g. `drs:UpdateLaunchConfiguration`.
+    pub operation: String,
+    pub source_server_id: Option<SourceServerId>,
+    /// `ok`, or the error code answered.
+    pub outcome: String,
+    /// For writes: the fields written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update: Option<LaunchConfigurationUpdate>,
+}
+
+impl World {
+    fn new(scenario: Scenario, now: i64) -> Self {
+        let launch_configurations =
+            scenario.launch_configurations.iter().map(|c| (c.source_server_id.clone(), c.clone())).collect();
+        Self {
+            scenario,
+            replication_observed_at_ms: now,
+            launch_configurations,
+            faults: BTreeMap::new(),
+            calls: Vec::new(),
+        }
+    }
+
+    /// Calls of one operation.
+    pub fn calls_of(&self, operation: &str) -> Vec<&ApiCall> {
+        self.calls.iter().filter(|c| c.operation == operation).collect()
+    }
+}
+
+/// A token bucket on tokio's clock (paused in tests, so throttling storms run instantly).
+struct RateLimit {
+    per_second: f64,
+    burst: f64,
+    tokens: f64,
+    last: tokio::time::Instant,
+}
+
+impl RateLimit {
+    fn new(per_second: f64, burst: u32) -> Self {
+        Self {
+            per_second,
+            burst: f64::from(burst.max(1)),
+            tokens: f64::from(burst.max(1)),
+            last: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Takes a token, or says how long until one is free.
+    fn take(&mut self) -> Result<(), u64> {
+        let now = tokio::time::Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.per_second).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err((((1.0 - self.tokens) / self.per_second) * 1000.0).ceil() as u64)
+        }
+    }
 }
 
 /// The simulated AWS estate.
@@ -41,13 +130,20 @@ pub struct Simulator {
     world: RwLock<World>,
     clock: Arc<SimClock>,
     state_path: Option<PathBuf>,
+    drs_rate: std::sync::Mutex<Option<RateLimit>>,
 }
 
 impl Simulator {
     /// A simulator on `scenario` with `clock`, kept in memory only (tests).
     pub fn new(scenario: Scenario, clock: Arc<SimClock>) -> Self {
         let now = clock.now_millis();
-        Self { world: RwLock::new(World { scenario, replication_observed_at_ms: now }), clock, state_path: None }
+        let rate = scenario.api.drs_requests_per_second.map(|r| RateLimit::new(r, scenario.api.drs_burst));
+        Self {
+            world: RwLock::new(World::new(scenario, now)),
+            clock,
+            state_path: None,
+            drs_rate: std::sync::Mutex::new(rate),
+        }
     }
 
     /// Opens the simulated estate kept in `data_dir`: resumes its saved state if there is one, otherwise
@@ -76,10 +172,12 @@ impl Simulator {
                 downtime_s = downtime / 1000,
                 "simulated estate resumed from its saved state"
             );
+            let api = saved.world.scenario.api.clone();
             Self {
                 world: RwLock::new(saved.world),
                 clock: Arc::new(SimClock::scaled(speed, resumed)),
                 state_path: Some(path),
+                drs_rate: std::sync::Mutex::new(api.drs_requests_per_second.map(|r| RateLimit::new(r, api.drs_burst))),
             }
         } else {
             let speed = speed.unwrap_or(scenario.simulation.speed);
@@ -133,6 +231,44 @@ impl Simulator {
     pub fn with_world<T>(&self, f: impl FnOnce(&mut World) -> T) -> T {
         let mut w = self.world.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut w)
+    }
+
+    /// Sets (or, with `None`, lifts) the DRS API rate limit.
+    pub fn set_drs_rate_limit(&self, per_second: Option<f64>, burst: u32) {
+        *self.drs_rate.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            per_second.map(|r| RateLimit::new(r, burst));
+    }
+
+    /// Injects a fault into one source server's DRS calls (or clears it).
+    pub fn set_fault(&self, source: &SourceServerId, fault: Option<Fault>) {
+        self.with_world(|w| match fault {
+            Some(f) => w.faults.insert(source.clone(), f),
+            None => w.faults.remove(source),
+        });
+    }
+
+    /// Admits one DRS call for `source` or answers throttling / a service error, recording the refusal.
+    fn admit(&self, w: &mut World, operation: &str, source: Option<&SourceServerId>) -> Result<(), CloudError> {
+        let refusal = {
+            let mut rate = self.drs_rate.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            rate.as_mut().and_then(|r| r.take().err())
+        };
+        if let Some(retry_after_ms) = refusal {
+            record(w, self.clock.now_millis(), operation, source, "ThrottlingException", None);
+            return Err(CloudError::Throttled { retry_after_ms });
+        }
+        if let Some(src) = source
+            && let Some(Fault::ServiceErrors { count }) = w.faults.get_mut(src)
+            && *count > 0
+        {
+            *count -= 1;
+            record(w, self.clock.now_millis(), operation, source, "InternalServerException", None);
+            return Err(CloudError::Unavailable {
+                message: "InternalServerException (injected)".into(),
+                retry_after_ms: None,
+            });
+        }
+        Ok(())
     }
 
     fn reachable(&self, w: &World, at: &AccountRegion) -> Result<(), CloudError> {
@@ -217,6 +353,154 @@ impl Cloud for Simulator {
             })
             .collect())
     }
+
+    async fn get_launch_configuration(
+        &self,
+        at: &AccountRegion,
+        source: &SourceServerId,
+    ) -> Result<LaunchConfiguration, CloudError> {
+        let mut w = self.world.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.reachable(&w, at)?;
+        self.admit(&mut w, "drs:GetLaunchConfiguration", Some(source))?;
+        let config = launch_configuration(&w, at, source);
+        record(&mut w, self.clock.now_millis(), "drs:GetLaunchConfiguration", Some(source), outcome(&config), None);
+        config
+    }
+
+    async fn update_launch_configuration(
+        &self,
+        at: &AccountRegion,
+        update: &LaunchConfigurationUpdate,
+    ) -> Result<LaunchConfiguration, CloudError> {
+        let mut w = self.world.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.reachable(&w, at)?;
+        let Some(source) = update.source_server_id.clone() else {
+            return Err(CloudError::Validation { message: "sourceServerID is required".into() });
+        };
+        self.admit(&mut w, "drs:UpdateLaunchConfiguration", Some(&source))?;
+        let result = launch_configuration(&w, at, &source).and_then(|current| {
+            let next = current.merged(update);
+            validate_update(&w, at, &source, update, &next)?;
+            Ok(next)
+        });
+        let now = self.clock.now_millis();
+        record(&mut w, now, "drs:UpdateLaunchConfiguration", Some(&source), outcome(&result), Some(update.clone()));
+        let next = result?;
+        w.launch_configurations.insert(source, next.clone());
+        Ok(next)
+    }
+
+    async fn servers_in_active_jobs(&self, at: &AccountRegion) -> Result<Vec<SourceServerId>, CloudError> {
+        let mut w = self.world.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.reachable(&w, at)?;
+        self.admit(&mut w, "drs:DescribeJobs", None)?;
+        record(&mut w, self.clock.now_millis(), "drs:DescribeJobs", None, "ok", None);
+        Ok(w.scenario
+            .jobs
+            .iter()
+            .filter(|j| {
+                j.account_id == at.account_id
+                    && j.region == at.region
+                    && (j.status == "PENDING" || j.status == "STARTED")
+            })
+            .flat_map(|j| j.source_server_ids.iter().cloned())
+            .collect())
+    }
+
+    async fn quotas(&self, at: &AccountRegion) -> Result<Quotas, CloudError> {
+        let w = self.read();
+        self.reachable(&w, at)?;
+        Ok(w.scenario.quotas)
+    }
+}
+
+fn record(
+    w: &mut World,
+    at_ms: i64,
+    operation: &str,
+    source: Option<&SourceServerId>,
+    outcome: &str,
+    update: Option<LaunchConfigurationUpdate>,
+) {
+    w.calls.push(ApiCall {
+        at_ms,
+        operation: operation.into(),
+        source_server_id: source.cloned(),
+        outcome: outcome.into(),
+        update,
+    });
+}
+
+fn outcome<T>(r: &Result<T, CloudError>) -> &'static str {
+    match r {
+        Ok(_) => "ok",
+        Err(CloudError::Validation { .. }) => "ValidationException",
+        Err(CloudError::NotFound { .. }) => "ResourceNotFoundException",
+        Err(CloudError::AccessDenied { .. }) => "AccessDeniedException",
+        Err(CloudError::Throttled { .. }) => "ThrottlingException",
+        Err(_) => "InternalServerException",
+    }
+}
+
+fn launch_configuration(
+    w: &World,
+    at: &AccountRegion,
+    source: &SourceServerId,
+) -> Result<LaunchConfiguration, CloudError> {
+    let exists = w
+        .scenario
+        .source_servers
+        .iter()
+        .any(|s| &s.source_server_id == source && s.account_id == at.account_id && s.region == at.region);
+    if !exists {
+        return Err(CloudError::NotFound {
+            message: format!("source server {source} does not exist in {}", at.region),
+        });
+    }
+    Ok(w.launch_configurations.get(source).cloned().unwrap_or_else(|| LaunchConfiguration::drs_default(source.clone())))
+}
+
+/// DRS's documented refusals (aws-drs-api.md §1.2, §1.4 and the troubleshooting page).
+fn validate_update(
+    w: &World,
+    at: &AccountRegion,
+    source: &SourceServerId,
+    update: &LaunchConfigurationUpdate,
+    next: &LaunchConfiguration,
+) -> Result<(), CloudError> {
+    let bad = |m: String| Err(CloudError::Validation { message: m });
+    let server = w.scenario.source_servers.iter().find(|s| &s.source_server_id == source);
+    if next.right_sizing == RightSizing::Basic
+        && server.is_some_and(|s| s.architecture == domain::estate::Architecture::Arm64)
+    {
+        return bad("BASIC right-sizing is not supported for arm64 source servers".into());
+    }
+    let Some(Some(target)) = &update.launch_into_instance_id else { return Ok(()) };
+    if let Some(Fault::RejectLaunchInto { message }) = w.faults.get(source) {
+        return bad(message.clone());
+    }
+    if next.copy_private_ip || next.copy_tags {
+        return bad("copyPrivateIp and copyTags must be disabled to launch into an existing instance".into());
+    }
+    let Some(instance) = w
+        .scenario
+        .instances
+        .iter()
+        .find(|i| &i.instance_id == target && i.account_id == at.account_id && i.region == at.region)
+    else {
+        return bad(format!("launchIntoEC2InstanceID {target} does not exist in {}", at.region));
+    };
+    if !instance.has_exact_awsdrs_tag() {
+        return bad(format!("{target} is not tagged AWSDRS=AllowLaunchingIntoThisInstance"));
+    }
+    if let Some(s) = server
+        && s.architecture != instance.architecture
+    {
+        return bad(format!(
+            "cannot define {target} as a launch into instance ID as it has conflicting instance settings; mismatch: Architecture"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

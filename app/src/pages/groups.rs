@@ -4,7 +4,8 @@ use crate::api::{ConsoleError, delete_group, get_account_regions, get_group, lis
 use crate::components::{Empty, ErrorBox, Loading};
 use domain::estate::KnownAccountRegion;
 use domain::group::{
-    AccountRegionInput, ProtectionGroup, ProtectionGroupInput, SelectionInput, SourceNameKey, SourceSelection,
+    AccountRegionInput, LaunchDisposition, ProtectionGroup, ProtectionGroupInput, SelectionInput, SourceNameKey,
+    SourceSelection,
 };
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
@@ -170,11 +171,15 @@ struct FormValues {
     tags: String,
     ids: String,
     key: String,
+    /// `STARTED` or `STOPPED`.
+    disposition: String,
+    /// Minutes, as typed.
+    lag_minutes: String,
 }
 
 /// Builds the input the form describes; tag lines without `=` become a field error.
 fn form_input(f: FormValues) -> Result<ProtectionGroupInput, Vec<domain::FieldError>> {
-    let FormValues { name, description, primary, dr, kind, tags, ids, key } = f;
+    let FormValues { name, description, primary, dr, kind, tags, ids, key, disposition, lag_minutes } = f;
     let (primary, dr, kind, tags, ids, key) =
         (primary.as_str(), dr.as_str(), kind.as_str(), tags.as_str(), ids.as_str(), key.as_str());
     let split = |s: &str| {
@@ -214,8 +219,32 @@ fn form_input(f: FormValues) -> Result<ProtectionGroupInput, Vec<domain::FieldEr
         "hostname" => SourceNameKey::Hostname,
         _ => SourceNameKey::NameTagThenHostname,
     };
-    let input =
-        ProtectionGroupInput { name, description, primary: split(primary), dr: split(dr), selection, source_name_key };
+    let input = ProtectionGroupInput {
+        name,
+        description,
+        primary: split(primary),
+        dr: split(dr),
+        selection,
+        source_name_key,
+        launch_disposition: if disposition == "STOPPED" {
+            LaunchDisposition::Stopped
+        } else {
+            LaunchDisposition::Started
+        },
+        lag_threshold_seconds: match lag_minutes.trim() {
+            "" => None,
+            m => match m.parse::<u64>() {
+                Ok(m) => Some(m.saturating_mul(60)),
+                Err(_) => {
+                    return Err(vec![domain::FieldError::new(
+                        "lag_threshold_seconds",
+                        "NOT_A_NUMBER",
+                        "give the lag threshold in whole minutes",
+                    )]);
+                }
+            },
+        },
+    };
     // The browser runs the same checks as the server before sending anything.
     input.validate()?;
     Ok(input)
@@ -256,6 +285,11 @@ fn GroupForm(initial: Option<ProtectionGroup>) -> impl IntoView {
         })
         .unwrap_or("name_tag_then_hostname")
         .to_owned(),
+    );
+    let disposition = RwSignal::new(g.map(|g| g.launch_disposition.as_str()).unwrap_or("STARTED").to_owned());
+    let lag_minutes = RwSignal::new(
+        g.map(|g| (g.lag_threshold_seconds / 60).to_string())
+            .unwrap_or_else(|| (domain::group::DEFAULT_LAG_THRESHOLD_SECONDS / 60).to_string()),
     );
     let error = RwSignal::new(None::<ConsoleError>);
     let saved = RwSignal::new(None::<String>);
@@ -330,6 +364,8 @@ fn GroupForm(initial: Option<ProtectionGroup>) -> impl IntoView {
             tags: tags.get_untracked(),
             ids: ids.get_untracked(),
             key: key.get_untracked(),
+            disposition: disposition.get_untracked(),
+            lag_minutes: lag_minutes.get_untracked(),
         }) {
             Ok(input) => {
                 save.dispatch(input);
@@ -418,6 +454,20 @@ fn GroupForm(initial: Option<ProtectionGroup>) -> impl IntoView {
                     <option value="name_tag" selected=move || key.get() == "name_tag">"Name tag only"</option>
                     <option value="hostname" selected=move || key.get() == "hostname">"Hostname only"</option>
                 </select>
+            </div>
+            <div class="field-row">
+                <div class="field">
+                    <label for="pg-disposition">"After launching into a standby, DRS leaves it"</label>
+                    <select id="pg-disposition" prop:value=disposition on:change=move |ev| disposition.set(event_target_value(&ev))>
+                        <option value="STARTED" selected=move || disposition.get() == "STARTED">"Started (launch disposition STARTED)"</option>
+                        <option value="STOPPED" selected=move || disposition.get() == "STOPPED">"Stopped (launch disposition STOPPED)"</option>
+                    </select>
+                </div>
+                <div class="field">
+                    <label for="pg-lag">"Warn when replication lags more than (minutes)"</label>
+                    <input id="pg-lag" type="text" inputmode="numeric" prop:value=lag_minutes on:input=move |ev| lag_minutes.set(event_target_value(&ev))/>
+                    {field_error("lag_threshold_seconds")}
+                </div>
             </div>
             <div class="form-actions">
                 <button type="submit" class="btn btn-primary" disabled=move || save.pending().get()>

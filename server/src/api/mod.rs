@@ -4,6 +4,7 @@
 pub mod drs;
 pub mod error;
 pub mod groups;
+pub mod launch;
 pub mod openapi;
 pub mod pairs;
 
@@ -32,6 +33,7 @@ pub fn router(services: Services, max_body_bytes: usize) -> Router {
         .merge(groups::router())
         .merge(pairs::router())
         .merge(drs::router())
+        .merge(launch::router())
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))

@@ -1,0 +1,180 @@
+//! Readiness of protection groups: evaluated on request and in the background, with the last verdict and
+//! a history of verdict changes kept in the store ("ready since …", "blocked since … because …").
+
+use crate::repo;
+use crate::retry::with_retry;
+use crate::services::{ServiceError, Services};
+use crate::store::{Expect, WriteOp};
+use domain::estate::ReplicationState;
+use domain::ids::ProtectionGroupId;
+use domain::readiness::{GroupReadiness, ReadinessInput, Verdict, evaluate};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+
+/// One change of a group's verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerdictChange {
+    pub verdict: Verdict,
+    /// Unix milliseconds.
+    pub since: i64,
+    pub score: u8,
+    /// The failing checks at the change, most frequent first.
+    pub because: Vec<(String, usize)>,
+}
+
+/// A group's latest readiness and how its verdict has changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadinessView {
+    pub readiness: GroupReadiness,
+    /// Newest first.
+    pub history: Vec<VerdictChange>,
+}
+
+/// The latest verdict of every group, for the overview.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerdictSummary {
+    pub protection_group_id: ProtectionGroupId,
+    pub name: String,
+    pub verdict: Verdict,
+    pub score: u8,
+    pub evaluated_at: i64,
+    /// When the verdict last changed.
+    pub since: i64,
+    pub because: Vec<(String, usize)>,
+}
+
+impl Services {
+    /// Evaluates every readiness check of a group now, stores the result and records a verdict change.
+    ///
+    /// # Errors
+    /// [`ServiceError::GroupNotFound`], cloud failures while reading the estate.
+    pub async fn evaluate_readiness(&self, id: &ProtectionGroupId) -> Result<ReadinessView, ServiceError> {
+        let group = self.get_group(id).await?;
+        let pairs = repo::list_pairs(&*self.store, Some(id)).await?;
+        let dr = &group.dr;
+        let (sources, instances, subnets, active) = tokio::try_join!(
+            self.cloud.describe_source_servers(dr),
+            self.cloud.describe_instances(dr),
+            self.cloud.describe_subnets(dr),
+            async {
+                let (r, _) = with_retry(&self.settings.retry, || self.cloud.servers_in_active_jobs(dr)).await;
+                r
+            },
+        )?;
+        let quotas = self.cloud.quotas(dr).await?;
+        let launch = self.read_launch_configs(dr, &pairs).await;
+        let launch_configs = launch.into_iter().filter_map(|(k, v)| v.ok().map(|v| (k, v))).collect::<HashMap<_, _>>();
+        let applied = self.applied_configs(id).await?;
+        let paired: HashSet<_> = pairs.iter().map(|p| &p.source_server_id).collect();
+        let unpaired = sources.iter().filter(|s| group.protects(s) && !paired.contains(&s.source_server_id)).count();
+        let replicating = sources
+            .iter()
+            .filter(|s| !matches!(s.replication_state, ReplicationState::Stopped | ReplicationState::Disconnected))
+            .count();
+        let active: HashSet<_> = active.into_iter().collect();
+        let readiness = evaluate(&ReadinessInput {
+            group: id,
+            pairs: &pairs,
+            sources: &sources,
+            instances: &instances,
+            subnets: &subnets,
+            launch_configs: &launch_configs,
+            applied: &applied,
+            servers_in_active_jobs: &active,
+            quotas,
+            replicating_servers: replicating,
+            unpaired_sources: unpaired,
+            lag_threshold_seconds: group.lag_threshold_seconds,
+            now: self.clock.now_millis(),
+        });
+        let mut history = self.verdict_history(id).await?;
+        let mut ops = vec![WriteOp::Put {
+            table: repo::READINESS_LATEST.into(),
+            key: id.to_string(),
+            value: serde_json::to_value(&readiness).unwrap_or_default(),
+            expect: Expect::Any,
+        }];
+        if history.first().is_none_or(|h| h.verdict != readiness.verdict) {
+            let change = VerdictChange {
+                verdict: readiness.verdict,
+                since: readiness.evaluated_at,
+                score: readiness.score,
+                because: readiness.failing.iter().take(5).cloned().collect(),
+            };
+            ops.push(WriteOp::Put {
+                table: repo::READINESS_HISTORY.into(),
+                key: format!("{id}/{:020}", readiness.evaluated_at.max(0)),
+                value: serde_json::to_value(&change).unwrap_or_default(),
+                expect: Expect::Any,
+            });
+            tracing::info!(protection_group_id = %id, verdict = readiness.verdict.as_str(), score = readiness.score, "readiness changed");
+            history.insert(0, change);
+        }
+        self.store.transact(ops).await?;
+        Ok(ReadinessView { readiness, history })
+    }
+
+    async fn verdict_history(&self, id: &ProtectionGroupId) -> Result<Vec<VerdictChange>, ServiceError> {
+        let mut h: Vec<VerdictChange> = self
+            .store
+            .list(repo::READINESS_HISTORY, &format!("{id}/"))
+            .await?
+            .into_iter()
+            .filter_map(|r| serde_json::from_value(r.value).ok())
+            .collect();
+        h.reverse();
+        Ok(h)
+    }
+
+    /// The last stored readiness of a group (evaluated now if there is none yet) and its history.
+    ///
+    /// # Errors
+    /// As [`Services::evaluate_readiness`].
+    pub async fn readiness(&self, id: &ProtectionGroupId) -> Result<ReadinessView, ServiceError> {
+        self.get_group(id).await?;
+        match self.store.get(repo::READINESS_LATEST, id.as_str()).await? {
+            Some(r) => match serde_json::from_value(r.value) {
+                Ok(readiness) => Ok(ReadinessView { readiness, history: self.verdict_history(id).await? }),
+                Err(_) => self.evaluate_readiness(id).await,
+            },
+            None => self.evaluate_readiness(id).await,
+        }
+    }
+
+    /// The last verdict of every group that has one.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn verdicts(&self) -> Result<Vec<VerdictSummary>, ServiceError> {
+        let groups = repo::list_groups(&*self.store).await?;
+        let mut out = Vec::new();
+        for g in groups {
+            let Some(rec) = self.store.get(repo::READINESS_LATEST, g.id.as_str()).await? else { continue };
+            let Ok(r) = serde_json::from_value::<GroupReadiness>(rec.value) else { continue };
+            let history = self.verdict_history(&g.id).await?;
+            out.push(VerdictSummary {
+                protection_group_id: g.id,
+                name: g.name,
+                verdict: r.verdict,
+                score: r.score,
+                evaluated_at: r.evaluated_at,
+                since: history.first().map_or(r.evaluated_at, |h| h.since),
+                because: r.failing.iter().take(3).cloned().collect(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Evaluates every group once; returns how many were evaluated. A failing group is logged and skipped.
+    pub async fn evaluate_all_readiness(&self) -> usize {
+        let Ok(groups) = repo::list_groups(&*self.store).await else { return 0 };
+        let mut n = 0;
+        for g in groups {
+            match self.evaluate_readiness(&g.id).await {
+                Ok(_) => n += 1,
+                Err(e) => tracing::warn!(protection_group_id = %g.id, error = %e, "readiness evaluation failed"),
+            }
+        }
+        n
+    }
+}
