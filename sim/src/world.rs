@@ -447,17 +447,24 @@ fn launch_configuration(
     at: &AccountRegion,
     source: &SourceServerId,
 ) -> Result<LaunchConfiguration, CloudError> {
-    let exists = w
+    let Some(server) = w
         .scenario
         .source_servers
         .iter()
-        .any(|s| &s.source_server_id == source && s.account_id == at.account_id && s.region == at.region);
-    if !exists {
+        .find(|s| &s.source_server_id == source && s.account_id == at.account_id && s.region == at.region)
+    else {
         return Err(CloudError::NotFound {
             message: format!("source server {source} does not exist in {}", at.region),
         });
-    }
-    Ok(w.launch_configurations.get(source).cloned().unwrap_or_else(|| LaunchConfiguration::drs_default(source.clone())))
+    };
+    Ok(w.launch_configurations.get(source).cloned().unwrap_or_else(|| {
+        let mut c = LaunchConfiguration::drs_default(source.clone());
+        // DRS does not offer BASIC right-sizing for arm64 source servers.
+        if server.architecture == domain::estate::Architecture::Arm64 {
+            c.right_sizing = RightSizing::None;
+        }
+        c
+    }))
 }
 
 /// DRS's documented refusals (aws-drs-api.md §1.2, §1.4 and the troubleshooting page).

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod helpers;
+mod launch;
 mod matching;
 mod pairs;
 mod protection_groups;
