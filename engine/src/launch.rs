@@ -312,11 +312,8 @@ impl Job {
             WriteOp::Delete { table: repo::LAUNCH_CONFIG_BACKUPS.into(), key: key.clone(), expect: Expect::Any },
             WriteOp::Delete { table: repo::LAUNCH_CONFIG_APPLIED.into(), key: key.clone(), expect: Expect::Any },
         ];
-        // The applied record may be absent (step 2 never succeeded); delete what exists.
-        if store.transact(done).await.is_err() {
-            let _ = store
-                .transact(vec![WriteOp::Delete { table: repo::LAUNCH_CONFIG_BACKUPS.into(), key, expect: Expect::Any }])
-                .await;
+        if let Err(e) = store.transact(done).await {
+            tracing::warn!(error = %e, source_server_id = %self.pair.source_server_id, "restored, but the kept configuration could not be dropped");
         }
         t.finish(ConfigureStatus::Restored)
     }

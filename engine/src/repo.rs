@@ -14,6 +14,10 @@ use domain::matching::normalize_name;
 pub const PROTECTION_GROUPS: &str = "protection_groups";
 pub const GROUP_NAMES: &str = "group_names";
 pub const INSTANCE_PAIRS: &str = "instance_pairs";
+/// `<instance id>` → the key of the pair whose standby it is: at most one pair per standby.
+pub const STANDBY_CLAIMS: &str = "standby_claims";
+/// `<source server id>` → the key of its pair: at most one pair per source server, across groups.
+pub const SOURCE_CLAIMS: &str = "source_claims";
 /// `<group>/<source server>` → the launch configuration before Roundtrip's first write.
 pub const LAUNCH_CONFIG_BACKUPS: &str = "launch_config_backups";
 /// `<group>/<source server>` → the launch configuration Roundtrip applied.
@@ -113,4 +117,45 @@ pub fn put_pair(p: &InstancePair, expect: Expect) -> WriteOp {
 /// A delete of a pair.
 pub fn delete_pair(p: &InstancePair, expect: Expect) -> WriteOp {
     WriteOp::Delete { table: INSTANCE_PAIRS.into(), key: pair_key(&p.protection_group_id, &p.id), expect }
+}
+
+/// A condition that the group still has the version read.
+pub fn check_group(g: &ProtectionGroup) -> WriteOp {
+    WriteOp::Check { table: PROTECTION_GROUPS.into(), key: g.id.to_string(), expect: Expect::Version(g.version) }
+}
+
+/// Claims the pair's standby for it; fails the transaction when another pair holds it.
+pub fn claim_standby(p: &InstancePair) -> WriteOp {
+    WriteOp::Put {
+        table: STANDBY_CLAIMS.into(),
+        key: p.standby_instance_id.to_string(),
+        value: serde_json::json!(pair_key(&p.protection_group_id, &p.id)),
+        expect: Expect::Absent,
+    }
+}
+
+/// Claims the pair's standby and source server.
+pub fn claim(p: &InstancePair) -> [WriteOp; 2] {
+    [
+        claim_standby(p),
+        WriteOp::Put {
+            table: SOURCE_CLAIMS.into(),
+            key: p.source_server_id.to_string(),
+            value: serde_json::json!(pair_key(&p.protection_group_id, &p.id)),
+            expect: Expect::Absent,
+        },
+    ]
+}
+
+/// Frees a standby.
+pub fn release_standby(id: &domain::ids::InstanceId) -> WriteOp {
+    WriteOp::Delete { table: STANDBY_CLAIMS.into(), key: id.to_string(), expect: Expect::Any }
+}
+
+/// Frees the pair's standby and source server.
+pub fn release(p: &InstancePair) -> [WriteOp; 2] {
+    [
+        release_standby(&p.standby_instance_id),
+        WriteOp::Delete { table: SOURCE_CLAIMS.into(), key: p.source_server_id.to_string(), expect: Expect::Any },
+    ]
 }

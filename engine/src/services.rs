@@ -307,7 +307,11 @@ impl Services {
         let current = self.get_group(id).await?;
         check_version(expected_version, current.version)?;
         let pairs = repo::list_pairs(&*self.store, Some(id)).await?;
-        let mut ops: Vec<WriteOp> = pairs.iter().map(|p| repo::delete_pair(p, Expect::Version(p.version))).collect();
+        let mut ops: Vec<WriteOp> = Vec::new();
+        for p in &pairs {
+            ops.push(repo::delete_pair(p, Expect::Version(p.version)));
+            ops.extend(repo::release(p));
+        }
         ops.push(WriteOp::Delete {
             table: repo::GROUP_NAMES.into(),
             key: repo::name_key(&current.name),
@@ -448,18 +452,18 @@ impl Services {
             };
             let pair = ctx.build(&m.group, req, origin, now, actor);
             ops.push(repo::put_pair(&pair, Expect::Absent));
+            ops.extend(repo::claim(&pair));
             accepted.push(pair);
         }
         if !rejections.is_empty() {
             return Err(ServiceError::PairRejected(rejections));
         }
         if !ops.is_empty() {
-            let versions = self.store.transact(ops).await.map_err(|e| match e {
-                StoreError::Conflict { actual, .. } => ServiceError::VersionConflict { expected: 0, actual },
-                e => e.into(),
-            })?;
-            for (p, v) in accepted.iter_mut().zip(versions) {
-                p.version = v;
+            // The group must not change or vanish meanwhile, and the claims keep pairs 1:1 under races.
+            ops.insert(0, repo::check_group(&m.group));
+            self.store.transact(ops).await.map_err(concurrent_change)?;
+            for p in &mut accepted {
+                p.version = 1;
             }
         }
         tracing::info!(protection_group_id = %id, accepted = accepted.len(), unchanged, actor, "pairs accepted");
@@ -498,13 +502,17 @@ impl Services {
         }
         let mut pair = ctx.build(&m.group, &req, PairOrigin::Manual, self.clock.now_millis(), actor);
         let expect = existing.map_or(Expect::Absent, |p| Expect::Version(p.version));
-        let v = self.store.transact(vec![repo::put_pair(&pair, expect)]).await.map_err(|e| match e {
-            StoreError::Conflict { actual, .. } => {
-                ServiceError::VersionConflict { expected: existing.map_or(0, |p| p.version), actual }
+        let mut ops = vec![repo::check_group(&m.group), repo::put_pair(&pair, expect)];
+        match existing {
+            None => ops.extend(repo::claim(&pair)),
+            Some(old) if old.standby_instance_id != pair.standby_instance_id => {
+                ops.push(repo::release_standby(&old.standby_instance_id));
+                ops.push(repo::claim_standby(&pair));
             }
-            e => e.into(),
-        })?;
-        pair.version = v[0];
+            Some(_) => {}
+        }
+        let v = self.store.transact(ops).await.map_err(concurrent_change)?;
+        pair.version = v[1];
         tracing::info!(protection_group_id = %id, pair_id = %pair.id, standby = %standby, actor, "pair set by hand");
         Ok(pair)
     }
@@ -526,17 +534,14 @@ impl Services {
             .await?
             .ok_or_else(|| ServiceError::PairNotFound(pair_id.clone()))?;
         check_version(expected_version, rec.version)?;
-        self.store
-            .transact(vec![WriteOp::Delete {
-                table: repo::INSTANCE_PAIRS.into(),
-                key: rec.key,
-                expect: Expect::Version(rec.version),
-            }])
-            .await
-            .map_err(|e| match e {
-                StoreError::Conflict { actual, .. } => ServiceError::VersionConflict { expected: rec.version, actual },
-                e => e.into(),
-            })?;
+        let pair: InstancePair = serde_json::from_value(rec.value)
+            .map_err(|e| StoreError::Unexpected(anyhow::anyhow!("pair {pair_id} does not decode: {e}")))?;
+        let mut ops = vec![repo::delete_pair(&pair, Expect::Version(rec.version))];
+        ops.extend(repo::release(&pair));
+        self.store.transact(ops).await.map_err(|e| match e {
+            StoreError::Conflict { actual, .. } => ServiceError::VersionConflict { expected: rec.version, actual },
+            e => e.into(),
+        })?;
         Ok(())
     }
 
@@ -574,6 +579,17 @@ impl Services {
         let view =
             DrView { sources: &estate.sources, instances: &estate.instances, subnets: &subnets, all_pairs: &in_dr };
         Ok(validate_ips(&mine, &view))
+    }
+}
+
+/// A transaction lost a race with another writer: nothing was written.
+fn concurrent_change(e: StoreError) -> ServiceError {
+    match e {
+        StoreError::Conflict { actual, table, .. } => {
+            tracing::info!(table, "a pair write lost a race; nothing was written");
+            ServiceError::VersionConflict { expected: 0, actual }
+        }
+        e => e.into(),
     }
 }
 

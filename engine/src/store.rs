@@ -29,15 +29,32 @@ pub enum Expect {
 /// One write of a transaction.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
-    Put { table: String, key: String, value: serde_json::Value, expect: Expect },
-    Delete { table: String, key: String, expect: Expect },
+    Put {
+        table: String,
+        key: String,
+        value: serde_json::Value,
+        expect: Expect,
+    },
+    Delete {
+        table: String,
+        key: String,
+        expect: Expect,
+    },
+    /// Writes nothing; the transaction fails unless the record meets `expect`.
+    Check {
+        table: String,
+        key: String,
+        expect: Expect,
+    },
 }
 
 impl WriteOp {
     /// The table and key written.
     pub fn target(&self) -> (&str, &str) {
         match self {
-            Self::Put { table, key, .. } | Self::Delete { table, key, .. } => (table, key),
+            Self::Put { table, key, .. } | Self::Delete { table, key, .. } | Self::Check { table, key, .. } => {
+                (table, key)
+            }
         }
     }
 }
@@ -74,7 +91,8 @@ pub trait Store: Send + Sync {
     /// [`StoreError::Unavailable`] when the store cannot be read.
     async fn list(&self, table: &str, key_prefix: &str) -> Result<Vec<Record>, StoreError>;
 
-    /// Applies every write or none. Returns, per write, the new version (0 for a delete).
+    /// Applies every write or none. A delete without a condition succeeds whether or not the record exists. Returns, per write, the new version (0 for a delete, the current version
+    /// for a check).
     ///
     /// # Errors
     /// MUST return [`StoreError::Conflict`] and write nothing when any condition fails; MUST return
@@ -100,6 +118,20 @@ pub mod conformance {
         deletes_are_conditional(store).await;
         list_is_by_prefix_and_ordered(store).await;
         a_record_is_written_once_per_transaction(store).await;
+        a_check_guards_a_transaction(store).await;
+    }
+
+    /// A check writes nothing but fails the whole transaction when its condition does not hold.
+    pub async fn a_check_guards_a_transaction(store: &dyn Store) {
+        store.transact(vec![put("t7", "guard", json!(1), Expect::Absent)]).await.unwrap();
+        let check = |expect| WriteOp::Check { table: "t7".into(), key: "guard".into(), expect };
+        let e =
+            store.transact(vec![check(Expect::Version(2)), put("t7", "x", json!(1), Expect::Any)]).await.unwrap_err();
+        assert!(matches!(e, StoreError::Conflict { .. }), "{e:?}");
+        assert!(store.get("t7", "x").await.unwrap().is_none());
+        let v = store.transact(vec![check(Expect::Version(1)), put("t7", "x", json!(1), Expect::Any)]).await.unwrap();
+        assert_eq!(v, [1, 1]);
+        assert_eq!(store.get("t7", "guard").await.unwrap().unwrap().version, 1, "a check does not bump the version");
     }
 
     /// New records start at version 1; each put adds one.
@@ -148,6 +180,11 @@ pub mod conformance {
         assert_eq!(store.transact(vec![del(Expect::Version(1))]).await.unwrap(), [0]);
         assert!(store.get("t4", "d").await.unwrap().is_none());
         assert!(matches!(store.transact(vec![del(Expect::Version(1))]).await, Err(StoreError::Conflict { .. })));
+        assert_eq!(
+            store.transact(vec![del(Expect::Any)]).await.unwrap(),
+            [0],
+            "an unconditional delete of nothing is fine"
+        );
     }
 
     /// `list` returns matching keys in key order.

@@ -15,7 +15,7 @@ use engine::store::{Expect, Record, Store, StoreError, WriteOp};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -42,6 +42,10 @@ type Tables = BTreeMap<String, BTreeMap<String, Stored>>;
 struct Inner {
     tables: Tables,
     file: Option<File>,
+    /// Bytes of the file known to be whole; a failed write is cut back to this.
+    len: u64,
+    /// Set when the file could not be brought back to a known state: every later write is refused.
+    broken: Option<String>,
     lines_since_compaction: usize,
 }
 
@@ -49,12 +53,24 @@ struct Inner {
 pub struct EmbeddedStore {
     path: Option<PathBuf>,
     inner: Mutex<Inner>,
+    /// Held while the store is open: a second process on the same file is refused.
+    _lock: Option<File>,
 }
 
 impl EmbeddedStore {
     /// A store that lives only in memory (tests, throwaway demos).
     pub fn in_memory() -> Self {
-        Self { path: None, inner: Mutex::new(Inner { tables: Tables::new(), file: None, lines_since_compaction: 0 }) }
+        Self {
+            path: None,
+            inner: Mutex::new(Inner {
+                tables: Tables::new(),
+                file: None,
+                len: 0,
+                broken: None,
+                lines_since_compaction: 0,
+            }),
+            _lock: None,
+        }
     }
 
     /// Opens (or creates) the store file at `path`, replays it and compacts it.
@@ -65,17 +81,25 @@ impl EmbeddedStore {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
+        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(path.with_extension("lock"))?;
+        if let Err(e) = lock.try_lock() {
+            anyhow::bail!("{} is in use by another Roundtrip process ({e}); stop it first", path.display());
+        }
         let mut tables = Tables::new();
         if path.exists() {
-            let reader = BufReader::new(File::open(path)?);
-            let lines: Vec<String> = reader.lines().collect::<Result<_, _>>()?;
+            let bytes = std::fs::read(path)?;
+            // Split on bytes, not text: a crash can cut the last line inside a multi-byte character.
+            let mut lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+            if lines.last().is_some_and(|l| l.is_empty()) {
+                lines.pop();
+            }
             let n = lines.len();
             for (i, line) in lines.into_iter().enumerate() {
                 if i == 0 {
-                    anyhow::ensure!(line == HEADER, "{} is not a Roundtrip store file", path.display());
+                    anyhow::ensure!(line == HEADER.as_bytes(), "{} is not a Roundtrip store file", path.display());
                     continue;
                 }
-                match serde_json::from_str::<Vec<Logged>>(&line) {
+                match serde_json::from_slice::<Vec<Logged>>(line) {
                     Ok(ops) => apply(&mut tables, ops),
                     Err(_) if i + 1 == n => {
                         tracing::warn!(path = %path.display(), "dropping a torn last transaction (never acknowledged)");
@@ -86,7 +110,8 @@ impl EmbeddedStore {
         }
         let store = Self {
             path: Some(path.to_owned()),
-            inner: Mutex::new(Inner { tables, file: None, lines_since_compaction: 0 }),
+            inner: Mutex::new(Inner { tables, file: None, len: 0, broken: None, lines_since_compaction: 0 }),
+            _lock: Some(lock),
         };
         {
             let mut inner = store.lock()?;
@@ -125,12 +150,28 @@ impl EmbeddedStore {
             f.sync_all()?;
         }
         std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent() {
-            File::open(dir)?.sync_all()?;
+        // From here on the old handle points at a replaced file: reopen or refuse further writes.
+        inner.file = None;
+        let reopened = (|| -> std::io::Result<(File, u64)> {
+            if let Some(dir) = path.parent() {
+                File::open(dir)?.sync_all()?;
+            }
+            let f = OpenOptions::new().append(true).open(path)?;
+            let len = f.metadata()?.len();
+            Ok((f, len))
+        })();
+        match reopened {
+            Ok((f, len)) => {
+                inner.file = Some(f);
+                inner.len = len;
+                inner.lines_since_compaction = 0;
+                Ok(())
+            }
+            Err(e) => {
+                inner.broken = Some(format!("the store file could not be reopened after compaction: {e}"));
+                Err(e.into())
+            }
         }
-        inner.file = Some(OpenOptions::new().append(true).open(path)?);
-        inner.lines_since_compaction = 0;
-        Ok(())
     }
 
     /// The file behind the store, if any.
@@ -184,6 +225,9 @@ impl Store for EmbeddedStore {
 
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<Vec<u64>, StoreError> {
         let mut inner = self.lock()?;
+        if let Some(why) = &inner.broken {
+            return Err(StoreError::Unavailable(format!("{why}; restart the server")));
+        }
         let mut seen = HashSet::new();
         let mut logged = Vec::with_capacity(ops.len());
         let mut versions = Vec::with_capacity(ops.len());
@@ -194,9 +238,9 @@ impl Store for EmbeddedStore {
             }
             let current = inner.tables.get(table).and_then(|t| t.get(key)).map(|s| s.version);
             let expect = match op {
-                WriteOp::Put { expect, .. } | WriteOp::Delete { expect, .. } => *expect,
+                WriteOp::Put { expect, .. } | WriteOp::Delete { expect, .. } | WriteOp::Check { expect, .. } => *expect,
             };
-            if !check(expect, current) || (matches!(op, WriteOp::Delete { .. }) && current.is_none()) {
+            if !check(expect, current) {
                 return Err(StoreError::Conflict {
                     table: table.into(),
                     key: key.into(),
@@ -214,14 +258,24 @@ impl Store for EmbeddedStore {
                     versions.push(0);
                     logged.push(Logged::Delete { table: table.clone(), key: key.clone() });
                 }
+                WriteOp::Check { .. } => versions.push(current.unwrap_or(0)),
             }
         }
-        if let Some(file) = inner.file.as_mut() {
+        if self.path.is_some() && !logged.is_empty() {
             let mut line = serde_json::to_vec(&logged).map_err(|e| StoreError::Unexpected(e.into()))?;
             line.push(b'\n');
-            file.write_all(&line)
-                .and_then(|()| file.sync_data())
-                .map_err(|e| StoreError::Unavailable(format!("cannot write the store file: {e}")))?;
+            let len = inner.len;
+            let Some(file) = inner.file.as_mut() else {
+                return Err(StoreError::Unavailable("the store file is not open; restart the server".into()));
+            };
+            if let Err(e) = file.write_all(&line).and_then(|()| file.sync_data()) {
+                // Cut the file back to its last whole transaction, so nothing half-written stays behind.
+                if let Err(t) = file.set_len(len).and_then(|()| file.sync_data()) {
+                    inner.broken = Some(format!("a failed write could not be cut back ({t})"));
+                }
+                return Err(StoreError::Unavailable(format!("cannot write the store file: {e}")));
+            }
+            inner.len = len + line.len() as u64;
             inner.lines_since_compaction += 1;
         }
         apply(&mut inner.tables, logged);
@@ -292,6 +346,35 @@ mod tests {
         s.transact(vec![put("c", json!(3))]).await.unwrap();
         drop(s);
         assert!(EmbeddedStore::open(&path).unwrap().get("t", "c").await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_second_process_cannot_open_a_store_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.jsonl");
+        let first = EmbeddedStore::open(&path).unwrap();
+        let err = EmbeddedStore::open(&path).err().expect("must refuse");
+        assert!(err.to_string().contains("in use"), "{err}");
+        drop(first);
+        assert!(EmbeddedStore::open(&path).is_ok(), "free again once closed");
+    }
+
+    #[tokio::test]
+    async fn a_last_line_torn_inside_a_character_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.jsonl");
+        {
+            let s = EmbeddedStore::open(&path).unwrap();
+            s.transact(vec![put("a", json!("ünïcödé"))]).await.unwrap();
+        }
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        let line = serde_json::to_vec(&json!([{"op":"put","table":"t","key":"b","version":1,"value":"é"}])).unwrap();
+        let cut = line.iter().position(|b| *b == 0xC3).unwrap() + 1; // inside the two bytes of "é"
+        f.write_all(&line[..cut]).unwrap();
+        drop(f);
+        let s = EmbeddedStore::open(&path).unwrap();
+        assert_eq!(s.get("t", "a").await.unwrap().unwrap().value, json!("ünïcödé"));
+        assert!(s.get("t", "b").await.unwrap().is_none());
     }
 
     #[tokio::test]

@@ -64,7 +64,10 @@ impl TestApp {
         self.stop().await;
         let mut settings = self.settings.clone();
         settings.listen = "127.0.0.1:0".parse().unwrap();
-        start(settings, self._dir.clone()).await
+        let dir = self._dir.clone();
+        // Everything of the old server (its store's lock included) goes before the new one opens.
+        drop(self);
+        start(settings, dir).await
     }
 
     async fn stop(&mut self) {

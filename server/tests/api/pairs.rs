@@ -115,3 +115,23 @@ async fn deleting_a_group_removes_its_pairs() {
     let again = app.create_group("Shop").await["id"].as_str().unwrap().to_owned();
     assert_eq!(app.accept_ready(&again, &report).await.0, StatusCode::CREATED);
 }
+
+#[tokio::test]
+async fn concurrent_accepts_cannot_pair_one_standby_twice() {
+    let app = spawn_app().await;
+    let a = app.create_group("A").await["id"].as_str().unwrap().to_owned();
+    let b = app.create_group("B").await["id"].as_str().unwrap().to_owned();
+    let report = app.match_group(&a).await;
+    for _ in 0..5 {
+        let ((sa, _), (sb, _)) = tokio::join!(app.accept_ready(&a, &report), app.accept_ready(&b, &report));
+        let created = [sa, sb].iter().filter(|s| **s == StatusCode::CREATED).count();
+        assert!(created <= 1, "both groups got the same standbys: {sa} {sb}");
+        if created == 1 {
+            break;
+        }
+    }
+    let (_, pa) = app.get(&format!("/api/v1/protection-groups/{a}/instance-pairs")).await;
+    let (_, pb) = app.get(&format!("/api/v1/protection-groups/{b}/instance-pairs")).await;
+    let total = pa["pairs"].as_array().unwrap().len() + pb["pairs"].as_array().unwrap().len();
+    assert_eq!(total as u64, report["counts"]["ready_pairs"].as_u64().unwrap(), "each standby is paired once");
+}
