@@ -105,6 +105,20 @@ pub fn build_rows(m: &GroupMatch) -> Vec<Row> {
     let mut shown_pairs = std::collections::HashSet::new();
     for p in &m.report.pairs {
         let stored = accepted.get(p.source_server_id.as_str());
+        if let Some(s) = stored.filter(|s| s.standby_instance_id != p.standby_instance_id) {
+            // A person paired this source with another standby: show what is stored, and what matching proposes.
+            shown_pairs.insert(p.source_server_id.as_str());
+            let mut row = stored_row(s, format!("p:{}", p.source_server_id));
+            row.reason = format!(
+                "accepted ({}) with {}; matching proposes {} ({})",
+                origin(s),
+                s.standby_instance_id,
+                p.standby_instance_id,
+                p.standby_name
+            );
+            rows.push(row.finish());
+            continue;
+        }
         let is_accepted = stored.is_some_and(|s| s.standby_instance_id == p.standby_instance_id);
         let status = if is_accepted {
             RowStatus::Accepted
@@ -160,7 +174,7 @@ pub fn build_rows(m: &GroupMatch) -> Vec<Row> {
         row.wave = u.wave.clone();
         row.codes = vec![u.reason.as_str().to_owned()];
         row.reason = match stored {
-            Some(s) => format!("paired by hand ({}); matching alone: {}", origin(s), u.message),
+            Some(s) => format!("accepted ({}); matching alone: {}", origin(s), u.message),
             None => u.message.clone(),
         };
         row.facts = format!("replication {}", u.replication_state.as_str());
@@ -190,14 +204,8 @@ pub fn build_rows(m: &GroupMatch) -> Vec<Row> {
         {
             continue;
         }
-        let mut row = empty(format!("a:{}", p.source_server_id), RowStatus::Accepted);
-        row.source_server_id = Some(p.source_server_id.to_string());
-        row.source_name = Some(p.source_name.clone());
-        row.standby_instance_id = Some(p.standby_instance_id.to_string());
-        row.standby_name = Some(p.standby_name.clone());
-        row.wave = p.wave.clone();
+        let mut row = stored_row(p, format!("a:{}", p.source_server_id));
         row.reason = "stored pair; the source server is not in the current report — validate the pairs".into();
-        row.pair_id = Some(p.id.to_string());
         rows.push(row.finish());
     }
     rows.sort_by(|a, b| {
@@ -206,6 +214,18 @@ pub fn build_rows(m: &GroupMatch) -> Vec<Row> {
         (a.status, name(a), &a.key).cmp(&(b.status, name(b), &b.key))
     });
     rows
+}
+
+/// A row showing a stored pair as it is stored.
+fn stored_row(p: &InstancePair, key: String) -> Row {
+    let mut row = empty(key, RowStatus::Accepted);
+    row.source_server_id = Some(p.source_server_id.to_string());
+    row.source_name = Some(p.source_name.clone());
+    row.standby_instance_id = Some(p.standby_instance_id.to_string());
+    row.standby_name = Some(p.standby_name.clone());
+    row.wave = p.wave.clone();
+    row.pair_id = Some(p.id.to_string());
+    row
 }
 
 fn origin(p: &InstancePair) -> &'static str {

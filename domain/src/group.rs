@@ -147,6 +147,7 @@ fn in_scope(primary: &AccountRegion, dr: &AccountRegion, selection: &SourceSelec
 
 /// The raw account and region of a request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AccountRegionInput {
     #[serde(default)]
     pub account_id: String,
@@ -180,7 +181,7 @@ impl AccountRegionInput {
 
 /// The raw selection of a request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SelectionInput {
     #[default]
     All,
@@ -245,8 +246,10 @@ impl SelectionInput {
     }
 }
 
-/// A protection group as a client sends it (create or replace).
+/// A protection group as a client sends it (create or replace). Unknown fields are refused, so a typo
+/// such as `selecton` cannot silently select every source server.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProtectionGroupInput {
     #[serde(default)]
     pub name: String,

@@ -22,8 +22,8 @@ use unicode_normalization::UnicodeNormalization;
 pub const LAG_WARNING_SECONDS: u64 = 3600;
 /// Largest edit distance offered as a suggestion.
 pub const MAX_SUGGESTION_DISTANCE: usize = 2;
-/// Upper bound on name comparisons spent on suggestions, so matching stays fast on any estate.
-pub const MAX_SUGGESTION_COMPARISONS: usize = 2_000_000;
+/// Upper bound on edit-distance cells computed for suggestions, so matching stays fast on any estate.
+pub const MAX_SUGGESTION_CELLS: usize = 20_000_000;
 
 /// Normalises a name for matching: Unicode NFKC, trim, collapse inner whitespace to one space, lowercase.
 pub fn normalize_name(raw: &str) -> String {
@@ -345,7 +345,7 @@ pub struct MatchReport {
     pub unmatched_standbys: Vec<UnmatchedStandby>,
     pub conflicts: Vec<Conflict>,
     pub suggestions: Vec<Suggestion>,
-    /// Whether suggestion search stopped early at [`MAX_SUGGESTION_COMPARISONS`].
+    /// Whether suggestion search stopped early at [`MAX_SUGGESTION_CELLS`].
     pub suggestions_truncated: bool,
     pub counts: MatchCounts,
 }
@@ -562,7 +562,7 @@ fn suggest(report: &mut MatchReport) {
             by_len.entry(n.chars().count()).or_default().push((n, t));
         }
     }
-    let mut comparisons = 0usize;
+    let mut cells = 0usize;
     let mut out = Vec::new();
     'sources: for s in &report.unmatched_sources {
         let (UnmatchedReason::NoStandbyWithName, Some(name)) = (s.reason, &s.normalized_name) else { continue };
@@ -574,8 +574,8 @@ fn suggest(report: &mut MatchReport) {
         let mut best: Vec<(usize, &UnmatchedStandby)> = Vec::new();
         for (_, cands) in by_len.range(len.saturating_sub(max)..=len + max) {
             for (n, t) in cands {
-                comparisons += 1;
-                if comparisons > MAX_SUGGESTION_COMPARISONS {
+                cells += len.min(n.len()) * (2 * max + 1);
+                if cells > MAX_SUGGESTION_CELLS {
                     report.suggestions_truncated = true;
                     break 'sources;
                 }
@@ -618,28 +618,36 @@ fn digits(name: &str) -> String {
     name.chars().filter(char::is_ascii_digit).collect()
 }
 
-/// Levenshtein distance over chars, or `None` when it exceeds `max`.
+/// Levenshtein distance over chars, or `None` when it exceeds `max`. Only the diagonal band of width
+/// `2·max + 1` is computed, so the cost is `O(len · max)`, not `O(len²)`.
 pub fn bounded_levenshtein(a: &str, b: &str, max: usize) -> Option<usize> {
+    const INF: usize = usize::MAX / 2;
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    if a.len().abs_diff(b.len()) > max {
+    let (n, m) = (a.len(), b.len());
+    if n.abs_diff(m) > max {
         return None;
     }
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.iter().enumerate() {
-        cur[0] = i + 1;
-        let mut row_min = cur[0];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-            row_min = row_min.min(cur[j + 1]);
+    let mut prev: Vec<usize> = (0..=m).map(|j| if j <= max { j } else { INF }).collect();
+    let mut cur = vec![INF; m + 1];
+    for i in 1..=n {
+        let lo = if i > max { i - max } else { 1 };
+        let hi = (i + max).min(m);
+        cur[lo - 1] = if lo == 1 && i <= max { i } else { INF };
+        let mut row_min = cur[lo - 1];
+        for j in lo..=hi {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let v = (prev[j - 1] + cost).min(prev[j] + 1).min(cur[j - 1] + 1);
+            cur[j] = v;
+            row_min = row_min.min(v);
+        }
+        if hi < m {
+            cur[hi + 1] = INF;
         }
         if row_min > max {
             return None;
         }
         std::mem::swap(&mut prev, &mut cur);
     }
-    let d = prev[b.len()];
-    (d <= max).then_some(d)
+    (prev[m] <= max).then_some(prev[m])
 }

@@ -236,7 +236,7 @@ pub fn evaluate(input: &ReadinessInput<'_>) -> GroupReadiness {
     GroupReadiness {
         protection_group_id: input.group.clone(),
         verdict,
-        score: if weight == 0 { 0 } else { u8::try_from(passed_weight * 100 / weight).unwrap_or(100) },
+        score: (passed_weight * 100).checked_div(weight).map_or(0, |s| u8::try_from(s).unwrap_or(100)),
         evaluated_at: input.now,
         ready_pairs: count(PairStatus::Ready),
         warning_pairs: count(PairStatus::Warning),

@@ -69,8 +69,8 @@ struct Index<'a> {
     sources: HashMap<&'a SourceServerId, &'a SourceServer>,
     instances: HashMap<&'a InstanceId, &'a Ec2Instance>,
     subnets: HashMap<&'a SubnetId, &'a Subnet>,
-    /// How many live instances use each private IP.
-    ip_users: HashMap<Ipv4Addr, u32>,
+    /// How many live instances use each private IP, per VPC (VPCs may overlap).
+    ip_users: HashMap<(&'a str, Ipv4Addr), u32>,
     live: Vec<&'a Ec2Instance>,
     standby_uses: HashMap<&'a InstanceId, usize>,
     /// How many standbys carry each normalised name.
@@ -81,12 +81,13 @@ struct Index<'a> {
 
 impl<'a> Index<'a> {
     fn new(view: &DrView<'a>) -> Self {
-        let mut ip_users: HashMap<Ipv4Addr, u32> = HashMap::with_capacity(view.instances.len());
+        let vpc_of: HashMap<&SubnetId, &str> = view.subnets.iter().map(|s| (&s.subnet_id, s.vpc_id.as_str())).collect();
+        let mut ip_users: HashMap<(&str, Ipv4Addr), u32> = HashMap::with_capacity(view.instances.len());
         let mut standby_names: HashMap<String, usize> = HashMap::with_capacity(view.instances.len());
         let mut name_of: HashMap<&InstanceId, String> = HashMap::with_capacity(view.instances.len());
         let live: Vec<&Ec2Instance> = view.instances.iter().filter(|i| i.state != InstanceState::Terminated).collect();
         for i in &live {
-            *ip_users.entry(i.private_ip).or_default() += 1;
+            *ip_users.entry((vpc_of.get(&i.subnet_id).copied().unwrap_or(""), i.private_ip)).or_default() += 1;
             if let (true, Some(n)) = (i.is_standby(), i.name()) {
                 let n = normalize_name(n);
                 *standby_names.entry(n.clone()).or_default() += 1;
@@ -196,11 +197,12 @@ fn ip_checks(p: &InstancePair, ix: &Index<'_>) -> Vec<Finding> {
         )),
         Some(_) => {}
     }
-    if ix.ip_users.get(&t.private_ip).is_some_and(|n| *n > 1) {
+    let vpc = |i: &Ec2Instance| ix.subnets.get(&i.subnet_id).map_or("", |s| s.vpc_id.as_str());
+    if ix.ip_users.get(&(vpc(t), t.private_ip)).is_some_and(|n| *n > 1) {
         let others: Vec<String> = ix
             .live
             .iter()
-            .filter(|i| i.private_ip == t.private_ip && i.instance_id != t.instance_id)
+            .filter(|i| i.private_ip == t.private_ip && i.instance_id != t.instance_id && vpc(i) == vpc(t))
             .map(|i| i.instance_id.to_string())
             .collect();
         out.push(critical(

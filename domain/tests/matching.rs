@@ -220,6 +220,49 @@ fn output_does_not_depend_on_listing_order() {
 #[case("kitten", "sitting", 2, None)]
 #[case("abc", "abc", 0, Some(0))]
 #[case("ab", "abcd", 1, None)]
+#[case("", "ab", 2, Some(2))]
+#[case("abcdef", "", 2, None)]
+#[case("flaw", "lawn", 2, Some(2))]
+#[case("billing-db-01", "biling-db-01", 2, Some(1))]
+#[case("abcdefghij", "abcdefghxx", 1, None)]
+#[case("abcdefghij", "bcdefghijk", 2, Some(2))]
 fn edit_distance_is_bounded(#[case] a: &str, #[case] b: &str, #[case] max: usize, #[case] want: Option<usize>) {
     assert_eq!(bounded_levenshtein(a, b, max), want);
+}
+
+/// The full quadratic edit distance, as a reference for the banded one.
+fn full_levenshtein(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            cur[j] = (prev[j - 1] + usize::from(a[i - 1] != b[j - 1])).min(prev[j] + 1).min(cur[j - 1] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[test]
+fn the_banded_distance_agrees_with_the_full_one() {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for _ in 0..3_000 {
+        let word = |n: u64, r: &mut dyn FnMut() -> u64| -> String {
+            (0..n).map(|_| (b'a' + (r() % 3) as u8) as char).collect()
+        };
+        let la = next() % 9;
+        let lb = next() % 9;
+        let (a, b) = (word(la, &mut next), word(lb, &mut next));
+        for max in 0..4 {
+            let full = full_levenshtein(&a, &b);
+            assert_eq!(bounded_levenshtein(&a, &b, max), (full <= max).then_some(full), "{a:?} {b:?} max {max}");
+        }
+    }
 }

@@ -44,9 +44,9 @@ pub fn load_scenario(settings: &Settings) -> anyhow::Result<Scenario> {
 /// # Errors
 /// When the data folder, the store file or the scenario cannot be used.
 pub fn wire(settings: &Settings) -> anyhow::Result<Wired> {
-    let scenario = load_scenario(settings)?;
-    let simulator = Arc::new(Simulator::open(&settings.data_dir, scenario, settings.sim_speed)?);
+    // The store first: its lock refuses a second server on the same data folder before anything is read.
     let store = Arc::new(EmbeddedStore::open(&settings.data_dir.join("roundtrip-store.jsonl"))?);
+    let simulator = Arc::new(Simulator::open(&settings.data_dir, || load_scenario(settings), settings.sim_speed)?);
     let clock: Arc<dyn Clock> = simulator.clock();
     let services = Services::new(simulator.clone(), store, clock);
     let router = router(services.clone(), settings);
@@ -71,7 +71,25 @@ pub fn router(services: Services, settings: &Settings) -> Router {
         })
         .fallback(leptos_axum::file_and_error_handler(app::shell))
         .with_state(options);
-    ui.nest("/api/v1", api::router(services, settings.max_body_bytes)).layer(TraceLayer::new_for_http())
+    ui.nest("/api/v1", api::router(services, settings.max_body_bytes))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .layer(TraceLayer::new_for_http())
+}
+
+/// A panic in a handler is a bug: log it and answer a 500 in the API's error format, never a dropped
+/// connection.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let what = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    tracing::error!(panic = what, "a request handler panicked");
+    axum::response::IntoResponse::into_response(api::error::ApiError::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        domain::ErrorCode::Internal,
+        "the server failed on this request; the log has the cause",
+    ))
 }
 
 /// Evaluates every group's readiness now and then every `minutes` (never when 0), until the runtime stops.

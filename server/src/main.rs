@@ -117,7 +117,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         settings.scenario = Some(v);
     }
     if let Some(v) = args.speed {
-        anyhow::ensure!(v.is_finite() && v > 0.0, "--speed must be a positive number");
+        anyhow::ensure!(
+            v.is_finite() && v > 0.0 && v <= sim::clock::MAX_SPEED,
+            "--speed must be a positive number up to 100000"
+        );
         settings.sim_speed = Some(v);
     }
     if let Some(v) = args.site_root {
@@ -126,13 +129,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_tracing(settings.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
+        // Bind first: a second server started by mistake stops here, before it opens the data folder.
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
         let wired = server::wire(&settings)?;
         if !settings.site_root.join("pkg").join("webapp.wasm").exists() {
             tracing::warn!(site_root = %settings.site_root.display(), "the console is not built here; pages will render but not hydrate (run scripts/build-site.sh)");
         }
-        let listener = tokio::net::TcpListener::bind(settings.listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
         tracing::info!(address = %format!("http://{}", listener.local_addr()?), data_dir = %settings.data_dir.display(), "Roundtrip is serving");
         let readiness = server::spawn_readiness_loop(wired.services.clone(), settings.readiness_interval_minutes);
         server::serve(listener, wired.router, shutdown_signal()).await?;

@@ -109,8 +109,8 @@ impl Settings {
                 "SCENARIO" => s.scenario = Some(PathBuf::from(&value)),
                 "SIM_SPEED" => {
                     let v: f64 = value.parse().map_err(|_| bad("expected a number"))?;
-                    if !(v.is_finite() && v > 0.0) {
-                        return Err(bad("expected a positive number"));
+                    if !(v.is_finite() && v > 0.0 && v <= sim::clock::MAX_SPEED) {
+                        return Err(bad("expected a positive number up to 100000"));
                     }
                     s.sim_speed = Some(v);
                 }

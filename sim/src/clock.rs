@@ -4,6 +4,9 @@ use engine::clock::{Clock, SystemClock};
 use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 
+/// The fastest virtual clock: a simulated day in under a second.
+pub const MAX_SPEED: f64 = 100_000.0;
+
 /// How virtual time moves.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "snake_case")]
@@ -26,7 +29,7 @@ fn real_now() -> i64 {
 impl SimClock {
     /// A clock running at `speed` × real time from `virtual_now_ms`.
     pub fn scaled(speed: f64, virtual_now_ms: i64) -> Self {
-        let speed = if speed.is_finite() && speed > 0.0 { speed } else { 1.0 };
+        let speed = if speed.is_finite() && speed > 0.0 { speed.min(MAX_SPEED) } else { 1.0 };
         Self(Mutex::new(ClockState::Scaled { speed, real_anchor_ms: real_now(), virtual_anchor_ms: virtual_now_ms }))
     }
 
@@ -44,8 +47,8 @@ impl SimClock {
     pub fn advance(&self, ms: i64) {
         let mut s = self.state();
         match &mut *s {
-            ClockState::Manual { now_ms } => *now_ms += ms,
-            ClockState::Scaled { virtual_anchor_ms, .. } => *virtual_anchor_ms += ms,
+            ClockState::Manual { now_ms } => *now_ms = now_ms.saturating_add(ms),
+            ClockState::Scaled { virtual_anchor_ms, .. } => *virtual_anchor_ms = virtual_anchor_ms.saturating_add(ms),
         }
     }
 
@@ -63,7 +66,8 @@ impl Clock for SimClock {
         match *self.state() {
             ClockState::Manual { now_ms } => now_ms,
             ClockState::Scaled { speed, real_anchor_ms, virtual_anchor_ms } => {
-                virtual_anchor_ms + ((real_now() - real_anchor_ms) as f64 * speed) as i64
+                // `as` saturates, and so does the addition: a huge speed cannot overflow virtual time.
+                virtual_anchor_ms.saturating_add(((real_now() - real_anchor_ms) as f64 * speed) as i64)
             }
         }
     }

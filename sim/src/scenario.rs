@@ -142,6 +142,24 @@ impl Scenario {
         toml::to_string(self)
     }
 
+    /// Checks what a saved estate must still satisfy however it changed: every tag and hostname within
+    /// AWS's limits (the estate is untrusted input).
+    ///
+    /// # Errors
+    /// A message naming the first offending item.
+    pub fn check_limits(&self) -> Result<(), String> {
+        for i in &self.instances {
+            check_tags(&i.tags).map_err(|m| format!("instance {}: {m}", i.instance_id))?;
+        }
+        for s in &self.source_servers {
+            check_tags(&s.tags).map_err(|m| format!("source server {}: {m}", s.source_server_id))?;
+            if s.hostname.chars().count() > 255 {
+                return Err(format!("source server {}: hostname over 255 characters", s.source_server_id));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks references and uniqueness.
     ///
     /// # Errors

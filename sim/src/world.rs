@@ -147,17 +147,23 @@ impl Simulator {
     }
 
     /// Opens the simulated estate kept in `data_dir`: resumes its saved state if there is one, otherwise
-    /// starts `scenario` and saves it. `speed` overrides the saved or scenario speed factor.
+    /// starts the scenario `scenario` loads (read only then) and saves it. `speed` overrides the saved or
+    /// scenario speed factor.
     ///
     /// # Errors
     /// When the state file exists but cannot be read, or the data folder cannot be written.
-    pub fn open(data_dir: &Path, scenario: Scenario, speed: Option<f64>) -> anyhow::Result<Self> {
+    pub fn open(
+        data_dir: &Path,
+        scenario: impl FnOnce() -> anyhow::Result<Scenario>,
+        speed: Option<f64>,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(data_dir)?;
         let path = data_dir.join("sim-state.json");
         let sim = if path.exists() {
             let text = std::fs::read_to_string(&path)?;
             let saved: SavedState = serde_json::from_str(&text)
                 .map_err(|e| anyhow::anyhow!("{} is not a simulator state file: {e}", path.display()))?;
+            saved.world.scenario.check_limits().map_err(|e| anyhow::anyhow!("{} is invalid: {e}", path.display()))?;
             anyhow::ensure!(
                 saved.format == STATE_FORMAT,
                 "{} has format {}, expected {STATE_FORMAT}",
@@ -166,7 +172,7 @@ impl Simulator {
             );
             let speed = speed.unwrap_or(saved.speed);
             let downtime = (SystemClock.now_millis() - saved.saved_at_real_ms).max(0);
-            let resumed = saved.virtual_now_ms + (downtime as f64 * speed) as i64;
+            let resumed = saved.virtual_now_ms.saturating_add((downtime as f64 * speed) as i64);
             tracing::info!(
                 scenario = %saved.world.scenario.name,
                 downtime_s = downtime / 1000,
@@ -180,6 +186,7 @@ impl Simulator {
                 drs_rate: std::sync::Mutex::new(api.drs_requests_per_second.map(|r| RateLimit::new(r, api.drs_burst))),
             }
         } else {
+            let scenario = scenario()?;
             let speed = speed.unwrap_or(scenario.simulation.speed);
             let clock = Arc::new(SimClock::scaled(speed, scenario.simulation.start_ms));
             tracing::info!(scenario = %scenario.name, "simulated estate started from its scenario");
@@ -347,7 +354,7 @@ impl Cloud for Simulator {
                     s.replication_state,
                     ReplicationState::Stalled | ReplicationState::Paused | ReplicationState::Disconnected
                 ) {
-                    s.lag_seconds += elapsed_s;
+                    s.lag_seconds = s.lag_seconds.saturating_add(elapsed_s);
                 }
                 s
             })
@@ -550,13 +557,13 @@ mod tests {
     async fn a_reopened_estate_resumes_where_it_was_saved_and_keeps_its_changes() {
         let dir = tempfile::tempdir().unwrap();
         let scenario = generate(GenerateOptions { servers: 5, seed: 1, problems: false });
-        let first = Simulator::open(dir.path(), scenario.clone(), Some(1.0)).unwrap();
+        let first = Simulator::open(dir.path(), || Ok(scenario.clone()), Some(1.0)).unwrap();
         first.clock().advance(3_600_000);
         first.with_world(|w| w.scenario.instances.retain(|i| i.tags.get("Name").is_none_or(|n| n != "shop-web-01")));
         first.save().unwrap();
         let t = first.clock().now_millis();
         drop(first);
-        let second = Simulator::open(dir.path(), scenario, None).unwrap();
+        let second = Simulator::open(dir.path(), || anyhow::bail!("the scenario is not read again"), None).unwrap();
         assert!(second.clock().now_millis() >= t, "virtual time never goes back across a restart");
         assert_eq!(second.read().scenario.instances.len(), 8, "changes to the world survive");
     }

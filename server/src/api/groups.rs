@@ -1,8 +1,8 @@
 //! `/protection-groups`: create, list, read, replace and delete protection groups.
 
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use super::parse_id;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -38,24 +38,36 @@ pub(super) fn group_id(text: &str) -> Result<ProtectionGroupId, ApiError> {
     parse_id("id", text, ProtectionGroupId::parse)
 }
 
-async fn read(State(s): State<Services>, Path(id): Path<String>) -> Result<Json<ProtectionGroup>, ApiError> {
+async fn read(State(s): State<Services>, ApiPath(id): ApiPath<String>) -> Result<Json<ProtectionGroup>, ApiError> {
     Ok(Json(s.get_group(&group_id(&id)?).await?))
 }
 
-/// A replacement: the group's fields plus, optionally, the version the client last read.
-#[derive(Deserialize)]
-struct Replace {
-    #[serde(flatten)]
-    input: ProtectionGroupInput,
-    expected_version: Option<u64>,
-}
-
+/// A replacement: the group's fields plus, optionally, `expected_version` (the version the client read).
 async fn replace(
     State(s): State<Services>,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<Replace>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(mut body): ApiJson<serde_json::Value>,
 ) -> Result<Json<ProtectionGroup>, ApiError> {
-    Ok(Json(s.update_group(&group_id(&id)?, &body.input, body.expected_version).await?))
+    let expected = match body.as_object_mut().and_then(|o| o.remove("expected_version")) {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => Some(v.as_u64().ok_or_else(|| {
+            ApiError::invalid(vec![domain::FieldError::new(
+                "expected_version",
+                "NOT_A_VERSION",
+                "expected_version is a whole number: the version you read",
+            )])
+        })?),
+    };
+    let input: ProtectionGroupInput = serde_json::from_value(body).map_err(|e| {
+        let mut err = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            domain::ErrorCode::MalformedJson,
+            "the body is not a protection group",
+        );
+        err.details = serde_json::json!({ "reason": e.to_string() });
+        err
+    })?;
+    Ok(Json(s.update_group(&group_id(&id)?, &input, expected).await?))
 }
 
 #[derive(Deserialize)]
@@ -65,8 +77,8 @@ pub(super) struct VersionQuery {
 
 async fn remove(
     State(s): State<Services>,
-    Path(id): Path<String>,
-    Query(q): Query<VersionQuery>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<VersionQuery>,
 ) -> Result<StatusCode, ApiError> {
     s.delete_group(&group_id(&id)?, q.expected_version).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -1,8 +1,8 @@
 //! `/protection-groups/{id}/configure-allow-launching`, `/launch-config-status` and `/readiness`.
 
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, ApiPath};
 use super::groups::group_id;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use domain::FieldError;
@@ -56,7 +56,7 @@ fn pair_ids(raw: Option<&[String]>) -> Result<Option<Vec<PairId>>, ApiError> {
 
 async fn configure(
     State(s): State<Services>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ConfigureBody>,
 ) -> Result<Json<ConfigureOutcome>, ApiError> {
     let id = group_id(&id)?;
@@ -73,7 +73,7 @@ struct RollbackBody {
 
 async fn rollback(
     State(s): State<Services>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RollbackBody>,
 ) -> Result<Json<ConfigureOutcome>, ApiError> {
     let id = group_id(&id)?;
@@ -86,15 +86,15 @@ struct StatusList {
     servers: Vec<LaunchConfigStatus>,
 }
 
-async fn status(State(s): State<Services>, Path(id): Path<String>) -> Result<Json<StatusList>, ApiError> {
+async fn status(State(s): State<Services>, ApiPath(id): ApiPath<String>) -> Result<Json<StatusList>, ApiError> {
     Ok(Json(StatusList { servers: s.launch_config_status(&group_id(&id)?).await? }))
 }
 
-async fn readiness(State(s): State<Services>, Path(id): Path<String>) -> Result<Json<ReadinessView>, ApiError> {
+async fn readiness(State(s): State<Services>, ApiPath(id): ApiPath<String>) -> Result<Json<ReadinessView>, ApiError> {
     Ok(Json(s.readiness(&group_id(&id)?).await?))
 }
 
-async fn evaluate(State(s): State<Services>, Path(id): Path<String>) -> Result<Json<ReadinessView>, ApiError> {
+async fn evaluate(State(s): State<Services>, ApiPath(id): ApiPath<String>) -> Result<Json<ReadinessView>, ApiError> {
     Ok(Json(s.evaluate_readiness(&group_id(&id)?).await?))
 }
 

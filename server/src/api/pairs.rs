@@ -1,9 +1,9 @@
 //! `/protection-groups/{id}/instance-pairs`: accept pairs from a match report, set one by hand, remove one.
 
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use super::groups::{VersionQuery, group_id};
 use super::parse_id;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, put};
 use axum::{Json, Router};
@@ -28,7 +28,7 @@ struct PairList {
     pairs: Vec<InstancePair>,
 }
 
-async fn list(State(s): State<Services>, Path(id): Path<String>) -> Result<Json<PairList>, ApiError> {
+async fn list(State(s): State<Services>, ApiPath(id): ApiPath<String>) -> Result<Json<PairList>, ApiError> {
     Ok(Json(PairList { pairs: s.list_pairs(&group_id(&id)?).await? }))
 }
 
@@ -71,7 +71,7 @@ fn parse_pairs(pairs: &[PairInput]) -> Result<Vec<PairRequest>, ApiError> {
 
 async fn accept(
     State(s): State<Services>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<AcceptBody>,
 ) -> Result<(StatusCode, Json<AcceptOutcome>), ApiError> {
     let id = group_id(&id)?;
@@ -90,7 +90,7 @@ struct SetBody {
 
 async fn set(
     State(s): State<Services>,
-    Path((id, pair_id)): Path<(String, String)>,
+    ApiPath((id, pair_id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<SetBody>,
 ) -> Result<Json<InstancePair>, ApiError> {
     let id = group_id(&id)?;
@@ -101,8 +101,8 @@ async fn set(
 
 async fn remove(
     State(s): State<Services>,
-    Path((id, pair_id)): Path<(String, String)>,
-    Query(q): Query<VersionQuery>,
+    ApiPath((id, pair_id)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<VersionQuery>,
 ) -> Result<StatusCode, ApiError> {
     let id = group_id(&id)?;
     let pair_id = parse_id("pair_id", &pair_id, PairId::parse)?;

@@ -66,6 +66,23 @@ use serde_json::json;
 )]
 #[case("GET", "/api/v1/nothing-here", "", 404, "ROUTE_NOT_FOUND", "unknown route")]
 #[case("PATCH", "/api/v1/protection-groups", "{}", 405, "ROUTE_NOT_FOUND", "wrong method")]
+#[case(
+    "DELETE",
+    "/api/v1/protection-groups/pg-0123456789abcdef?expected_version=abc",
+    "",
+    400,
+    "VALIDATION_FAILED",
+    "bad query value"
+)]
+#[case("POST", "/api/v1/protection-groups", r#"{"name":"x","primary":{"account_id":"111111111111","region":"us-east-1"},"dr":{"account_id":"222222222222","region":"us-west-2"},"selecton":{"kind":"tags","tags":{"app":"shop"}}}"#, 400, "MALFORMED_JSON", "a typo in a field name")]
+#[case(
+    "PUT",
+    "/api/v1/protection-groups/pg-0123456789abcdef",
+    r#"{"name":"x","expected_version":"one"}"#,
+    400,
+    "VALIDATION_FAILED",
+    "expected_version not a number"
+)]
 #[tokio::test]
 async fn bad_requests_get_a_stable_code(
     #[case] method: &str,
