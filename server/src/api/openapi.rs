@@ -77,6 +77,33 @@ pub fn spec() -> Value {
                 "delete": { "summary": "Remove a pair", "parameters": [expected],
                     "responses": with(json!({ "204": { "description": "removed" } }), error_responses(&[400, 404, 409])) }
             },
+            "/api/v1/protection-groups/{id}/configure-allow-launching": {
+                "parameters": [group_id],
+                "post": { "summary": "Preview (dry_run) or apply the launch-into configuration of the group's pairs (all, or pair_ids): step 1 turns off copyPrivateIp, copyTags and right-sizing and sets the launch disposition; step 2 sets launchIntoEC2InstanceID. Per-server outcomes; idempotent.",
+                    "requestBody": body("ConfigureRequest"),
+                    "responses": with(json!({ "200": ok("per-server outcomes", "ConfigureOutcome") }), error_responses(&[400, 404, 502])) }
+            },
+            "/api/v1/protection-groups/{id}/configure-allow-launching/rollback": {
+                "parameters": [group_id],
+                "post": { "summary": "Restore each server's launch configuration from before Roundtrip's first write",
+                    "requestBody": body("RollbackRequest"),
+                    "responses": with(json!({ "200": ok("per-server outcomes", "ConfigureOutcome") }), error_responses(&[400, 404, 502])) }
+            },
+            "/api/v1/protection-groups/{id}/launch-config-status": {
+                "parameters": [group_id],
+                "get": { "summary": "Per pair: configured, not configured, drifted (changed outside Roundtrip) or unreadable",
+                    "responses": with(json!({ "200": { "description": "{\"servers\":[…]}" } }), error_responses(&[400, 404])) }
+            },
+            "/api/v1/protection-groups/{id}/readiness": {
+                "parameters": [group_id],
+                "get": { "summary": "The last readiness (evaluated now if there is none) and the verdict history",
+                    "responses": with(json!({ "200": ok("readiness", "ReadinessView") }), error_responses(&[400, 404, 502])) },
+                "post": { "summary": "Evaluate readiness now",
+                    "responses": with(json!({ "200": ok("readiness", "ReadinessView") }), error_responses(&[400, 404, 502])) }
+            },
+            "/api/v1/readiness": {
+                "get": { "summary": "The last verdict of every group", "responses": { "200": { "description": "{\"protection_groups\":[…]}" } } }
+            },
             "/api/v1/drs/instances/match": {
                 "post": { "summary": "Name-tag matching: pairs, conflicts, unmatched sources and standbys with reasons, suggestions, counts",
                     "requestBody": body("MatchRequest"),
@@ -124,6 +151,23 @@ pub fn spec() -> Value {
             "MatchRequest": { "type": "object", "properties": {
                 "protection_group_id": { "type": "string" }, "primary": { "$ref": "#/components/schemas/AccountRegion" }, "dr": { "$ref": "#/components/schemas/AccountRegion" },
                 "selection": { "$ref": "#/components/schemas/Selection" }, "source_name_key": { "$ref": "#/components/schemas/SourceNameKey" } } },
+            "ConfigureRequest": { "type": "object", "properties": { "dry_run": { "type": "boolean", "default": false },
+                "pair_ids": { "type": "array", "items": { "type": "string" }, "description": "a subset of the group's pairs; all when absent" } } },
+            "RollbackRequest": { "type": "object", "properties": { "pair_ids": { "type": "array", "items": { "type": "string" } } } },
+            "ConfigureOutcome": { "type": "object", "properties": {
+                "dry_run": { "type": "boolean" }, "writes": { "type": "integer" }, "calls": { "type": "integer" }, "throttled": { "type": "integer" },
+                "counts": { "type": "object", "additionalProperties": { "type": "integer" } },
+                "results": { "type": "array", "items": { "type": "object", "properties": {
+                    "pair_id": { "type": "string" }, "source_server_id": { "type": "string" }, "standby_instance_id": { "type": "string" },
+                    "status": { "type": "string", "enum": ["refused", "failed", "rolled_back", "would_change", "applied", "unchanged", "restored", "nothing_to_restore"] },
+                    "changes": { "type": "array", "items": { "type": "object", "properties": { "field": { "type": "string" }, "current": { "type": "string" }, "desired": { "type": "string" }, "changes": { "type": "boolean" }, "step": { "type": "integer" } } } },
+                    "writes": { "type": "integer" }, "reasons": { "type": "array" } } } } } },
+            "ReadinessView": { "type": "object", "properties": {
+                "readiness": { "type": "object", "properties": {
+                    "verdict": { "type": "string", "enum": ["ready", "ready_with_warnings", "blocked"] }, "score": { "type": "integer" },
+                    "evaluated_at": { "type": "integer" }, "group_checks": { "type": "array" }, "pairs": { "type": "array" },
+                    "failing": { "type": "array", "description": "[check id, failing count], most frequent first" } } },
+                "history": { "type": "array", "items": { "type": "object", "properties": { "verdict": { "type": "string" }, "since": { "type": "integer" }, "because": { "type": "array" } } } } } },
             "GroupRef": { "type": "object", "required": ["protection_group_id"], "properties": { "protection_group_id": { "type": "string" } } },
             "ValidationReport": { "type": "object", "properties": {
                 "results": { "type": "array", "items": { "type": "object", "properties": {
