@@ -5,6 +5,7 @@ use domain::estate::{EstateOverview, KnownAccountRegion};
 use domain::group::{
     AcceptOutcome, GroupMatch, GroupSummary, InstancePair, PairRequest, ProtectionGroup, ProtectionGroupInput,
 };
+use domain::readiness::{ReadinessView, VerdictSummary};
 use leptos::prelude::*;
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
@@ -193,4 +194,50 @@ pub async fn set_pair(
 pub async fn delete_pair(id: String, pair_id: String) -> Result<(), ConsoleError> {
     let pair_id = domain::ids::PairId::parse(&pair_id).map_err(|e| bad_id("pair_id", e))?;
     Ok(services()?.delete_pair(&group_id(&id)?, &pair_id, None).await?)
+}
+
+/// Where each pair's launch configuration stands.
+#[server(prefix = "/console", endpoint = "launch_status", input = leptos::server_fn::codec::Json)]
+pub async fn launch_status(id: String) -> Result<Vec<domain::launch::LaunchConfigStatus>, ConsoleError> {
+    Ok(services()?.launch_config_status(&group_id(&id)?).await?)
+}
+
+/// Previews or applies the launch-into configuration for some (or all) of a group's pairs.
+#[server(prefix = "/console", endpoint = "configure", input = leptos::server_fn::codec::Json)]
+pub async fn configure(
+    id: String,
+    dry_run: bool,
+    pair_ids: Option<Vec<String>>,
+) -> Result<domain::launch::ConfigureOutcome, ConsoleError> {
+    let pair_ids = match pair_ids {
+        None => None,
+        Some(v) => Some(
+            v.iter()
+                .map(|p| domain::ids::PairId::parse(p).map_err(|e| bad_id("pair_ids", e)))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    let req = engine::launch::ConfigureRequest { dry_run, pair_ids };
+    Ok(services()?.configure_launch_into(&group_id(&id)?, &req, ACTOR).await?)
+}
+
+/// Restores the launch configurations from before Roundtrip's first write.
+#[server(prefix = "/console", endpoint = "rollback", input = leptos::server_fn::codec::Json)]
+pub async fn rollback(id: String) -> Result<domain::launch::ConfigureOutcome, ConsoleError> {
+    Ok(services()?.rollback_launch_into(&group_id(&id)?, None, ACTOR).await?)
+}
+
+/// A group's last readiness and history; `now` evaluates it first.
+#[server(prefix = "/console", endpoint = "readiness", input = leptos::server_fn::codec::Json)]
+pub async fn readiness(id: String, now: bool) -> Result<ReadinessView, ConsoleError> {
+    let s = services()?;
+    let id = group_id(&id)?;
+    let v = if now { s.evaluate_readiness(&id).await? } else { s.readiness(&id).await? };
+    Ok(v)
+}
+
+/// The last verdict of every group.
+#[server(prefix = "/console", endpoint = "verdicts", input = leptos::server_fn::codec::Json)]
+pub async fn verdicts() -> Result<Vec<VerdictSummary>, ConsoleError> {
+    Ok(services()?.verdicts().await?)
 }

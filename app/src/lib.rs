@@ -67,6 +67,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/protection-groups") view=pages::groups::GroupList/>
                         <Route path=path!("/protection-groups/new") view=pages::groups::GroupNew/>
                         <Route path=path!("/protection-groups/:id") view=pages::groups::GroupEdit/>
+                        <Route path=path!("/protection-groups/:id/configuration") view=pages::configure::Configuration/>
                         <Route path=path!("/matching") view=pages::matching::Matching/>
                     </Routes>
                 </main>

@@ -14,6 +14,7 @@ use crate::ids::{InstanceId, PairId, ProtectionGroupId, SourceServerId};
 use crate::launch::{LaunchConfiguration, drift};
 use crate::matching::{PairStatus, Severity, human_duration};
 use serde::{Deserialize, Serialize};
+
 use std::collections::{HashMap, HashSet};
 
 /// DRS quotas that bound a recovery (§4.2).
@@ -124,6 +125,38 @@ pub struct GroupReadiness {
     pub blocked_pairs: usize,
     /// Ids of the failed checks, with how many pairs fail each, most frequent first.
     pub failing: Vec<(String, usize)>,
+}
+
+/// One change of a group's verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerdictChange {
+    pub verdict: Verdict,
+    /// Unix milliseconds.
+    pub since: i64,
+    pub score: u8,
+    /// The failing checks at the change, most frequent first.
+    pub because: Vec<(String, usize)>,
+}
+
+/// A group's latest readiness and how its verdict has changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadinessView {
+    pub readiness: GroupReadiness,
+    /// Newest first.
+    pub history: Vec<VerdictChange>,
+}
+
+/// The latest verdict of every group, for the overview.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerdictSummary {
+    pub protection_group_id: ProtectionGroupId,
+    pub name: String,
+    pub verdict: Verdict,
+    pub score: u8,
+    pub evaluated_at: i64,
+    /// When the verdict last changed.
+    pub since: i64,
+    pub because: Vec<(String, usize)>,
 }
 
 /// Everything the checks look at for one group.

@@ -93,3 +93,43 @@ test("the REST API answers next to the console", async ({ request }) => {
   expect(missing.status()).toBe(404);
   expect((await missing.json()).error.code).toBe("PROTECTION_GROUP_NOT_FOUND");
 });
+
+test("an operator previews, applies and rolls back the launch-into configuration, and sees readiness", async ({ page, request }) => {
+  const errors = watchErrors(page);
+  // Start from no groups (earlier tests paired the standbys), then a group with its ready pairs, through the API.
+  for (const s of (await (await request.get("/api/v1/protection-groups")).json()).protection_groups) {
+    expect((await request.delete(`/api/v1/protection-groups/${s.group.id}`)).status()).toBe(204);
+  }
+  const g = await (await request.post("/api/v1/protection-groups", { data: {
+    name: "Configured", primary: { account_id: "111111111111", region: "us-east-1" },
+    dr: { account_id: "222222222222", region: "us-west-2" }, selection: { kind: "tags", tags: { app: "billing" } } } })).json();
+  const report = await (await request.post("/api/v1/drs/instances/match", { data: { protection_group_id: g.id } })).json();
+  const pairs = report.pairs.filter((p: any) => p.status === "ready").map((p: any) => ({ source_server_id: p.source_server_id, standby_instance_id: p.standby_instance_id }));
+  expect((await request.post(`/api/v1/protection-groups/${g.id}/instance-pairs`, { data: { pairs } })).status()).toBe(201);
+
+  await page.goto(`/protection-groups/${g.id}/configuration`);
+  await hydrated(page);
+  await page.getByRole("button", { name: "Preview changes (dry run)" }).click();
+  await expect(page.getByTestId("preview-summary")).toContainText(`${pairs.length} servers would change`);
+  await expect(page.getByTestId("preview-summary")).toContainText("Nothing was written");
+
+  await page.getByRole("button", { name: `Apply to ${pairs.length} servers` }).click();
+  await expect(page.getByTestId("results-summary")).toContainText(`${pairs.length} applied`);
+  await expect(page.locator("#progress-text")).toHaveText(`${pairs.length} of ${pairs.length} servers`);
+  await expect(page.locator('tr[data-state="configured"]')).toHaveCount(pairs.length);
+
+  // Rollback asks first.
+  await page.getByRole("button", { name: "Roll back…" }).click();
+  await page.getByRole("button", { name: "Roll back", exact: true }).click();
+  await expect(page.getByTestId("results-summary")).toContainText(`${pairs.length} restored`);
+  await expect(page.locator('tr[data-state="not configured"]')).toHaveCount(pairs.length);
+
+  // The group page shows readiness with its failing checks and their remediation.
+  await page.goto(`/protection-groups/${g.id}`);
+  await hydrated(page);
+  await page.getByRole("button", { name: "Evaluate now" }).click();
+  const panel = page.getByTestId("readiness");
+  await expect(panel.locator(".verdict")).toHaveAttribute("data-verdict", "blocked");
+  await expect(panel.locator('tr[data-check="launch_config.applied"]')).toContainText("Apply the launch-into configuration");
+  expect(errors).toEqual([]);
+});

@@ -7,41 +7,10 @@ use crate::services::{ServiceError, Services};
 use crate::store::{Expect, WriteOp};
 use domain::estate::ReplicationState;
 use domain::ids::ProtectionGroupId;
-use domain::readiness::{GroupReadiness, ReadinessInput, Verdict, evaluate};
-use serde::{Deserialize, Serialize};
+use domain::readiness::{GroupReadiness, ReadinessInput, evaluate};
 use std::collections::{HashMap, HashSet};
 
-/// One change of a group's verdict.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VerdictChange {
-    pub verdict: Verdict,
-    /// Unix milliseconds.
-    pub since: i64,
-    pub score: u8,
-    /// The failing checks at the change, most frequent first.
-    pub because: Vec<(String, usize)>,
-}
-
-/// A group's latest readiness and how its verdict has changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReadinessView {
-    pub readiness: GroupReadiness,
-    /// Newest first.
-    pub history: Vec<VerdictChange>,
-}
-
-/// The latest verdict of every group, for the overview.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VerdictSummary {
-    pub protection_group_id: ProtectionGroupId,
-    pub name: String,
-    pub verdict: Verdict,
-    pub score: u8,
-    pub evaluated_at: i64,
-    /// When the verdict last changed.
-    pub since: i64,
-    pub because: Vec<(String, usize)>,
-}
+pub use domain::readiness::{ReadinessView, VerdictChange, VerdictSummary};
 
 impl Services {
     /// Evaluates every readiness check of a group now, stores the result and records a verdict change.

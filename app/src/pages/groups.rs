@@ -1,7 +1,7 @@
 //! Protection groups: the list, and the editor used to create and change one.
 
 use crate::api::{ConsoleError, delete_group, get_account_regions, get_group, list_groups, save_group};
-use crate::components::{Empty, ErrorBox, Loading};
+use crate::components::{Empty, ErrorBox, Loading, when};
 use domain::estate::KnownAccountRegion;
 use domain::group::{
     AccountRegionInput, LaunchDisposition, ProtectionGroup, ProtectionGroupInput, SelectionInput, SourceNameKey,
@@ -22,28 +22,6 @@ fn selection_text(s: &SourceSelection) -> String {
             format!("{} listed source servers", source_server_ids.len())
         }
     }
-}
-
-fn when(ms: i64) -> String {
-    // Virtual or real Unix milliseconds, shown as UTC date and time without a date library.
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
-}
-
-/// Howard Hinnant's days-to-civil algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// `/protection-groups`.
@@ -131,8 +109,13 @@ pub fn GroupEdit() -> impl IntoView {
                                 <h1>{g.name.clone()}</h1>
                                 <p class="lead mono">{g.id.to_string()}" · version "{g.version}</p>
                             </div>
-                            <a class="btn" href=format!("/matching?group={}", g.id)>"Open instance matching"</a>
+                            <div class="form-actions">
+                                <a class="btn" href=format!("/matching?group={}", g.id)>"Instance matching"</a>
+                                <a class="btn" href=format!("/protection-groups/{}/configuration", g.id)>"Launch-into configuration"</a>
+                            </div>
                         </div>
+                        <crate::pages::readiness::ReadinessPanel group_id=g.id.to_string()/>
+                        <h2>"Settings"</h2>
                         <GroupForm initial=Some(g)/>
                     }.into_any(),
                 })}

@@ -1,8 +1,10 @@
 //! The console's pages.
 
+pub mod configure;
 pub mod groups;
 pub mod matching;
 pub mod overview;
+pub mod readiness;
 
 use leptos::prelude::*;
 

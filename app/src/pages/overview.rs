@@ -1,7 +1,7 @@
 //! The estate overview: accounts, regions, source servers by replication state, standbys by state.
 
-use crate::api::get_overview;
-use crate::components::{Badge, ErrorBox, Loading};
+use crate::api::{get_overview, verdicts};
+use crate::components::{Badge, ErrorBox, Loading, when};
 use domain::estate::EstateSlice;
 use leptos::prelude::*;
 
@@ -61,6 +61,7 @@ fn SliceCard(slice: EstateSlice) -> impl IntoView {
 #[component]
 pub fn Overview() -> impl IntoView {
     let overview = Resource::new(|| (), |_| get_overview());
+    let groups = Resource::new(|| (), |_| verdicts());
     view! {
         <section class="page">
             <div class="page-head">
@@ -70,6 +71,32 @@ pub fn Overview() -> impl IntoView {
                 </div>
                 <a class="btn btn-primary" href="/protection-groups/new">"New protection group"</a>
             </div>
+            <Transition fallback=|| view! { <Loading what="readiness"/> }>
+                {move || groups.get().map(|r| match r {
+                    Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                    Ok(list) if list.is_empty() => view! {
+                        <p class="muted">"No protection group has a readiness verdict yet. "<a href="/protection-groups/new">"Create a group"</a>" and pair its servers."</p>
+                    }.into_any(),
+                    Ok(list) => view! {
+                        <section class="panel" aria-labelledby="verdicts-h">
+                            <h2 id="verdicts-h">"Readiness by protection group"</h2>
+                            <ul class="history" data-testid="verdicts">
+                                {list.into_iter().map(|v| {
+                                    let (tone, label) = crate::pages::readiness::verdict_badge(v.verdict);
+                                    let because = v.because.iter().map(|(id, n)| format!("{id} ×{n}")).collect::<Vec<_>>().join(", ");
+                                    view! {
+                                        <li>
+                                            <Badge status=tone label=label/>" "
+                                            <a href=format!("/protection-groups/{}", v.protection_group_id)>{v.name}</a>
+                                            {format!(" · score {} · since {}{}", v.score, when(v.since), if because.is_empty() { String::new() } else { format!(" · {because}") })}
+                                        </li>
+                                    }
+                                }).collect_view()}
+                            </ul>
+                        </section>
+                    }.into_any(),
+                })}
+            </Transition>
             <Transition fallback=|| view! { <Loading what="the estate"/> }>
                 {move || overview.get().map(|r| match r {
                     Err(e) => view! { <ErrorBox error=e/> }.into_any(),
