@@ -29,6 +29,8 @@ pub enum ErrorCode {
     DuplicateName,
     /// The pair cannot be accepted or set: `details.reasons` says why.
     PairRejected,
+    /// Roundtrip changed DRS launch configurations for this group; roll them back first.
+    LaunchConfigurationApplied,
     /// The cloud (simulated or AWS) refused or failed a call.
     CloudError,
     /// The cloud asked us to slow down.
@@ -51,6 +53,7 @@ impl ErrorCode {
             Self::VersionConflict => "VERSION_CONFLICT",
             Self::DuplicateName => "DUPLICATE_NAME",
             Self::PairRejected => "PAIR_REJECTED",
+            Self::LaunchConfigurationApplied => "LAUNCH_CONFIGURATION_APPLIED",
             Self::CloudError => "CLOUD_ERROR",
             Self::Throttled => "THROTTLED",
             Self::Internal => "INTERNAL",

@@ -50,6 +50,10 @@ pub enum ServiceError {
     DuplicateName(String),
     #[error("{} pair(s) cannot be accepted; nothing was written", .0.len())]
     PairRejected(Vec<PairRejection>),
+    #[error(
+        "Roundtrip changed the DRS launch configuration of {0} source server(s) in this group; roll the configuration back before deleting it, so nothing is left pointing at standbys"
+    )]
+    LaunchConfigurationApplied(usize),
     #[error("cloud call failed: {0}")]
     Cloud(#[from] CloudError),
     #[error("store failed: {0}")]
@@ -66,6 +70,7 @@ impl ServiceError {
             Self::VersionConflict { .. } => ErrorCode::VersionConflict,
             Self::DuplicateName(_) => ErrorCode::DuplicateName,
             Self::PairRejected(_) => ErrorCode::PairRejected,
+            Self::LaunchConfigurationApplied(_) => ErrorCode::LaunchConfigurationApplied,
             Self::Cloud(CloudError::Throttled { .. }) => ErrorCode::Throttled,
             Self::Cloud(CloudError::Unavailable { .. }) => ErrorCode::CloudError,
             Self::Cloud(_) => ErrorCode::CloudError,
@@ -83,6 +88,7 @@ impl ServiceError {
             Self::VersionConflict { expected, actual } => serde_json::json!({ "expected": expected, "actual": actual }),
             Self::DuplicateName(name) => serde_json::json!({ "name": name }),
             Self::PairRejected(rejections) => serde_json::json!({ "rejections": rejections }),
+            Self::LaunchConfigurationApplied(n) => serde_json::json!({ "servers": n }),
             _ => serde_json::json!({}),
         }
     }
@@ -306,6 +312,10 @@ impl Services {
     ) -> Result<(), ServiceError> {
         let current = self.get_group(id).await?;
         check_version(expected_version, current.version)?;
+        let kept = self.store.list(repo::LAUNCH_CONFIG_BACKUPS, &format!("{id}/")).await?.len();
+        if kept > 0 {
+            return Err(ServiceError::LaunchConfigurationApplied(kept));
+        }
         let pairs = repo::list_pairs(&*self.store, Some(id)).await?;
         let mut ops: Vec<WriteOp> = Vec::new();
         for p in &pairs {

@@ -48,7 +48,9 @@ impl ApiError {
             ErrorCode::RouteNotFound | ErrorCode::ProtectionGroupNotFound | ErrorCode::PairNotFound => {
                 StatusCode::NOT_FOUND
             }
-            ErrorCode::VersionConflict | ErrorCode::DuplicateName => StatusCode::CONFLICT,
+            ErrorCode::VersionConflict | ErrorCode::DuplicateName | ErrorCode::LaunchConfigurationApplied => {
+                StatusCode::CONFLICT
+            }
             ErrorCode::PairRejected => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::Throttled => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::CloudError => StatusCode::BAD_GATEWAY,

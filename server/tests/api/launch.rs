@@ -68,6 +68,10 @@ async fn a_group_is_previewed_applied_and_rolled_back_with_every_write_accounted
     let st = status_of(&app.get(&status_path).await.1);
     assert!(st.values().all(|s| s["state"] == "configured" && s["backed_up"] == true));
 
+    // A configured group cannot be deleted: DRS would be left pointing at its standbys.
+    let (status, err) = app.delete(&format!("/api/v1/protection-groups/{id}")).await;
+    assert_eq!((status, code(&err)), (StatusCode::CONFLICT, "LAUNCH_CONFIGURATION_APPLIED"));
+
     // Idempotent: applying again writes nothing.
     let (_, again) = app.post(&configure_path(&id), &json!({})).await;
     assert_eq!((count(&again, "unchanged") as usize, again["writes"].as_u64()), (pairs, Some(0)));
@@ -83,6 +87,11 @@ async fn a_group_is_previewed_applied_and_rolled_back_with_every_write_accounted
         assert_eq!((s["state"].as_str(), s["backed_up"].as_bool()), (Some("not_configured"), Some(false)));
     }
     let (_, rb2) = app.post(&format!("{}/rollback", configure_path(&id)), &json!({})).await;
+    assert_eq!(
+        app.delete(&format!("/api/v1/protection-groups/{id}")).await.0,
+        StatusCode::NO_CONTENT,
+        "deletable once rolled back"
+    );
     assert_eq!(count(&rb2, "nothing_to_restore") as usize, pairs);
 
     // Every DRS write Roundtrip made is recorded in its store.
