@@ -273,3 +273,27 @@ async fn configuration_requests_are_checked() {
     assert_eq!((status, code(&v)), (StatusCode::NOT_FOUND, "PROTECTION_GROUP_NOT_FOUND"));
     assert_eq!(drs_writes(&app), 0);
 }
+
+#[tokio::test]
+async fn a_fully_paired_group_turns_green_once_configured() {
+    let app = spawn_app().await;
+    let mut body = group_body("Billing");
+    body["selection"] = json!({ "kind": "tags", "tags": { "app": "billing" } });
+    let (_, g) = app.post("/api/v1/protection-groups", &body).await;
+    let id = g["id"].as_str().unwrap().to_owned();
+    let report = app.match_group(&id).await;
+    assert_eq!(report["counts"]["pairs"], report["counts"]["source_servers"], "billing has no planted problem");
+    assert_eq!(app.accept_ready(&id, &report).await.0, StatusCode::CREATED);
+    let readiness = format!("/api/v1/protection-groups/{id}/readiness");
+    let (_, r) = app.post(&readiness, &json!({})).await;
+    assert_eq!(r["readiness"]["verdict"], "blocked", "not configured yet");
+    let (_, out) = app.post(&configure_path(&id), &json!({})).await;
+    assert_eq!(count(&out, "applied"), report["counts"]["pairs"].as_u64().unwrap());
+    let (_, r) = app.post(&readiness, &json!({})).await;
+    assert_eq!(
+        (r["readiness"]["verdict"].as_str(), r["readiness"]["score"].as_u64()),
+        (Some("ready"), Some(100)),
+        "{}",
+        r["readiness"]["failing"]
+    );
+}
