@@ -180,20 +180,21 @@ pub async fn set_pair(
     id: String,
     source_server_id: String,
     standby_instance_id: String,
+    expected_version: Option<u64>,
 ) -> Result<InstancePair, ConsoleError> {
     let source =
         domain::ids::SourceServerId::parse(source_server_id.trim()).map_err(|e| bad_id("source_server_id", e))?;
     let standby =
         domain::ids::InstanceId::parse(standby_instance_id.trim()).map_err(|e| bad_id("standby_instance_id", e))?;
     let pair_id = domain::ids::PairId::for_source(&source);
-    Ok(services()?.set_pair(&group_id(&id)?, &pair_id, &standby, None, ACTOR).await?)
+    Ok(services()?.set_pair(&group_id(&id)?, &pair_id, &standby, expected_version, ACTOR).await?)
 }
 
 /// Removes a pair.
 #[server(prefix = "/console", endpoint = "delete_pair", input = leptos::server_fn::codec::Json)]
-pub async fn delete_pair(id: String, pair_id: String) -> Result<(), ConsoleError> {
+pub async fn delete_pair(id: String, pair_id: String, expected_version: Option<u64>) -> Result<(), ConsoleError> {
     let pair_id = domain::ids::PairId::parse(&pair_id).map_err(|e| bad_id("pair_id", e))?;
-    Ok(services()?.delete_pair(&group_id(&id)?, &pair_id, None).await?)
+    Ok(services()?.delete_pair(&group_id(&id)?, &pair_id, expected_version).await?)
 }
 
 /// Where each pair's launch configuration stands.

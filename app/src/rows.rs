@@ -55,6 +55,8 @@ pub struct Row {
     pub acceptable: bool,
     /// The stored pair of this row's source server, if any.
     pub pair_id: Option<String>,
+    /// The stored pair's version, sent back with changes so a concurrent edit is refused, not overwritten.
+    pub pair_version: Option<u64>,
     /// Lower-cased text the free-text filter searches.
     haystack: String,
 }
@@ -93,6 +95,7 @@ fn empty(key: String, status: RowStatus) -> Row {
         facts: String::new(),
         acceptable: false,
         pair_id: None,
+        pair_version: None,
         haystack: String::new(),
     }
 }
@@ -152,6 +155,7 @@ pub fn build_rows(m: &GroupMatch) -> Vec<Row> {
         );
         row.acceptable = !is_accepted && p.status == PairStatus::Ready && stored.is_none();
         row.pair_id = stored.map(|s| s.id.to_string());
+        row.pair_version = stored.map(|s| s.version);
         rows.push(row.finish());
     }
     for u in &m.report.unmatched_sources {
@@ -179,6 +183,7 @@ pub fn build_rows(m: &GroupMatch) -> Vec<Row> {
         };
         row.facts = format!("replication {}", u.replication_state.as_str());
         row.pair_id = stored.map(|s| s.id.to_string());
+        row.pair_version = stored.map(|s| s.version);
         rows.push(row.finish());
     }
     for u in &m.report.unmatched_standbys {
@@ -225,6 +230,7 @@ fn stored_row(p: &InstancePair, key: String) -> Row {
     row.standby_name = Some(p.standby_name.clone());
     row.wave = p.wave.clone();
     row.pair_id = Some(p.id.to_string());
+    row.pair_version = Some(p.version);
     row
 }
 
@@ -241,4 +247,154 @@ pub fn waves(rows: &[Row]) -> Vec<String> {
     w.sort();
     w.dedup();
     w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::estate::*;
+    use domain::group::*;
+    use domain::ids::*;
+    use domain::matching::match_estate;
+
+    fn source(n: u32, name: &str) -> SourceServer {
+        let mut tags = Tags::new();
+        tags.insert("Name".into(), name.into());
+        tags.insert(WAVE_TAG_KEY.into(), "2".into());
+        SourceServer {
+            source_server_id: SourceServerId::parse(&format!("s-{n:017x}")).unwrap(),
+            account_id: AccountId::parse("222222222222").unwrap(),
+            region: Region::parse("us-west-2").unwrap(),
+            origin_account_id: AccountId::parse("111111111111").unwrap(),
+            origin_region: Region::parse("us-east-1").unwrap(),
+            hostname: String::new(),
+            source_instance_id: None,
+            replication_state: ReplicationState::Continuous,
+            lag_seconds: 1,
+            tags,
+            architecture: Architecture::X86_64,
+            platform: Platform::Linux,
+            boot_mode: None,
+        }
+    }
+
+    fn standby(n: u32, name: &str) -> Ec2Instance {
+        let mut tags = Tags::new();
+        tags.insert("Name".into(), name.into());
+        tags.insert(AWSDRS_TAG_KEY.into(), AWSDRS_TAG_VALUE.into());
+        Ec2Instance {
+            instance_id: InstanceId::parse(&format!("i-{n:017x}")).unwrap(),
+            account_id: AccountId::parse("222222222222").unwrap(),
+            region: Region::parse("us-west-2").unwrap(),
+            tags,
+            state: InstanceState::Stopped,
+            private_ip: std::net::Ipv4Addr::new(10, 0, 0, n as u8 + 10),
+            subnet_id: SubnetId::parse("subnet-0123456789abcdef0").unwrap(),
+            security_group_ids: vec![],
+            instance_type: "t3.small".into(),
+            architecture: Architecture::X86_64,
+            platform: Platform::Linux,
+            boot_mode: BootMode::LegacyBios,
+            root_device_type: "ebs".into(),
+            volumes: vec![],
+        }
+    }
+
+    fn group_match(accepted: Vec<(u32, u32)>) -> GroupMatch {
+        let sources = [source(1, "web-01"), source(2, "web-02"), source(3, "dup"), source(4, "DUP")];
+        let standbys = [standby(1, "web-01"), standby(2, "web-02"), standby(3, "dup"), standby(9, "spare")];
+        let report = match_estate(&sources, &standbys, SourceNameKey::default());
+        let group = ProtectionGroupId::parse("pg-1").unwrap();
+        let accepted = accepted
+            .into_iter()
+            .map(|(s, t)| {
+                let sid = SourceServerId::parse(&format!("s-{s:017x}")).unwrap();
+                InstancePair {
+                    id: PairId::for_source(&sid),
+                    protection_group_id: group.clone(),
+                    source_server_id: sid,
+                    standby_instance_id: InstanceId::parse(&format!("i-{t:017x}")).unwrap(),
+                    origin: PairOrigin::Manual,
+                    source_name: format!("src-{s}"),
+                    standby_name: format!("sb-{t}"),
+                    standby_private_ip: std::net::Ipv4Addr::new(10, 0, 0, 1),
+                    standby_subnet_id: SubnetId::parse("subnet-0123456789abcdef0").unwrap(),
+                    wave: None,
+                    accepted_at: 0,
+                    accepted_by: "test".into(),
+                    version: 3,
+                }
+            })
+            .collect();
+        let g = ProtectionGroup {
+            id: group,
+            name: "g".into(),
+            description: String::new(),
+            primary: AccountRegion {
+                account_id: AccountId::parse("111111111111").unwrap(),
+                region: Region::parse("us-east-1").unwrap(),
+            },
+            dr: AccountRegion {
+                account_id: AccountId::parse("222222222222").unwrap(),
+                region: Region::parse("us-west-2").unwrap(),
+            },
+            selection: SourceSelection::All,
+            source_name_key: SourceNameKey::default(),
+            launch_disposition: Default::default(),
+            lag_threshold_seconds: 600,
+            created_at: 0,
+            updated_at: 0,
+            version: 1,
+        };
+        GroupMatch { group: g, report, accepted }
+    }
+
+    fn statuses(rows: &[Row]) -> Vec<(&str, &str)> {
+        rows.iter().map(|r| (r.key.as_str(), r.status.as_str())).collect()
+    }
+
+    #[test]
+    fn problems_come_first_and_ready_pairs_are_acceptable() {
+        let rows = build_rows(&group_match(vec![]));
+        assert_eq!(
+            statuses(&rows),
+            [
+                ("s:s-00000000000000003", "conflict"),
+                ("s:s-00000000000000004", "conflict"),
+                ("t:i-00000000000000003", "conflict"),
+                ("t:i-00000000000000009", "unmatched"),
+                ("p:s-00000000000000001", "ready"),
+                ("p:s-00000000000000002", "ready"),
+            ]
+        );
+        assert_eq!(rows.iter().filter(|r| r.acceptable).count(), 2);
+    }
+
+    #[test]
+    fn a_stored_pair_is_shown_as_stored_even_when_matching_proposes_another_standby() {
+        // web-01 was paired by hand with the spare standby; the conflict source 3 with standby 3.
+        let rows = build_rows(&group_match(vec![(1, 9), (3, 3)]));
+        let web = rows.iter().find(|r| r.key == "p:s-00000000000000001").unwrap();
+        assert_eq!(
+            (web.status, web.standby_instance_id.as_deref()),
+            (RowStatus::Accepted, Some("i-00000000000000009"))
+        );
+        assert!(!web.acceptable, "a stored pair is never re-sent by accept-all");
+        assert!(web.reason.contains("proposes i-00000000000000001"), "{}", web.reason);
+        assert_eq!(web.pair_version, Some(3));
+        let dup = rows.iter().find(|r| r.key == "s:s-00000000000000003").unwrap();
+        assert_eq!(dup.status, RowStatus::Accepted);
+        assert!(!rows.iter().any(|r| r.key == "t:i-00000000000000009"), "the spare is paired now");
+    }
+
+    #[test]
+    fn filters_combine_status_wave_and_text() {
+        let rows = build_rows(&group_match(vec![]));
+        let n = |st: Option<RowStatus>, w: Option<&str>, t: &str| rows.iter().filter(|r| r.passes(st, w, t)).count();
+        assert_eq!(n(None, None, ""), 6);
+        assert_eq!(n(Some(RowStatus::Conflict), None, ""), 3);
+        assert_eq!(n(None, Some("2"), ""), 4, "standby-only rows have no wave");
+        assert_eq!(n(None, None, "WEB-02"), 1, "text search ignores case");
+        assert_eq!(n(Some(RowStatus::Ready), Some("2"), "i-00000000000000001"), 1);
+    }
 }

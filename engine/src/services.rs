@@ -499,8 +499,11 @@ impl Services {
         let req = PairRequest { source_server_id: source, standby_instance_id: standby.clone() };
         let ctx = PairContext::new(&m, &estate, &all_pairs);
         let existing = ctx.existing.get(&req.source_server_id).copied();
-        if let (Some(expected), Some(p)) = (expected_version, existing) {
-            check_version(Some(expected), p.version)?;
+        match (expected_version, existing) {
+            (Some(expected), Some(p)) => check_version(Some(expected), p.version)?,
+            // The client read a pair that is gone now: refuse rather than create one it did not see.
+            (Some(expected), None) => return Err(ServiceError::VersionConflict { expected, actual: None }),
+            (None, _) => {}
         }
         let reasons = ctx.check(&req, false);
         if !reasons.is_empty() {

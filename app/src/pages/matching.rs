@@ -141,10 +141,10 @@ fn MatchView(m: GroupMatch, refresh: RwSignal<u32>) -> impl IntoView {
     };
     let set_one = {
         let group = group.clone();
-        Action::new(move |(source, standby): &(String, String)| {
-            let (group, source, standby) = (group.clone(), source.clone(), standby.clone());
+        Action::new(move |(source, standby, version): &(String, String, Option<u64>)| {
+            let (group, source, standby, version) = (group.clone(), source.clone(), standby.clone(), *version);
             async move {
-                match set_pair(group, source.clone(), standby.clone()).await {
+                match set_pair(group, source.clone(), standby.clone(), version).await {
                     Ok(p) => {
                         error.set(None);
                         editing.set(None);
@@ -161,10 +161,10 @@ fn MatchView(m: GroupMatch, refresh: RwSignal<u32>) -> impl IntoView {
     };
     let remove_one = {
         let group = group.clone();
-        Action::new(move |pair_id: &String| {
-            let (group, pair_id) = (group.clone(), pair_id.clone());
+        Action::new(move |(pair_id, version): &(String, Option<u64>)| {
+            let (group, pair_id, version) = (group.clone(), pair_id.clone(), *version);
             async move {
-                match delete_pair(group, pair_id).await {
+                match delete_pair(group, pair_id, version).await {
                     Ok(()) => {
                         error.set(None);
                         message.set(Some("Pair removed.".into()));
@@ -182,6 +182,7 @@ fn MatchView(m: GroupMatch, refresh: RwSignal<u32>) -> impl IntoView {
         let edit_key2 = edit_key.clone();
         let is_editing = move || editing.get().as_deref() == Some(edit_key.as_str());
         let pair_id = r.pair_id.clone();
+        let version = r.pair_version;
         view! {
             <tr data-status=r.status.as_str() data-testid="match-row">
                 <td><Badge status=r.status.as_str()/></td>
@@ -209,7 +210,7 @@ fn MatchView(m: GroupMatch, refresh: RwSignal<u32>) -> impl IntoView {
                             }>
                                 <form class="inline-form" on:submit={
                                     let s2 = s2.clone();
-                                    move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); set_one.dispatch((s2.clone(), override_to.get_untracked())); }
+                                    move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); set_one.dispatch((s2.clone(), override_to.get_untracked(), version)); }
                                 }>
                                     <label class="sr-only" for=format!("ov-{edit_key2}")>"Standby instance id"</label>
                                     <input id=format!("ov-{edit_key2}") class="mono" placeholder="i-…" size="20" required=true
@@ -222,7 +223,7 @@ fn MatchView(m: GroupMatch, refresh: RwSignal<u32>) -> impl IntoView {
                     })}
                     {pair_id.map(|p| view! {
                         <button type="button" class="btn btn-small btn-danger-outline"
-                            on:click=move |_| { remove_one.dispatch(p.clone()); }>"Remove pair"</button>
+                            on:click=move |_| { remove_one.dispatch((p.clone(), version)); }>"Remove pair"</button>
                     })}
                 </td>
             </tr>
@@ -283,7 +284,7 @@ fn MatchView(m: GroupMatch, refresh: RwSignal<u32>) -> impl IntoView {
                             <li data-testid="suggestion">
                                 {format!("{} ↔ {} ({} edit{})", s.source_name, s.standby_name, s.distance, if s.distance == 1 { "" } else { "s" })}
                                 " "
-                                <button type="button" class="btn btn-small" on:click=move |_| { set_one.dispatch((src.clone(), sb.clone())); }>"Pair these"</button>
+                                <button type="button" class="btn btn-small" on:click=move |_| { set_one.dispatch((src.clone(), sb.clone(), None)); }>"Pair these"</button>
                             </li>
                         }
                     }).collect_view()}

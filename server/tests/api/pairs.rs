@@ -84,6 +84,10 @@ async fn a_pair_set_by_hand_is_validated_and_recorded_as_manual() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, err) = app.delete(&path).await;
     assert_eq!((status, code(&err)), (StatusCode::NOT_FOUND, "PAIR_NOT_FOUND"));
+    // An edit of the pair the client read, which someone removed meanwhile, is refused, not re-created.
+    let (status, err) =
+        app.send(Method::PUT, &path, &json!({ "standby_instance_id": standby, "expected_version": 1 })).await;
+    assert_eq!((status, code(&err)), (StatusCode::CONFLICT, "VERSION_CONFLICT"));
 }
 
 #[tokio::test]
