@@ -97,12 +97,14 @@ impl LaunchConfiguration {
         }
     }
 
-    /// Whether this configuration launches into `standby` with every conflicting setting off.
-    pub fn launches_into(&self, standby: &InstanceId) -> bool {
+    /// Whether this configuration launches into `standby` with every conflicting setting off and the
+    /// wanted launch disposition.
+    pub fn launches_into(&self, standby: &InstanceId, disposition: LaunchDisposition) -> bool {
         self.launch_into_instance_id.as_ref() == Some(standby)
             && !self.copy_private_ip
             && !self.copy_tags
             && self.right_sizing == RightSizing::None
+            && self.launch_disposition == disposition
     }
 }
 
@@ -281,7 +283,8 @@ mod tests {
         assert_eq!(plan.step1.copy_private_ip, None, "already off: not written");
         assert_eq!(plan.step2.launch_into_instance_id, Some(Some(iid())));
         let after = LaunchConfiguration::drs_default(sid()).merged(&plan.step1).merged(&plan.step2);
-        assert!(after.launches_into(&iid()));
+        assert!(after.launches_into(&iid(), LaunchDisposition::Started));
+        assert!(!after.launches_into(&iid(), LaunchDisposition::Stopped));
         assert!(
             !plan_launch_into(&after, &iid(), LaunchDisposition::Started).changes(),
             "applying twice writes nothing"

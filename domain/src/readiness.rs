@@ -179,6 +179,8 @@ pub struct ReadinessInput<'a> {
     /// Source servers the group protects that have no pair.
     pub unpaired_sources: usize,
     pub lag_threshold_seconds: u64,
+    /// The group's launch disposition, part of a correct launch configuration.
+    pub launch_disposition: crate::launch::LaunchDisposition,
     pub now: i64,
 }
 
@@ -242,12 +244,13 @@ pub fn evaluate(input: &ReadinessInput<'_>) -> GroupReadiness {
         check(
             "quota.job_capacity",
             Severity::Warning,
-            n <= q.max_servers_in_active_jobs,
+            n + input.servers_in_active_jobs.len()
+                <= q.max_servers_in_active_jobs.min(q.max_concurrent_jobs * q.max_servers_per_job),
             format!(
                 "at most {} servers in active jobs ({} jobs of {})",
                 q.max_servers_in_active_jobs, q.max_concurrent_jobs, q.max_servers_per_job
             ),
-            format!("{n} servers to launch"),
+            format!("{n} servers to launch, {} already in active jobs", input.servers_in_active_jobs.len()),
             "The failover will run in several rounds of jobs; split the plan into waves or request a quota increase.",
         ),
     ];
@@ -427,10 +430,14 @@ fn pair_checks(
         "Move the standby to an address inside its subnet that AWS does not reserve.",
     ));
     let current = input.launch_configs.get(&p.source_server_id);
-    let expected = format!("launch into {}, copyPrivateIp and copyTags off, right-sizing NONE", p.standby_instance_id);
+    let expected = format!(
+        "launch into {}, copyPrivateIp and copyTags off, right-sizing NONE, disposition {}",
+        p.standby_instance_id,
+        input.launch_disposition.as_str()
+    );
     let (ok, actual) = match current {
         None => (false, "could not be read".to_owned()),
-        Some(c) if c.launches_into(&p.standby_instance_id) => (true, "applied".to_owned()),
+        Some(c) if c.launches_into(&p.standby_instance_id, input.launch_disposition) => (true, "applied".to_owned()),
         Some(c) => (
             false,
             format!(

@@ -123,6 +123,7 @@ fn run(w: &World) -> GroupReadiness {
         replicating_servers: w.replicating,
         unpaired_sources: w.unpaired,
         lag_threshold_seconds: 600,
+        launch_disposition: Default::default(),
         now: 42,
     })
 }
@@ -183,6 +184,7 @@ fn a_missing_standby_or_source_is_reported_not_panicked_on() {
         replicating_servers: 0,
         unpaired_sources: 0,
         lag_threshold_seconds: 600,
+        launch_disposition: Default::default(),
         now: 0,
     });
     let ids: Vec<&str> = r.pairs[0].checks.iter().filter(|c| !c.passed).map(|c| c.id.as_str()).collect();

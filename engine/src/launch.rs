@@ -129,8 +129,19 @@ impl Job {
         let s = &self.services;
         let (r, a) = with_retry(&s.settings.retry, || s.cloud.update_launch_configuration(&self.group.dr, u)).await;
         t.spent(a);
-        if r.is_ok() {
+        if let Ok(c) = &r {
             t.out.writes += 1;
+            // Remember what Roundtrip itself last wrote, so its own writes never read as drift, even when a
+            // later step fails.
+            let rec = WriteOp::Put {
+                table: repo::LAUNCH_CONFIG_APPLIED.into(),
+                key: backup_key(&self.group.id, &self.pair.source_server_id),
+                value: serde_json::to_value(c).unwrap_or_default(),
+                expect: Expect::Any,
+            };
+            if let Err(e) = s.store.transact(vec![rec]).await {
+                tracing::error!(error = %e, "could not record an applied launch configuration");
+            }
         }
         let m = Mutation {
             at: s.clock.now_millis(),
@@ -292,13 +303,8 @@ impl Job {
                 return t.finish(ConfigureStatus::Failed);
             }
         };
-        t.out.changes = drift(&previous, &current)
-            .into_iter()
-            .map(|mut f| {
-                std::mem::swap(&mut f.current, &mut f.desired);
-                f
-            })
-            .collect();
+        // `drift` puts the live value in `current` and the kept one in `desired`: exactly the rollback's diff.
+        t.out.changes = drift(&previous, &current);
         for u in restore(&previous, &current).iter().filter(|u| !u.is_empty()) {
             if let Err(e) = self.write(&mut t, u).await {
                 t.reason(
@@ -320,6 +326,15 @@ impl Job {
 }
 
 impl Services {
+    /// Runs a cloud call with the engine's retry policy.
+    pub(crate) async fn retried<T, F, Fut>(&self, op: F) -> Result<T, CloudError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, CloudError>>,
+    {
+        with_retry(&self.settings.retry, op).await.0
+    }
+
     async fn jobs(
         &self,
         id: &ProtectionGroupId,
@@ -334,8 +349,10 @@ impl Services {
             }
             pairs.retain(|p| ids.contains(&p.id));
         }
-        let (sources, instances) =
-            tokio::try_join!(self.cloud.describe_source_servers(&group.dr), self.cloud.describe_instances(&group.dr))?;
+        let (sources, instances) = tokio::try_join!(
+            self.retried(|| self.cloud.describe_source_servers(&group.dr)),
+            self.retried(|| self.cloud.describe_instances(&group.dr))
+        )?;
         let sources: HashMap<SourceServerId, SourceServer> =
             sources.into_iter().map(|s| (s.source_server_id.clone(), s)).collect();
         let instances: HashMap<_, Ec2Instance> = instances.into_iter().map(|i| (i.instance_id.clone(), i)).collect();
@@ -435,7 +452,7 @@ impl Services {
                     (Some(Ok(c)), Some(a)) if !drift(a, c).is_empty() => {
                         (LaunchConfigState::Drifted, drift(a, c), None)
                     }
-                    (Some(Ok(c)), Some(_)) if c.launches_into(&p.standby_instance_id) => {
+                    (Some(Ok(c)), Some(_)) if c.launches_into(&p.standby_instance_id, group.launch_disposition) => {
                         (LaunchConfigState::Configured, Vec::new(), None)
                     }
                     _ => (LaunchConfigState::NotConfigured, Vec::new(), None),
@@ -475,8 +492,13 @@ impl Services {
             });
         }
         let mut out = HashMap::new();
-        while let Some(Ok((id, r))) = set.join_next().await {
-            out.insert(id, r);
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok((id, r)) => {
+                    out.insert(id, r);
+                }
+                Err(e) => tracing::error!(error = %e, "a launch-configuration read failed"),
+            }
         }
         out
     }

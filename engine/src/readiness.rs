@@ -2,7 +2,6 @@
 //! a history of verdict changes kept in the store ("ready since …", "blocked since … because …").
 
 use crate::repo;
-use crate::retry::with_retry;
 use crate::services::{ServiceError, Services};
 use crate::store::{Expect, WriteOp};
 use domain::estate::ReplicationState;
@@ -21,16 +20,13 @@ impl Services {
         let group = self.get_group(id).await?;
         let pairs = repo::list_pairs(&*self.store, Some(id)).await?;
         let dr = &group.dr;
-        let (sources, instances, subnets, active) = tokio::try_join!(
-            self.cloud.describe_source_servers(dr),
-            self.cloud.describe_instances(dr),
-            self.cloud.describe_subnets(dr),
-            async {
-                let (r, _) = with_retry(&self.settings.retry, || self.cloud.servers_in_active_jobs(dr)).await;
-                r
-            },
+        let (sources, instances, subnets, active, quotas) = tokio::try_join!(
+            self.retried(|| self.cloud.describe_source_servers(dr)),
+            self.retried(|| self.cloud.describe_instances(dr)),
+            self.retried(|| self.cloud.describe_subnets(dr)),
+            self.retried(|| self.cloud.servers_in_active_jobs(dr)),
+            self.retried(|| self.cloud.quotas(dr)),
         )?;
-        let quotas = self.cloud.quotas(dr).await?;
         let launch = self.read_launch_configs(dr, &pairs).await;
         let launch_configs = launch.into_iter().filter_map(|(k, v)| v.ok().map(|v| (k, v))).collect::<HashMap<_, _>>();
         let applied = self.applied_configs(id).await?;
@@ -54,6 +50,7 @@ impl Services {
             replicating_servers: replicating,
             unpaired_sources: unpaired,
             lag_threshold_seconds: group.lag_threshold_seconds,
+            launch_disposition: group.launch_disposition,
             now: self.clock.now_millis(),
         });
         let mut history = self.verdict_history(id).await?;
@@ -72,9 +69,10 @@ impl Services {
             };
             ops.push(WriteOp::Put {
                 table: repo::READINESS_HISTORY.into(),
-                key: format!("{id}/{:020}", readiness.evaluated_at.max(0)),
+                // Time orders the history; the suffix keeps two changes in one millisecond apart.
+                key: format!("{id}/{:020}-{}", readiness.evaluated_at.max(0), uuid::Uuid::new_v4().simple()),
                 value: serde_json::to_value(&change).unwrap_or_default(),
-                expect: Expect::Any,
+                expect: Expect::Absent,
             });
             tracing::info!(protection_group_id = %id, verdict = readiness.verdict.as_str(), score = readiness.score, "readiness changed");
             history.insert(0, change);

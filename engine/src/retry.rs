@@ -28,7 +28,7 @@ impl RetryPolicy {
     pub fn delay(&self, retry: u32, hint: Option<Duration>) -> Duration {
         let ceiling = self.base.saturating_mul(1u32.checked_shl(retry.min(20)).unwrap_or(u32::MAX)).min(self.max);
         let jittered = ceiling.mul_f64(fastrand::f64());
-        hint.map_or(jittered, |h| h.max(jittered)).min(self.max.max(hint.unwrap_or_default()))
+        hint.map_or(jittered, |h| h.max(jittered)).min(self.max)
     }
 }
 

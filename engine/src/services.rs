@@ -547,6 +547,10 @@ impl Services {
             .await?
             .ok_or_else(|| ServiceError::PairNotFound(pair_id.clone()))?;
         check_version(expected_version, rec.version)?;
+        let source = format!("s-{}", &pair_id.as_str()[5..]);
+        if self.store.get(repo::LAUNCH_CONFIG_BACKUPS, &format!("{id}/{source}")).await?.is_some() {
+            return Err(ServiceError::LaunchConfigurationApplied(1));
+        }
         let pair: InstancePair = serde_json::from_value(rec.value)
             .map_err(|e| StoreError::Unexpected(anyhow::anyhow!("pair {pair_id} does not decode: {e}")))?;
         let mut ops = vec![repo::delete_pair(&pair, Expect::Version(rec.version))];

@@ -225,6 +225,11 @@ impl Scenario {
                 ));
             }
         }
+        if let Some(r) = self.api.drs_requests_per_second
+            && !(r.is_finite() && r > 0.0)
+        {
+            return Err(format!("api.drs_requests_per_second must be a positive number, not {r}"));
+        }
         for j in &self.jobs {
             at(&format!("job {}", j.job_id), &j.account_id, &j.region)?;
         }

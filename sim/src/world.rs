@@ -102,7 +102,9 @@ struct RateLimit {
 }
 
 impl RateLimit {
+    /// A bucket refilling `per_second` tokens a second (at least one a minute).
     fn new(per_second: f64, burst: u32) -> Self {
+        let per_second = if per_second.is_finite() { per_second.max(1.0 / 60.0) } else { 1.0 / 60.0 };
         Self {
             per_second,
             burst: f64::from(burst.max(1)),

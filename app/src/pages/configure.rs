@@ -193,10 +193,12 @@ pub fn Configuration() -> impl IntoView {
             {move || preview.get().map(|p| {
                 let changing = p.iter().filter(|r| r.status == ConfigureStatus::WouldChange).count();
                 let refused = p.iter().filter(|r| r.status == ConfigureStatus::Refused).count();
+                let unchanged = p.iter().filter(|r| r.status == ConfigureStatus::Unchanged).count();
+                let failed = p.iter().filter(|r| r.status == ConfigureStatus::Failed).count();
                 view! {
                     <section class="panel" aria-labelledby="preview-h">
                         <h2 id="preview-h">"Dry run"</h2>
-                        <p data-testid="preview-summary">{format!("{changing} servers would change, {} already configured, {refused} refused. Nothing was written.", p.len() - changing - refused)}</p>
+                        <p data-testid="preview-summary">{format!("{changing} servers would change, {unchanged} already configured, {refused} refused, {failed} could not be read. Nothing was written.")}</p>
                         <OutcomeTable results=p/>
                     </section>
                 }

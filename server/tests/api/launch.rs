@@ -68,7 +68,11 @@ async fn a_group_is_previewed_applied_and_rolled_back_with_every_write_accounted
     let st = status_of(&app.get(&status_path).await.1);
     assert!(st.values().all(|s| s["state"] == "configured" && s["backed_up"] == true));
 
-    // A configured group cannot be deleted: DRS would be left pointing at its standbys.
+    // A configured group, or one of its configured pairs, cannot be deleted: DRS would be left pointing at
+    // its standbys with nothing to roll back from.
+    let some_pair = format!("pair-{}", &before.keys().next().unwrap()[2..]);
+    let (status, err) = app.delete(&format!("/api/v1/protection-groups/{id}/instance-pairs/{some_pair}")).await;
+    assert_eq!((status, code(&err)), (StatusCode::CONFLICT, "LAUNCH_CONFIGURATION_APPLIED"));
     let (status, err) = app.delete(&format!("/api/v1/protection-groups/{id}")).await;
     assert_eq!((status, code(&err)), (StatusCode::CONFLICT, "LAUNCH_CONFIGURATION_APPLIED"));
 
@@ -104,28 +108,38 @@ async fn a_group_is_previewed_applied_and_rolled_back_with_every_write_accounted
 async fn a_step_two_failure_undoes_step_one_and_the_others_continue() {
     let app = spawn_app().await;
     let (id, report) = group_with_pairs(&app).await;
-    let victim =
-        report["pairs"].as_array().unwrap().iter().find(|p| p["status"] == "ready").unwrap()["source_server_id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+    // An x86_64 server, whose default right-sizing (BASIC) makes step 1 write something to undo.
+    let victim = report["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["status"] == "ready" && p["facts"]["source_architecture"] == "x86_64")
+        .unwrap()["source_server_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let sid = domain::ids::SourceServerId::parse(&victim).unwrap();
+    let dr = domain::estate::AccountRegion {
+        account_id: domain::ids::AccountId::parse("222222222222").unwrap(),
+        region: domain::ids::Region::parse("us-west-2").unwrap(),
+    };
+    use engine::cloud::Cloud;
+    let before = app.simulator.get_launch_configuration(&dr, &sid).await.unwrap();
     app.simulator
         .set_fault(&sid, Some(Fault::RejectLaunchInto { message: "instance settings conflict (injected)".into() }));
-    let before = app.simulator.with_world(|w| w.launch_configurations.get(&sid).cloned());
 
     let (_, out) = app.post(&configure_path(&id), &json!({})).await;
     let mine = out["results"].as_array().unwrap().iter().find(|r| r["source_server_id"] == victim.as_str()).unwrap();
     assert_eq!(mine["status"], "rolled_back", "{mine}");
+    assert_eq!(mine["writes"], 2, "step 1, then its undo");
     assert!(mine["reasons"][0]["message"].as_str().unwrap().contains("injected"));
     assert_eq!(count(&out, "rolled_back"), 1);
     assert!(count(&out, "applied") > 80, "the others went on: {}", out["counts"]);
-    let after = app.simulator.with_world(|w| w.launch_configurations.get(&sid).cloned());
-    assert_eq!(
-        after.unwrap_or_else(|| domain::launch::LaunchConfiguration::drs_default(sid.clone())),
-        before.unwrap_or_else(|| domain::launch::LaunchConfiguration::drs_default(sid.clone())),
-        "step 1 was undone"
-    );
+    assert_eq!(app.simulator.get_launch_configuration(&dr, &sid).await.unwrap(), before, "step 1 was undone");
+    // Roundtrip's own undo is not drift.
+    let (_, st) = app.get(&format!("/api/v1/protection-groups/{id}/launch-config-status")).await;
+    let s = st["servers"].as_array().unwrap().iter().find(|s| s["source_server_id"] == victim.as_str()).unwrap();
+    assert_eq!(s["state"], "not_configured", "{s}");
 }
 
 #[tokio::test]
@@ -215,7 +229,10 @@ async fn readiness_shows_the_planted_problems_and_turns_green_when_they_are_fixe
         r["readiness"]["failing"]
     );
     assert_eq!(r["history"].as_array().unwrap().len(), 2, "blocked, then ready with warnings");
-    assert_eq!(r["history"][0]["verdict"], "ready_with_warnings");
+    let (_, stored) = app.get(&readiness).await;
+    let verdicts: Vec<&str> =
+        stored["history"].as_array().unwrap().iter().map(|h| h["verdict"].as_str().unwrap()).collect();
+    assert_eq!(verdicts, ["ready_with_warnings", "blocked"], "the stored history, newest first");
 
     // Drift: someone turns copy tags back on in DRS behind Roundtrip's back.
     let drifted = r["readiness"]["pairs"][0]["source_server_id"].as_str().unwrap().to_owned();
