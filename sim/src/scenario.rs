@@ -16,23 +16,19 @@ pub struct SimulationSettings {
     /// Virtual seconds per real second (1 = real time). The server's `--speed` overrides it.
     #[serde(default = "one")]
     pub speed: f64,
-    /// Virtual time at which the scenario starts, Unix milliseconds.
-    #[serde(default = "default_start")]
-    pub start_ms: i64,
+    /// Virtual time at which the scenario starts, Unix milliseconds; the real time of the first start when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_ms: Option<i64>,
 }
 
 fn one() -> f64 {
     1.0
 }
 
-/// 2026-01-01T00:00:00Z.
-fn default_start() -> i64 {
-    1_767_225_600_000
-}
-
 impl Default for SimulationSettings {
     fn default() -> Self {
-        Self { speed: one(), start_ms: default_start() }
+        Self { speed: one(), start_ms: None }
     }
 }
 

@@ -190,7 +190,8 @@ impl Simulator {
         } else {
             let scenario = scenario()?;
             let speed = speed.unwrap_or(scenario.simulation.speed);
-            let clock = Arc::new(SimClock::scaled(speed, scenario.simulation.start_ms));
+            let start = scenario.simulation.start_ms.unwrap_or_else(|| SystemClock.now_millis());
+            let clock = Arc::new(SimClock::scaled(speed, start));
             tracing::info!(scenario = %scenario.name, "simulated estate started from its scenario");
             let mut sim = Self::new(scenario, clock);
             sim.state_path = Some(path);
