@@ -288,6 +288,38 @@ impl SourceServer {
     }
 }
 
+/// The boot mode DRS needs a standby to have for this source server (aws-drs-api.md §1.2): a Linux standby
+/// boots legacy BIOS; a Windows standby boots like its source (its own mode when the source's is unknown).
+pub fn required_boot_mode(source: &SourceServer, standby: &Ec2Instance) -> BootMode {
+    match standby.platform {
+        Platform::Linux => BootMode::LegacyBios,
+        Platform::Windows => source.boot_mode.unwrap_or(standby.boot_mode),
+    }
+}
+
+/// Where a private IP stands in its subnet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpPlacement {
+    /// The subnet does not exist.
+    SubnetMissing,
+    /// Outside the subnet's CIDR block.
+    Outside,
+    /// One of the five addresses AWS reserves in every subnet.
+    Reserved,
+    /// Inside the block and usable.
+    Usable,
+}
+
+/// Where `ip` stands in `subnet`.
+pub fn ip_placement(subnet: Option<&Subnet>, ip: Ipv4Addr) -> IpPlacement {
+    match subnet {
+        None => IpPlacement::SubnetMissing,
+        Some(sn) if !sn.cidr.contains(ip) => IpPlacement::Outside,
+        Some(sn) if sn.cidr.is_aws_reserved(ip) => IpPlacement::Reserved,
+        Some(_) => IpPlacement::Usable,
+    }
+}
+
 /// One account and region: where a protection group's primary or DR side lives.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct AccountRegion {

@@ -10,7 +10,9 @@
 //! Candidates are DR-region instances tagged exactly `AWSDRS=AllowLaunchingIntoThisInstance` and not
 //! terminated (`shared/reference/aws-drs-api.md` §1.2).
 
-use crate::estate::{Architecture, BootMode, Ec2Instance, InstanceState, Platform, ReplicationState, SourceServer};
+use crate::estate::{
+    Architecture, BootMode, Ec2Instance, InstanceState, Platform, ReplicationState, SourceServer, required_boot_mode,
+};
 use crate::group::SourceNameKey;
 use crate::ids::{InstanceId, SourceServerId, SubnetId};
 use serde::{Deserialize, Serialize};
@@ -171,24 +173,20 @@ pub fn pair_findings(source: &SourceServer, standby: &Ec2Instance) -> Vec<Findin
             ),
         ));
     }
+    let boot = required_boot_mode(source, standby);
     if source.platform != standby.platform {
         out.push(Finding::critical(
             "PLATFORM_MISMATCH",
             format!("source runs {}, standby runs {}", source.platform.as_str(), standby.platform.as_str()),
         ));
-    } else if standby.platform == Platform::Linux && standby.boot_mode != BootMode::LegacyBios {
+    } else if standby.boot_mode != boot {
+        let (code, message) = match standby.platform {
+            Platform::Linux => ("LINUX_STANDBY_NOT_BIOS", "a Linux standby must boot legacy-bios"),
+            Platform::Windows => ("BOOT_MODE_MISMATCH", "a Windows standby must boot like its source"),
+        };
         out.push(Finding::critical(
-            "LINUX_STANDBY_NOT_BIOS",
-            format!(
-                "a Linux standby must boot legacy-bios; {} boots {}",
-                standby.instance_id,
-                standby.boot_mode.as_str()
-            ),
-        ));
-    } else if standby.platform == Platform::Windows && source.boot_mode.is_some_and(|b| b != standby.boot_mode) {
-        out.push(Finding::critical(
-            "BOOT_MODE_MISMATCH",
-            format!("a Windows standby must boot like its source; it boots {}", standby.boot_mode.as_str()),
+            code,
+            format!("{message}; {} boots {}", standby.instance_id, standby.boot_mode.as_str()),
         ));
     }
     if standby.root_device_type != "ebs" {

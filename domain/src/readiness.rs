@@ -7,7 +7,8 @@
 //! and §4.2 (quotas).
 
 use crate::estate::{
-    Architecture, BootMode, Ec2Instance, InstanceState, Platform, ReplicationState, SourceServer, Subnet,
+    Architecture, Ec2Instance, InstanceState, IpPlacement, ReplicationState, SourceServer, Subnet, ip_placement,
+    required_boot_mode,
 };
 use crate::group::InstancePair;
 use crate::ids::{InstanceId, PairId, ProtectionGroupId, SourceServerId};
@@ -372,13 +373,8 @@ fn pair_checks(
             t.architecture.as_str(),
             "Provision a standby with the source's CPU architecture.",
         ));
-        let (want, ok) = match t.platform {
-            Platform::Linux => (BootMode::LegacyBios, t.boot_mode == BootMode::LegacyBios),
-            Platform::Windows => {
-                let want = s.boot_mode.unwrap_or(t.boot_mode);
-                (want, want == t.boot_mode)
-            }
-        };
+        let want = required_boot_mode(s, t);
+        let ok = want == t.boot_mode;
         out.push(check(
             "standby.boot_mode",
             Critical,
@@ -413,13 +409,12 @@ fn pair_checks(
         "The standby's private IP changed since the pair was accepted: accept the pair again.",
     ));
     let subnet = input.subnets.iter().find(|sn| sn.subnet_id == t.subnet_id);
-    let (ok, actual) = match subnet {
-        None => (false, format!("subnet {} not found", t.subnet_id)),
-        Some(sn) if !sn.cidr.contains(t.private_ip) => (false, format!("{} outside {}", t.private_ip, sn.cidr)),
-        Some(sn) if sn.cidr.is_aws_reserved(t.private_ip) => {
-            (false, format!("{} is reserved in {}", t.private_ip, sn.cidr))
-        }
-        Some(sn) => (true, format!("{} in {}", t.private_ip, sn.cidr)),
+    let cidr = subnet.map(|sn| sn.cidr.to_string()).unwrap_or_default();
+    let (ok, actual) = match ip_placement(subnet, t.private_ip) {
+        IpPlacement::SubnetMissing => (false, format!("subnet {} not found", t.subnet_id)),
+        IpPlacement::Outside => (false, format!("{} outside {cidr}", t.private_ip)),
+        IpPlacement::Reserved => (false, format!("{} is reserved in {cidr}", t.private_ip)),
+        IpPlacement::Usable => (true, format!("{} in {cidr}", t.private_ip)),
     };
     out.push(check(
         "standby.ip_in_subnet",

@@ -4,7 +4,7 @@
 //! would still work: the standby still exists, is tagged and stopped, is paired only once, and its
 //! private IP is still the recorded one, inside its subnet, not reserved by AWS and not used twice.
 
-use crate::estate::{Ec2Instance, InstanceState, SourceServer, Subnet};
+use crate::estate::{Ec2Instance, InstanceState, IpPlacement, SourceServer, Subnet, ip_placement};
 use crate::group::InstancePair;
 use crate::ids::{InstanceId, PairId, SourceServerId, SubnetId};
 use crate::matching::{Finding, PairStatus, Severity, normalize_name, pair_findings};
@@ -185,17 +185,21 @@ fn ip_checks(p: &InstancePair, ix: &Index<'_>) -> Vec<Finding> {
             ),
         ));
     }
-    match ix.subnets.get(&t.subnet_id) {
-        None => out.push(critical("SUBNET_NOT_FOUND", format!("subnet {} of the standby does not exist", t.subnet_id))),
-        Some(sn) if !sn.cidr.contains(t.private_ip) => out.push(critical(
+    let subnet = ix.subnets.get(&t.subnet_id).copied();
+    let cidr = subnet.map(|sn| sn.cidr.to_string()).unwrap_or_default();
+    match ip_placement(subnet, t.private_ip) {
+        IpPlacement::SubnetMissing => {
+            out.push(critical("SUBNET_NOT_FOUND", format!("subnet {} of the standby does not exist", t.subnet_id)))
+        }
+        IpPlacement::Outside => out.push(critical(
             "IP_OUTSIDE_SUBNET",
-            format!("{} is outside subnet {} ({})", t.private_ip, sn.subnet_id, sn.cidr),
+            format!("{} is outside subnet {} ({cidr})", t.private_ip, t.subnet_id),
         )),
-        Some(sn) if sn.cidr.is_aws_reserved(t.private_ip) => out.push(critical(
+        IpPlacement::Reserved => out.push(critical(
             "IP_RESERVED",
-            format!("{} is one of the five addresses AWS reserves in {}", t.private_ip, sn.cidr),
+            format!("{} is one of the five addresses AWS reserves in {cidr}", t.private_ip),
         )),
-        Some(_) => {}
+        IpPlacement::Usable => {}
     }
     let vpc = |i: &Ec2Instance| ix.subnets.get(&i.subnet_id).map_or("", |s| s.vpc_id.as_str());
     if ix.ip_users.get(&(vpc(t), t.private_ip)).is_some_and(|n| *n > 1) {
