@@ -28,6 +28,15 @@ pub fn Matching() -> impl IntoView {
     let group_id = Memo::new(move |_| query.read().get("group").unwrap_or_default());
     let groups = Resource::new(|| (), |_| list_groups());
     let refresh = RwSignal::new(0u32);
+    // Outcome messages live here, not in the report's view: an action refreshes the report, which renders
+    // a new view, and the message must survive that.
+    let message = RwSignal::new(None::<String>);
+    let error = RwSignal::new(None::<ConsoleError>);
+    Effect::new(move |_| {
+        group_id.track();
+        message.set(None);
+        error.set(None);
+    });
     let report = Resource::new(
         move || (group_id.get(), refresh.get()),
         |(id, _)| async move { if id.is_empty() { None } else { Some(run_match(id).await) } },
@@ -71,7 +80,7 @@ pub fn Matching() -> impl IntoView {
                         </Empty>
                     }.into_any(),
                     Some(Err(e)) => view! { <ErrorBox error=e/> }.into_any(),
-                    Some(Ok(m)) => view! { <MatchView m=m refresh=refresh/> }.into_any(),
+                    Some(Ok(m)) => view! { <MatchView m=m refresh=refresh message=message error=error/> }.into_any(),
                 })}
             </Transition>
         </section>
@@ -79,7 +88,12 @@ pub fn Matching() -> impl IntoView {
 }
 
 #[component]
-fn MatchView(m: GroupMatch, refresh: RwSignal<u32>) -> impl IntoView {
+fn MatchView(
+    m: GroupMatch,
+    refresh: RwSignal<u32>,
+    message: RwSignal<Option<String>>,
+    error: RwSignal<Option<ConsoleError>>,
+) -> impl IntoView {
     let group = m.group.id.to_string();
     let rows = StoredValue::new(build_rows(&m));
     let wave_list = rows.with_value(|r| waves(r));
@@ -88,8 +102,6 @@ fn MatchView(m: GroupMatch, refresh: RwSignal<u32>) -> impl IntoView {
     let wave = RwSignal::new(String::new());
     let text = RwSignal::new(String::new());
     let page = RwSignal::new(0usize);
-    let message = RwSignal::new(None::<String>);
-    let error = RwSignal::new(None::<ConsoleError>);
     let editing = RwSignal::new(None::<String>);
     let override_to = RwSignal::new(String::new());
 
