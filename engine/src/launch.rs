@@ -124,24 +124,29 @@ impl Job {
         r
     }
 
-    /// Writes one update (retrying), records the mutation, counts it.
+    /// Remembers `c` as the configuration Roundtrip last wrote (or found already right): drift is measured
+    /// against it.
+    async fn record_applied(&self, c: &LaunchConfiguration) {
+        let rec = WriteOp::Put {
+            table: repo::LAUNCH_CONFIG_APPLIED.into(),
+            key: backup_key(&self.group.id, &self.pair.source_server_id),
+            value: serde_json::to_value(c).unwrap_or_default(),
+            expect: Expect::Any,
+        };
+        if let Err(e) = self.services.store.transact(vec![rec]).await {
+            tracing::error!(error = %e, source_server_id = %self.pair.source_server_id, "could not record an applied launch configuration");
+        }
+    }
+
+    /// Writes one update (retrying), records the mutation and the applied configuration, counts it.
     async fn write(&self, t: &mut Tally, u: &LaunchConfigurationUpdate) -> Result<LaunchConfiguration, CloudError> {
         let s = &self.services;
         let (r, a) = with_retry(&s.settings.retry, || s.cloud.update_launch_configuration(&self.group.dr, u)).await;
         t.spent(a);
         if let Ok(c) = &r {
             t.out.writes += 1;
-            // Remember what Roundtrip itself last wrote, so its own writes never read as drift, even when a
-            // later step fails.
-            let rec = WriteOp::Put {
-                table: repo::LAUNCH_CONFIG_APPLIED.into(),
-                key: backup_key(&self.group.id, &self.pair.source_server_id),
-                value: serde_json::to_value(c).unwrap_or_default(),
-                expect: Expect::Any,
-            };
-            if let Err(e) = s.store.transact(vec![rec]).await {
-                tracing::error!(error = %e, "could not record an applied launch configuration");
-            }
+            // Roundtrip's own writes, even when a later step fails, must never read as drift.
+            self.record_applied(c).await;
         }
         let m = Mutation {
             at: s.clock.now_millis(),
@@ -208,14 +213,7 @@ impl Job {
         if !plan.changes() {
             if !dry_run {
                 // Already as desired: remember it as applied so drift is detected from now on.
-                let _ = store
-                    .transact(vec![WriteOp::Put {
-                        table: repo::LAUNCH_CONFIG_APPLIED.into(),
-                        key,
-                        value: serde_json::to_value(&current).unwrap_or_default(),
-                        expect: Expect::Any,
-                    }])
-                    .await;
+                self.record_applied(&current).await;
             }
             return t.finish(ConfigureStatus::Unchanged);
         }
@@ -245,35 +243,22 @@ impl Job {
             t.reason(cloud_code(&e), format!("step 1 failed; nothing was changed: {e}"));
             return t.finish(ConfigureStatus::Failed);
         }
-        let applied = if plan.step2.is_empty() {
-            current.merged(&plan.step1)
-        } else {
-            match self.write(&mut t, &plan.step2).await {
-                Ok(c) => c,
-                Err(e) => {
-                    t.reason(cloud_code(&e), format!("step 2 failed: {e}"));
-                    if plan.step1.is_empty() {
-                        return t.finish(ConfigureStatus::Failed);
-                    }
-                    let undo = undo_step1(&current, &plan.step1);
-                    return match self.write(&mut t, &undo).await {
-                        Ok(_) => t.finish(ConfigureStatus::RolledBack),
-                        Err(e) => {
-                            t.reason(cloud_code(&e), format!("undoing step 1 failed too; roll back the group: {e}"));
-                            t.finish(ConfigureStatus::Failed)
-                        }
-                    };
-                }
+        // `write` records what DRS answered as applied, so success needs nothing more here.
+        if !plan.step2.is_empty()
+            && let Err(e) = self.write(&mut t, &plan.step2).await
+        {
+            t.reason(cloud_code(&e), format!("step 2 failed: {e}"));
+            if plan.step1.is_empty() {
+                return t.finish(ConfigureStatus::Failed);
             }
-        };
-        let rec = WriteOp::Put {
-            table: repo::LAUNCH_CONFIG_APPLIED.into(),
-            key,
-            value: serde_json::to_value(&applied).unwrap_or_default(),
-            expect: Expect::Any,
-        };
-        if let Err(e) = store.transact(vec![rec]).await {
-            tracing::error!(error = %e, "could not record an applied launch configuration");
+            let undo = undo_step1(&current, &plan.step1);
+            return match self.write(&mut t, &undo).await {
+                Ok(_) => t.finish(ConfigureStatus::RolledBack),
+                Err(e) => {
+                    t.reason(cloud_code(&e), format!("undoing step 1 failed too; roll back the group: {e}"));
+                    t.finish(ConfigureStatus::Failed)
+                }
+            };
         }
         t.finish(ConfigureStatus::Applied)
     }

@@ -134,6 +134,11 @@ pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri
     e
 }
 
+/// A 400 for a request part (path, query string) that does not parse.
+fn invalid_part(what: &str, reason: &str) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::ValidationFailed, format!("the {what} is not valid: {reason}"))
+}
+
 /// Path parameters whose rejections are answered in the API's error format.
 pub struct ApiPath<T>(pub T);
 
@@ -147,11 +152,7 @@ where
     async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(v)) => Ok(Self(v)),
-            Err(r) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::ValidationFailed,
-                format!("the path is not valid: {}", r.body_text()),
-            )),
+            Err(r) => Err(invalid_part("path", &r.body_text())),
         }
     }
 }
@@ -169,11 +170,7 @@ where
     async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(Self(v)),
-            Err(r) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::ValidationFailed,
-                format!("the query string is not valid: {}", r.body_text()),
-            )),
+            Err(r) => Err(invalid_part("query string", &r.body_text())),
         }
     }
 }
