@@ -37,6 +37,32 @@ pub enum ErrorCode {
     Throttled,
     /// Something unexpected failed on the server; the log has the cause.
     Internal,
+    /// The request carries no valid session, token or share link; sign in.
+    Unauthenticated,
+    /// The signed-in identity's role does not allow this.
+    Forbidden,
+    /// A state-changing request authenticated by cookie came without a valid CSRF token or from another origin.
+    CsrfRejected,
+    /// The user name or password is wrong (which one is not said).
+    LoginFailed,
+    /// Too many failed sign-ins for this user or address; wait and retry.
+    LoginThrottled,
+    /// The user must change their one-time password first.
+    PasswordChangeRequired,
+    /// The user does not exist.
+    UserNotFound,
+    /// A user with this name already exists.
+    DuplicateUser,
+    /// The API token does not exist.
+    TokenNotFound,
+    /// The share link does not exist, was revoked or has expired.
+    ShareLinkNotFound,
+    /// The change would leave no enabled admin.
+    LastAdmin,
+    /// The two-person rule: whoever requested an execution cannot approve it.
+    SelfApproval,
+    /// The route declares no permission, so it is refused (deny by default).
+    NoPermissionDeclared,
 }
 
 impl ErrorCode {
@@ -57,6 +83,19 @@ impl ErrorCode {
             Self::CloudError => "CLOUD_ERROR",
             Self::Throttled => "THROTTLED",
             Self::Internal => "INTERNAL",
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::CsrfRejected => "CSRF_REJECTED",
+            Self::LoginFailed => "LOGIN_FAILED",
+            Self::LoginThrottled => "LOGIN_THROTTLED",
+            Self::PasswordChangeRequired => "PASSWORD_CHANGE_REQUIRED",
+            Self::UserNotFound => "USER_NOT_FOUND",
+            Self::DuplicateUser => "DUPLICATE_USER",
+            Self::TokenNotFound => "TOKEN_NOT_FOUND",
+            Self::ShareLinkNotFound => "SHARE_LINK_NOT_FOUND",
+            Self::LastAdmin => "LAST_ADMIN",
+            Self::SelfApproval => "SELF_APPROVAL",
+            Self::NoPermissionDeclared => "NO_PERMISSION_DECLARED",
         }
     }
 }

@@ -5,6 +5,8 @@
 //! I/O, reads no clock and depends on nothing of ours, so `cargo check -p domain --target
 //! wasm32-unknown-unknown` passes and the console runs the same validation as the server.
 
+pub mod audit;
+pub mod auth;
 pub mod error;
 pub mod estate;
 pub mod group;
@@ -13,6 +15,7 @@ pub mod launch;
 pub mod matching;
 pub mod net;
 pub mod readiness;
+pub mod share;
 pub mod validation;
 
 pub use error::{ErrorCode, FieldError};

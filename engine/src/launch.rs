@@ -8,15 +8,17 @@
 //! - The configuration before Roundtrip's first write is stored before that write, once; a rollback
 //!   restores it.
 //! - If step 2 fails, step 1 is undone for that server; the other servers go on.
-//! - Every DRS write is recorded in the store (`aws_mutations`), with its actor and outcome.
+//! - Every DRS write is in the audit trail (`aws.drs.UpdateLaunchConfiguration`), with its actor and outcome.
 //! - Calls run with bounded concurrency and are retried on throttling and service errors only.
 
+use crate::audit::{AuditEvent, Outcome};
 use crate::cloud::CloudError;
 use crate::repo;
 use crate::retry::{Attempts, with_retry};
 use crate::services::{ServiceError, Services};
 use crate::store::{Expect, StoreError, WriteOp};
 use domain::FieldError;
+use domain::auth::Principal;
 use domain::estate::{AccountRegion, Ec2Instance, SourceServer};
 use domain::group::{InstancePair, ProtectionGroup};
 use domain::ids::{PairId, ProtectionGroupId, SourceServerId};
@@ -39,17 +41,9 @@ pub struct ConfigureRequest {
     pub pair_ids: Option<Vec<PairId>>,
 }
 
-/// A DRS write as recorded in the store.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Mutation {
-    at: i64,
-    actor: String,
-    operation: String,
-    account_id: String,
-    region: String,
-    source_server_id: SourceServerId,
-    update: LaunchConfigurationUpdate,
-    outcome: String,
+/// The audit entry of a whole apply or rollback (each DRS write has its own entry too).
+fn summary(action: &str, id: &ProtectionGroupId, o: &ConfigureOutcome) -> AuditEvent {
+    AuditEvent::ok(action, id.as_str(), serde_json::json!({ "writes": o.writes, "servers": o.counts }))
 }
 
 fn backup_key(g: &ProtectionGroupId, s: &SourceServerId) -> String {
@@ -62,7 +56,7 @@ struct Job {
     pair: InstancePair,
     source: Option<SourceServer>,
     standby: Option<Ec2Instance>,
-    actor: Arc<str>,
+    who: Arc<Principal>,
 }
 
 struct Tally {
@@ -148,26 +142,17 @@ impl Job {
             // Roundtrip's own writes, even when a later step fails, must never read as drift.
             self.record_applied(c).await;
         }
-        let m = Mutation {
-            at: s.clock.now_millis(),
-            actor: self.actor.to_string(),
-            operation: "drs:UpdateLaunchConfiguration".into(),
-            account_id: self.group.dr.account_id.to_string(),
-            region: self.group.dr.region.to_string(),
-            source_server_id: self.pair.source_server_id.clone(),
-            update: u.clone(),
-            outcome: r.as_ref().map_or_else(|e| format!("{}: {e}", cloud_code(e)), |_| "ok".to_owned()),
-        };
-        let key = format!("{:020}-{}", m.at, uuid::Uuid::new_v4().simple());
-        let rec = WriteOp::Put {
-            table: repo::AWS_MUTATIONS.into(),
-            key,
-            value: serde_json::to_value(&m).unwrap_or_default(),
-            expect: Expect::Absent,
-        };
-        if let Err(e) = s.store.transact(vec![rec]).await {
-            tracing::error!(error = %e, source_server_id = %self.pair.source_server_id, "could not record a DRS write");
-        }
+        // Every AWS mutation is in the audit trail, whatever its outcome.
+        let details = serde_json::json!({
+            "account_id": self.group.dr.account_id,
+            "region": self.group.dr.region,
+            "protection_group_id": self.group.id,
+            "after": u,
+            "error": r.as_ref().err().map(|e| format!("{}: {e}", cloud_code(e))),
+        });
+        let event = AuditEvent::ok("aws.drs.UpdateLaunchConfiguration", self.pair.source_server_id.as_str(), details)
+            .with_outcome(if r.is_ok() { Outcome::Ok } else { Outcome::Failed });
+        s.audit.record_or_log(&self.who, event).await;
         r
     }
 
@@ -324,7 +309,7 @@ impl Services {
         &self,
         id: &ProtectionGroupId,
         pair_ids: Option<&[PairId]>,
-        actor: &str,
+        who: &Principal,
     ) -> Result<(Arc<ProtectionGroup>, Vec<Job>), ServiceError> {
         let group = Arc::new(self.get_group(id).await?);
         let mut pairs = repo::list_pairs(&*self.store, Some(id)).await?;
@@ -341,7 +326,7 @@ impl Services {
         let sources: HashMap<SourceServerId, SourceServer> =
             sources.into_iter().map(|s| (s.source_server_id.clone(), s)).collect();
         let instances: HashMap<_, Ec2Instance> = instances.into_iter().map(|i| (i.instance_id.clone(), i)).collect();
-        let actor: Arc<str> = actor.into();
+        let who = Arc::new(who.clone());
         let jobs = pairs
             .into_iter()
             .map(|pair| Job {
@@ -350,7 +335,7 @@ impl Services {
                 source: sources.get(&pair.source_server_id).cloned(),
                 standby: instances.get(&pair.standby_instance_id).cloned(),
                 pair,
-                actor: actor.clone(),
+                who: who.clone(),
             })
             .collect();
         Ok((group, jobs))
@@ -390,13 +375,17 @@ impl Services {
         &self,
         id: &ProtectionGroupId,
         req: &ConfigureRequest,
-        actor: &str,
+        who: &Principal,
     ) -> Result<ConfigureOutcome, ServiceError> {
-        let (_, jobs) = self.jobs(id, req.pair_ids.as_deref(), actor).await?;
+        let (_, jobs) = self.jobs(id, req.pair_ids.as_deref(), who).await?;
+        let actor = who.actor();
         let dry_run = req.dry_run;
         let results = self.run_bounded(jobs, move |j| j.configure(dry_run)).await;
         let outcome = ConfigureOutcome::new(dry_run, results);
         tracing::info!(protection_group_id = %id, dry_run, writes = outcome.writes, throttled = outcome.throttled, actor, "launch-into configuration");
+        if !dry_run {
+            self.audit.record_or_log(who, summary("launch_configuration.apply", id, &outcome)).await;
+        }
         Ok(outcome)
     }
 
@@ -408,12 +397,14 @@ impl Services {
         &self,
         id: &ProtectionGroupId,
         pair_ids: Option<&[PairId]>,
-        actor: &str,
+        who: &Principal,
     ) -> Result<ConfigureOutcome, ServiceError> {
-        let (_, jobs) = self.jobs(id, pair_ids, actor).await?;
+        let (_, jobs) = self.jobs(id, pair_ids, who).await?;
+        let actor = who.actor();
         let results = self.run_bounded(jobs, Job::rollback).await;
         let outcome = ConfigureOutcome::new(false, results);
         tracing::info!(protection_group_id = %id, writes = outcome.writes, actor, "launch-into configuration rolled back");
+        self.audit.record_or_log(who, summary("launch_configuration.rollback", id, &outcome)).await;
         Ok(outcome)
     }
 

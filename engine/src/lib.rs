@@ -5,6 +5,8 @@
 //! estate, the embedded store, later AWS and DynamoDB) implement [`cloud::Cloud`], [`store::Store`] and
 //! [`clock::Clock`]; the server wires one of each into [`services::Services`].
 
+pub mod audit;
+pub mod auth;
 pub mod clock;
 pub mod cloud;
 pub mod launch;
@@ -12,6 +14,7 @@ pub mod readiness;
 pub mod repo;
 pub mod retry;
 pub mod services;
+pub mod share;
 pub mod store;
 
 pub use services::{ServiceError, Services};

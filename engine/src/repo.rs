@@ -26,8 +26,6 @@ pub const LAUNCH_CONFIG_APPLIED: &str = "launch_config_applied";
 pub const READINESS_LATEST: &str = "readiness_latest";
 /// `<group>/<time>` → a change of the group's verdict.
 pub const READINESS_HISTORY: &str = "readiness_history";
-/// `<time>-<uuid>` → one DRS or EC2 write Roundtrip made.
-pub const AWS_MUTATIONS: &str = "aws_mutations";
 
 fn decode<T: serde::de::DeserializeOwned>(r: Record) -> Result<(T, u64), StoreError> {
     let v = serde_json::from_value(r.value)

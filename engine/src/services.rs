@@ -4,11 +4,14 @@
 //! result. Every method reads the estate through the cloud port and persists through the store port; a
 //! write either lands whole (one store transaction) or not at all.
 
+use crate::audit::{AuditEvent, AuditLog};
+use crate::auth::{Auth, AuthSettings};
 use crate::clock::Clock;
 use crate::cloud::{Cloud, CloudError, CloudInfo, KnownAccountRegion};
 use crate::repo;
 use crate::store::{Expect, Store, StoreError, WriteOp};
 use domain::ErrorCode;
+use domain::auth::Principal;
 use domain::error::FieldError;
 use domain::estate::{AccountRegion, EstateOverview, SourceServer, summarize_slice};
 pub use domain::group::{AcceptOutcome, GroupMatch, GroupSummary};
@@ -58,6 +61,28 @@ pub enum ServiceError {
     Cloud(#[from] CloudError),
     #[error("store failed: {0}")]
     Store(#[from] StoreError),
+    #[error("sign in first")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("the user name or password is wrong")]
+    LoginFailed,
+    #[error("too many failed sign-ins; wait {retry_after_secs} seconds and retry")]
+    LoginThrottled { retry_after_secs: u64 },
+    #[error("change your one-time password first")]
+    PasswordChangeRequired,
+    #[error("user {0:?} does not exist")]
+    UserNotFound(String),
+    #[error("a user named {0:?} already exists")]
+    DuplicateUser(String),
+    #[error("API token {0:?} does not exist")]
+    TokenNotFound(String),
+    #[error("this share link does not exist, was revoked or has expired")]
+    ShareLinkNotFound,
+    #[error("this would leave no enabled admin; make another user admin first")]
+    LastAdmin,
+    #[error("{0}")]
+    ApprovalRefused(#[from] domain::auth::ApprovalRefusal),
 }
 
 impl ServiceError {
@@ -76,6 +101,21 @@ impl ServiceError {
             Self::Cloud(_) => ErrorCode::CloudError,
             Self::Store(StoreError::Conflict { .. }) => ErrorCode::VersionConflict,
             Self::Store(_) => ErrorCode::Internal,
+            Self::Unauthenticated => ErrorCode::Unauthenticated,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::LoginFailed => ErrorCode::LoginFailed,
+            Self::LoginThrottled { .. } => ErrorCode::LoginThrottled,
+            Self::PasswordChangeRequired => ErrorCode::PasswordChangeRequired,
+            Self::UserNotFound(_) => ErrorCode::UserNotFound,
+            Self::DuplicateUser(_) => ErrorCode::DuplicateUser,
+            Self::TokenNotFound(_) => ErrorCode::TokenNotFound,
+            Self::ShareLinkNotFound => ErrorCode::ShareLinkNotFound,
+            Self::LastAdmin => ErrorCode::LastAdmin,
+            Self::ApprovalRefused(domain::auth::ApprovalRefusal::SelfApproval { .. }) => ErrorCode::SelfApproval,
+            Self::ApprovalRefused(domain::auth::ApprovalRefusal::PasswordChangeRequired { .. }) => {
+                ErrorCode::PasswordChangeRequired
+            }
+            Self::ApprovalRefused(_) => ErrorCode::Forbidden,
         }
     }
 
@@ -89,6 +129,10 @@ impl ServiceError {
             Self::DuplicateName(name) => serde_json::json!({ "name": name }),
             Self::PairRejected(rejections) => serde_json::json!({ "rejections": rejections }),
             Self::LaunchConfigurationApplied(n) => serde_json::json!({ "servers": n }),
+            Self::LoginThrottled { retry_after_secs } => serde_json::json!({ "retry_after_secs": retry_after_secs }),
+            Self::UserNotFound(u) | Self::DuplicateUser(u) => serde_json::json!({ "username": u }),
+            Self::TokenNotFound(id) => serde_json::json!({ "token_id": id }),
+            Self::ApprovalRefused(r) => serde_json::json!({ "reason": r.code() }),
             _ => serde_json::json!({}),
         }
     }
@@ -134,8 +178,13 @@ impl Default for EngineSettings {
 pub struct Services {
     pub cloud: Arc<dyn Cloud>,
     pub store: Arc<dyn Store>,
+    /// The estate's clock (virtual in the simulated estate): times of estate facts.
     pub clock: Arc<dyn Clock>,
+    /// Wall-clock time: sessions, tokens, share links and the audit trail.
+    pub wall_clock: Arc<dyn Clock>,
     pub settings: EngineSettings,
+    pub audit: AuditLog,
+    pub auth: Auth,
 }
 
 struct DrEstate {
@@ -144,9 +193,22 @@ struct DrEstate {
 }
 
 impl Services {
-    /// Wires the ports.
+    /// Wires the ports, with wall-clock time from the system and default sign-in settings.
     pub fn new(cloud: Arc<dyn Cloud>, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
-        Self { cloud, store, clock, settings: EngineSettings::default() }
+        Self::with(cloud, store, clock, Arc::new(crate::clock::SystemClock), AuthSettings::default())
+    }
+
+    /// Wires the ports with an explicit wall clock and sign-in settings.
+    pub fn with(
+        cloud: Arc<dyn Cloud>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        wall_clock: Arc<dyn Clock>,
+        auth_settings: AuthSettings,
+    ) -> Self {
+        let audit = AuditLog::new(store.clone(), wall_clock.clone());
+        let auth = Auth::new(store.clone(), wall_clock.clone(), audit.clone(), auth_settings);
+        Self { cloud, store, clock, wall_clock, settings: EngineSettings::default(), audit, auth }
     }
 
     /// What the estate is.
@@ -239,7 +301,11 @@ impl Services {
     ///
     /// # Errors
     /// [`ServiceError::Invalid`] with every bad field; [`ServiceError::DuplicateName`].
-    pub async fn create_group(&self, input: &ProtectionGroupInput) -> Result<ProtectionGroup, ServiceError> {
+    pub async fn create_group(
+        &self,
+        who: &Principal,
+        input: &ProtectionGroupInput,
+    ) -> Result<ProtectionGroup, ServiceError> {
         let spec = input.validate().map_err(ServiceError::Invalid)?;
         self.check_reachable(&spec).await?;
         let now = self.clock.now_millis();
@@ -251,6 +317,8 @@ impl Services {
             Ok(v) => {
                 group.version = v[1];
                 tracing::info!(protection_group_id = %group.id, name = %group.name, "protection group created");
+                let details = serde_json::json!({ "after": group });
+                self.audit.record_or_log(who, AuditEvent::ok("protection_group.create", group.id.as_str(), details)).await;
                 Ok(group)
             }
             Err(StoreError::Conflict { table, .. }) if table == repo::GROUP_NAMES => {
@@ -267,6 +335,7 @@ impl Services {
     /// [`ServiceError::VersionConflict`] when `expected_version` is given and differs.
     pub async fn update_group(
         &self,
+        who: &Principal,
         id: &ProtectionGroupId,
         input: &ProtectionGroupInput,
         expected_version: Option<u64>,
@@ -289,6 +358,8 @@ impl Services {
         match self.store.transact(ops).await {
             Ok(v) => {
                 group.version = *v.last().unwrap_or(&current.version);
+                let details = serde_json::json!({ "before": current, "after": group });
+                self.audit.record_or_log(who, AuditEvent::ok("protection_group.update", id.as_str(), details)).await;
                 Ok(group)
             }
             Err(StoreError::Conflict { table, .. }) if table == repo::GROUP_NAMES => {
@@ -307,6 +378,7 @@ impl Services {
     /// [`ServiceError::GroupNotFound`], [`ServiceError::VersionConflict`].
     pub async fn delete_group(
         &self,
+        who: &Principal,
         id: &ProtectionGroupId,
         expected_version: Option<u64>,
     ) -> Result<(), ServiceError> {
@@ -337,6 +409,8 @@ impl Services {
             e => e.into(),
         })?;
         tracing::info!(protection_group_id = %id, pairs = pairs.len(), "protection group deleted");
+        let details = serde_json::json!({ "before": current, "pairs_removed": pairs.len() });
+        self.audit.record_or_log(who, AuditEvent::ok("protection_group.delete", id.as_str(), details)).await;
         Ok(())
     }
 
@@ -408,8 +482,10 @@ impl Services {
         &self,
         id: &ProtectionGroupId,
         requests: &[PairRequest],
-        actor: &str,
+        who: &Principal,
     ) -> Result<AcceptOutcome, ServiceError> {
+        let actor = who.actor();
+        let actor = actor.as_str();
         if requests.is_empty() || requests.len() > MAX_PAIRS_PER_REQUEST {
             return Err(ServiceError::Invalid(vec![FieldError::new(
                 "pairs",
@@ -477,6 +553,14 @@ impl Services {
             }
         }
         tracing::info!(protection_group_id = %id, accepted = accepted.len(), unchanged, actor, "pairs accepted");
+        if !accepted.is_empty() {
+            let after: Vec<_> = accepted
+                .iter()
+                .map(|p| serde_json::json!({ "pair_id": p.id, "source_server_id": p.source_server_id, "standby_instance_id": p.standby_instance_id, "origin": p.origin }))
+                .collect();
+            let details = serde_json::json!({ "after": after, "unchanged": unchanged });
+            self.audit.record_or_log(who, AuditEvent::ok("pairs.accept", id.as_str(), details)).await;
+        }
         Ok(AcceptOutcome { accepted, unchanged })
     }
 
@@ -491,8 +575,10 @@ impl Services {
         pair_id: &PairId,
         standby: &InstanceId,
         expected_version: Option<u64>,
-        actor: &str,
+        who: &Principal,
     ) -> Result<InstancePair, ServiceError> {
+        let actor = who.actor();
+        let actor = actor.as_str();
         let (m, estate, all_pairs) = self.load_match(id).await?;
         let source = SourceServerId::parse(&format!("s-{}", &pair_id.as_str()[5..]))
             .map_err(|e| ServiceError::Invalid(vec![FieldError::new("pair_id", e.code, e.message)]))?;
@@ -527,6 +613,12 @@ impl Services {
         let v = self.store.transact(ops).await.map_err(concurrent_change)?;
         pair.version = v[1];
         tracing::info!(protection_group_id = %id, pair_id = %pair.id, standby = %standby, actor, "pair set by hand");
+        let details = serde_json::json!({
+            "protection_group_id": id,
+            "before": existing.map(|p| &p.standby_instance_id),
+            "after": pair.standby_instance_id,
+        });
+        self.audit.record_or_log(who, AuditEvent::ok("pair.set", pair.id.as_str(), details)).await;
         Ok(pair)
     }
 
@@ -536,6 +628,7 @@ impl Services {
     /// [`ServiceError::PairNotFound`], [`ServiceError::VersionConflict`].
     pub async fn delete_pair(
         &self,
+        who: &Principal,
         id: &ProtectionGroupId,
         pair_id: &PairId,
         expected_version: Option<u64>,
@@ -559,6 +652,11 @@ impl Services {
             StoreError::Conflict { actual, .. } => ServiceError::VersionConflict { expected: rec.version, actual },
             e => e.into(),
         })?;
+        let details = serde_json::json!({
+            "protection_group_id": id,
+            "before": { "source_server_id": pair.source_server_id, "standby_instance_id": pair.standby_instance_id },
+        });
+        self.audit.record_or_log(who, AuditEvent::ok("pair.delete", pair_id.as_str(), details)).await;
         Ok(())
     }
 

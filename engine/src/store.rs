@@ -101,6 +101,92 @@ pub trait Store: Send + Sync {
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<Vec<u64>, StoreError>;
 }
 
+/// A store in memory: for tests and tools that need no durability.
+pub mod memory {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::sync::{Mutex, MutexGuard};
+
+    /// Records in a map, behind one lock; transactions are checked whole before anything is applied.
+    #[derive(Debug, Default)]
+    pub struct MemoryStore(Mutex<BTreeMap<(String, String), Record>>);
+
+    impl MemoryStore {
+        /// Direct access to the records, for tests that must damage them.
+        pub fn lock(&self) -> MutexGuard<'_, BTreeMap<(String, String), Record>> {
+            self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        }
+    }
+
+    fn expect_of(op: &WriteOp) -> Expect {
+        match op {
+            WriteOp::Put { expect, .. } | WriteOp::Delete { expect, .. } | WriteOp::Check { expect, .. } => *expect,
+        }
+    }
+
+    #[async_trait]
+    impl Store for MemoryStore {
+        async fn get(&self, table: &str, key: &str) -> Result<Option<Record>, StoreError> {
+            Ok(self.lock().get(&(table.into(), key.into())).cloned())
+        }
+
+        async fn list(&self, table: &str, key_prefix: &str) -> Result<Vec<Record>, StoreError> {
+            let m = self.lock();
+            Ok(m.iter()
+                .filter(|((t, k), _)| t == table && k.starts_with(key_prefix))
+                .map(|(_, r)| r.clone())
+                .collect())
+        }
+
+        async fn transact(&self, ops: Vec<WriteOp>) -> Result<Vec<u64>, StoreError> {
+            let mut m = self.lock();
+            let mut seen = std::collections::HashSet::new();
+            for op in &ops {
+                let (t, k) = op.target();
+                if !seen.insert((t.to_owned(), k.to_owned())) {
+                    return Err(StoreError::DuplicateWrite { table: t.into(), key: k.into() });
+                }
+                let actual = m.get(&(t.into(), k.into())).map(|r| r.version);
+                let expected = expect_of(op);
+                let holds = match expected {
+                    Expect::Any => true,
+                    Expect::Absent => actual.is_none(),
+                    Expect::Version(v) => actual == Some(v),
+                };
+                if !holds {
+                    return Err(StoreError::Conflict { table: t.into(), key: k.into(), expected, actual });
+                }
+            }
+            let mut out = Vec::with_capacity(ops.len());
+            for op in ops {
+                match op {
+                    WriteOp::Put { table, key, value, .. } => {
+                        let version = m.get(&(table.clone(), key.clone())).map_or(1, |r| r.version + 1);
+                        m.insert((table, key.clone()), Record { key, version, value });
+                        out.push(version);
+                    }
+                    WriteOp::Delete { table, key, .. } => {
+                        m.remove(&(table, key));
+                        out.push(0);
+                    }
+                    WriteOp::Check { table, key, .. } => {
+                        out.push(m.get(&(table, key)).map_or(0, |r| r.version));
+                    }
+                }
+            }
+            Ok(out)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[tokio::test]
+        async fn the_memory_store_passes_the_conformance_suite() {
+            super::super::conformance::run_all(&super::MemoryStore::default()).await;
+        }
+    }
+}
+
 /// The conformance suite every [`Store`] implementation runs in its tests.
 pub mod conformance {
     use super::*;
