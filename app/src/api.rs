@@ -11,9 +11,6 @@ use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
-/// Who the console records as the actor until sign-in exists.
-#[cfg(feature = "ssr")]
-const ACTOR: &str = "console";
 
 /// A typed error the pages can match on: the same stable codes as the REST API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,12 +93,35 @@ impl From<engine::ServiceError> for ConsoleError {
 }
 
 #[cfg(feature = "ssr")]
-fn services() -> Result<engine::Services, ConsoleError> {
+pub(crate) fn services() -> Result<engine::Services, ConsoleError> {
     use_context::<engine::Services>().ok_or_else(|| ConsoleError {
         code: "INTERNAL".into(),
         message: "services are not wired into the console".into(),
         details: serde_json::Value::Null,
     })
+}
+
+/// The signed-in identity of this request (the server's guard has already checked the function's access).
+#[cfg(feature = "ssr")]
+pub(crate) fn who() -> Result<domain::auth::Principal, ConsoleError> {
+    use_context::<http::request::Parts>()
+        .and_then(|p| p.extensions.get::<domain::auth::Principal>().cloned())
+        .ok_or_else(|| ConsoleError { code: "UNAUTHENTICATED".into(), message: "sign in first".into(), details: serde_json::Value::Null })
+}
+
+/// Refuses unless the signed-in role grants `p` (for a function whose argument raises what it needs).
+#[cfg(feature = "ssr")]
+pub(crate) fn require(p: domain::auth::Permission) -> Result<domain::auth::Principal, ConsoleError> {
+    let who = who()?;
+    if who.allows(domain::auth::Access::Role(p)) {
+        Ok(who)
+    } else {
+        Err(ConsoleError {
+            code: "FORBIDDEN".into(),
+            message: format!("the {} role does not allow this", who.role),
+            details: serde_json::Value::Null,
+        })
+    }
 }
 
 #[cfg(feature = "ssr")]
@@ -151,15 +171,15 @@ pub async fn save_group(
 ) -> Result<ProtectionGroup, ConsoleError> {
     let s = services()?;
     Ok(match id {
-        None => s.create_group(&input).await?,
-        Some(id) => s.update_group(&group_id(&id)?, &input, expected_version).await?,
+        None => s.create_group(&who()?, &input).await?,
+        Some(id) => s.update_group(&who()?, &group_id(&id)?, &input, expected_version).await?,
     })
 }
 
 /// Deletes a protection group and its pairs.
 #[server(prefix = "/console", endpoint = "delete_group", input = leptos::server_fn::codec::Json)]
 pub async fn delete_group(id: String, expected_version: Option<u64>) -> Result<(), ConsoleError> {
-    Ok(services()?.delete_group(&group_id(&id)?, expected_version).await?)
+    Ok(services()?.delete_group(&who()?, &group_id(&id)?, expected_version).await?)
 }
 
 /// Runs matching for a group.
@@ -171,7 +191,7 @@ pub async fn run_match(id: String) -> Result<GroupMatch, ConsoleError> {
 /// Accepts pairs, all or none.
 #[server(prefix = "/console", endpoint = "accept_pairs", input = leptos::server_fn::codec::Json)]
 pub async fn accept_pairs(id: String, pairs: Vec<PairRequest>) -> Result<AcceptOutcome, ConsoleError> {
-    Ok(services()?.accept_pairs(&group_id(&id)?, &pairs, ACTOR).await?)
+    Ok(services()?.accept_pairs(&group_id(&id)?, &pairs, &who()?).await?)
 }
 
 /// Sets a source server's standby by hand.
@@ -187,14 +207,14 @@ pub async fn set_pair(
     let standby =
         domain::ids::InstanceId::parse(standby_instance_id.trim()).map_err(|e| bad_id("standby_instance_id", e))?;
     let pair_id = domain::ids::PairId::for_source(&source);
-    Ok(services()?.set_pair(&group_id(&id)?, &pair_id, &standby, expected_version, ACTOR).await?)
+    Ok(services()?.set_pair(&group_id(&id)?, &pair_id, &standby, expected_version, &who()?).await?)
 }
 
 /// Removes a pair.
 #[server(prefix = "/console", endpoint = "delete_pair", input = leptos::server_fn::codec::Json)]
 pub async fn delete_pair(id: String, pair_id: String, expected_version: Option<u64>) -> Result<(), ConsoleError> {
     let pair_id = domain::ids::PairId::parse(&pair_id).map_err(|e| bad_id("pair_id", e))?;
-    Ok(services()?.delete_pair(&group_id(&id)?, &pair_id, expected_version).await?)
+    Ok(services()?.delete_pair(&who()?, &group_id(&id)?, &pair_id, expected_version).await?)
 }
 
 /// Where each pair's launch configuration stands.
@@ -219,13 +239,13 @@ pub async fn configure(
         ),
     };
     let req = engine::launch::ConfigureRequest { dry_run, pair_ids };
-    Ok(services()?.configure_launch_into(&group_id(&id)?, &req, ACTOR).await?)
+    Ok(services()?.configure_launch_into(&group_id(&id)?, &req, &who()?).await?)
 }
 
 /// Restores the launch configurations from before Roundtrip's first write.
 #[server(prefix = "/console", endpoint = "rollback", input = leptos::server_fn::codec::Json)]
 pub async fn rollback(id: String) -> Result<domain::launch::ConfigureOutcome, ConsoleError> {
-    Ok(services()?.rollback_launch_into(&group_id(&id)?, None, ACTOR).await?)
+    Ok(services()?.rollback_launch_into(&group_id(&id)?, None, &who()?).await?)
 }
 
 /// A group's last readiness and history; `now` evaluates it first.
@@ -233,7 +253,12 @@ pub async fn rollback(id: String) -> Result<domain::launch::ConfigureOutcome, Co
 pub async fn readiness(id: String, now: bool) -> Result<ReadinessView, ConsoleError> {
     let s = services()?;
     let id = group_id(&id)?;
-    let v = if now { s.evaluate_readiness(&id).await? } else { s.readiness(&id).await? };
+    let v = if now {
+        require(domain::auth::Permission::Operate)?;
+        s.evaluate_readiness(&id).await?
+    } else {
+        s.readiness(&id).await?
+    };
     Ok(v)
 }
 

@@ -4,7 +4,9 @@
 //! Pages call the server functions of [`api`], which call the engine's services; nothing here talks to a
 //! cloud or a store directly. Every string from the estate is rendered as text (escaped by Leptos).
 
+pub mod access;
 pub mod api;
+pub mod api_security;
 pub mod components;
 pub mod pages;
 pub mod rows;

@@ -63,6 +63,8 @@ pub enum ErrorCode {
     SelfApproval,
     /// The route declares no permission, so it is refused (deny by default).
     NoPermissionDeclared,
+    /// The audit trail's hash chain does not verify: an entry was edited or removed.
+    AuditChainBroken,
 }
 
 impl ErrorCode {
@@ -96,6 +98,7 @@ impl ErrorCode {
             Self::LastAdmin => "LAST_ADMIN",
             Self::SelfApproval => "SELF_APPROVAL",
             Self::NoPermissionDeclared => "NO_PERMISSION_DECLARED",
+            Self::AuditChainBroken => "AUDIT_CHAIN_BROKEN",
         }
     }
 }

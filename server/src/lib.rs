@@ -3,9 +3,12 @@
 //! the console (Leptos SSR + hydration) and REST API v1 under `/api/v1`.
 
 pub mod api;
+pub mod oidc;
+pub mod security;
 pub mod settings;
 
 use axum::Router;
+use axum::routing::post;
 use engine::Services;
 use engine::clock::Clock;
 use leptos::prelude::*;
@@ -39,23 +42,55 @@ pub fn load_scenario(settings: &Settings) -> anyhow::Result<Scenario> {
     Scenario::from_toml(&text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))
 }
 
-/// Opens the store and the simulated estate in the data folder and wires the services and router.
+/// Opens the store and the simulated estate in the data folder, wires the services and router, and creates
+/// the first admin when there are no users.
 ///
 /// # Errors
-/// When the data folder, the store file or the scenario cannot be used.
-pub fn wire(settings: &Settings) -> anyhow::Result<Wired> {
+/// When the data folder, the store file or the scenario cannot be used, or the admin settings are invalid.
+pub async fn wire(settings: &Settings) -> anyhow::Result<Wired> {
     // The store first: its lock refuses a second server on the same data folder before anything is read.
     let store = Arc::new(EmbeddedStore::open(&settings.data_dir.join("roundtrip-store.jsonl"))?);
     let simulator = Arc::new(Simulator::open(&settings.data_dir, || load_scenario(settings), settings.sim_speed)?);
     let clock: Arc<dyn Clock> = simulator.clock();
-    let services = Services::new(simulator.clone(), store, clock);
-    let router = router(services.clone(), settings);
+    let services = Services::with(
+        simulator.clone(),
+        store,
+        clock,
+        Arc::new(engine::clock::SystemClock),
+        settings.auth.sessions,
+    );
+    bootstrap_admin(&services, settings).await?;
+    let oidc = settings.oidc.clone().map(oidc::Oidc::new).transpose()?.map(Arc::new);
+    let router = router(services.clone(), settings, oidc);
     Ok(Wired { router, services, simulator })
 }
 
+/// Creates the first admin when there are no users: with the configured password, or with a one-time
+/// password written once to the log.
+///
+/// # Errors
+/// An invalid admin name or password.
+pub async fn bootstrap_admin(services: &Services, settings: &Settings) -> anyhow::Result<()> {
+    let password = settings.auth.admin_password.as_ref().map(settings::Secret::expose);
+    let generated = services
+        .auth
+        .bootstrap(&settings.auth.admin_username, password)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot create the first admin: {}", e.public_message()))?;
+    if let Some(p) = generated {
+        // The only time this password exists outside its hash; it must be changed at first sign-in.
+        tracing::warn!(
+            username = %settings.auth.admin_username,
+            one_time_password = %p,
+            "no users yet: created the first admin with a one-time password; sign in and choose your own"
+        );
+    }
+    Ok(())
+}
+
 /// The whole HTTP surface: REST API under `/api/v1`, console server functions under `/console`, pages,
-/// and the built site's static files.
-pub fn router(services: Services, settings: &Settings) -> Router {
+/// sign-in under `/auth`, and the built site's static files, behind the security layers.
+pub fn router(services: Services, settings: &Settings, oidc: Option<Arc<oidc::Oidc>>) -> Router {
     let options = LeptosOptions::builder()
         .output_name("webapp")
         .site_root(settings.site_root.display().to_string())
@@ -65,13 +100,42 @@ pub fn router(services: Services, settings: &Settings) -> Router {
     let routes = generate_route_list(app::App);
     let ctx_services = services.clone();
     let ui: Router = Router::new()
-        .leptos_routes_with_context(&options, routes, move || provide_context(ctx_services.clone()), {
+        .leptos_routes_with_context(
+            &options,
+            routes,
+            move || {
+                provide_context(ctx_services.clone());
+                // Pages allow only scripts carrying this response's nonce (Leptos puts it on its own).
+                if let (Some(nonce), Some(res)) =
+                    (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>())
+                    && let Ok(v) = axum::http::HeaderValue::from_str(&security::page_csp(&nonce))
+                {
+                    res.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, v);
+                }
+            },
+            {
             let options = options.clone();
             move || app::shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler(app::shell))
         .with_state(options);
-    ui.nest("/api/v1", api::router(services, settings.max_body_bytes))
+    let sign_in = Router::new()
+        .route("/auth/login", post(security::login_form))
+        .route("/auth/logout", post(security::logout_form))
+        .with_state(services.clone());
+    let security = security::Security {
+        services: services.clone(),
+        oidc,
+        secure_cookies: settings.auth.secure_cookies,
+        trust_forwarded_for: settings.auth.trust_forwarded_for,
+    };
+    ui.merge(sign_in)
+        .nest(api::PREFIX, api::router(services, settings.max_body_bytes))
+        .layer(axum::middleware::from_fn(security::guard))
+        .layer(axum::middleware::from_fn_with_state(security, security::authenticate))
+        // Console functions and forms read bodies themselves; the API answers its own limit in JSON first.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(settings.max_body_bytes.saturating_mul(2)))
+        .layer(axum::middleware::from_fn(security::headers))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
         .layer(TraceLayer::new_for_http())
 }
@@ -116,5 +180,7 @@ pub async fn serve(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -20,6 +20,28 @@ enum Command {
         #[command(subcommand)]
         command: SimCommand,
     },
+    /// The audit trail in a data folder (with the server stopped; a running server answers
+    /// `GET /api/v1/audit/verify`).
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain and report any edited or removed entry. Exit code 0: intact; 3: broken.
+    Verify {
+        /// Settings file (TOML), for the data folder.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Data folder holding the store file.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Args, Default)]
@@ -80,10 +102,14 @@ fn main() -> std::process::ExitCode {
             generate(servers, seed, problems, out)
         }
         Some(Command::Serve(args)) => serve(args),
+        Some(Command::Audit { command: AuditCommand::Verify { config, data_dir, json } }) => {
+            audit_verify(config, data_dir, json)
+        }
         None => serve(ServeArgs::default()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if e.is::<ChainBroken>() => std::process::ExitCode::from(3),
         Err(e) => {
             eprintln!("roundtrip: {e:#}");
             std::process::ExitCode::FAILURE
@@ -103,6 +129,39 @@ fn generate(servers: usize, seed: u64, problems: bool, out: Option<PathBuf>) -> 
         }
     }
     Ok(())
+}
+
+/// The audit chain does not verify (already reported).
+#[derive(Debug, thiserror::Error)]
+#[error("the audit chain is broken")]
+struct ChainBroken;
+
+fn audit_verify(config: Option<PathBuf>, data_dir: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
+    let mut settings = Settings::load(config.as_deref(), std::env::vars())?;
+    if let Some(d) = data_dir {
+        settings.data_dir = d;
+    }
+    let path = settings.data_dir.join("roundtrip-store.jsonl");
+    anyhow::ensure!(path.exists(), "no store at {}", path.display());
+    let store = std::sync::Arc::new(store::EmbeddedStore::open(&path).map_err(|e| {
+        anyhow::anyhow!("{e}; if the server is running, ask it instead: GET /api/v1/audit/verify")
+    })?);
+    let log = engine::audit::AuditLog::new(store, std::sync::Arc::new(engine::clock::SystemClock));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let report = runtime.block_on(log.verify())?;
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+    } else if report.intact {
+        writeln!(out, "audit chain intact: {} entries, head {} {}", report.entries, report.head_seq, report.head_hash)?;
+    } else {
+        writeln!(out, "audit chain BROKEN ({} problem(s)):", report.problems.len())?;
+        for p in &report.problems {
+            writeln!(out, "  entry {}: {}", p.seq, p.problem)?;
+        }
+    }
+    if report.intact { Ok(()) } else { Err(ChainBroken.into()) }
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -133,7 +192,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen))?;
-        let wired = server::wire(&settings)?;
+        let wired = server::wire(&settings).await?;
         if !settings.site_root.join("pkg").join("webapp.wasm").exists() {
             tracing::warn!(site_root = %settings.site_root.display(), "the console is not built here; pages will render but not hydrate (run scripts/build-site.sh)");
         }

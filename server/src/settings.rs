@@ -51,6 +51,88 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Minutes between background readiness evaluations of every group (0 turns them off).
     pub readiness_interval_minutes: u64,
+    pub auth: AuthConfig,
+    /// Bearer JWTs from an OIDC issuer, when configured.
+    pub oidc: Option<OidcConfig>,
+}
+
+/// A secret that never appears in logs or `Debug` output.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Sign-in settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Name of the admin created on first start when there are no users.
+    pub admin_username: String,
+    /// Password of that admin (`ROUNDTRIP_ADMIN_PASSWORD`); when absent, a one-time password is printed
+    /// once to the log and must be changed at first sign-in.
+    pub admin_password: Option<Secret>,
+    /// Mark the session cookie `Secure` always (as well as whenever a proxy says the request came over TLS).
+    pub secure_cookies: bool,
+    /// Take the client address for sign-in throttling from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// Session expiry and sign-in throttling (`[auth.sessions]`).
+    pub sessions: engine::auth::AuthSettings,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            admin_username: "admin".into(),
+            admin_password: None,
+            secure_cookies: false,
+            trust_forwarded_for: false,
+            sessions: engine::auth::AuthSettings::default(),
+        }
+    }
+}
+
+/// An OIDC issuer whose bearer JWTs Roundtrip accepts, and how its groups map to roles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The `iss` claim tokens must carry.
+    pub issuer: String,
+    /// The `aud` claim tokens must carry.
+    pub audience: String,
+    /// Where the issuer publishes its signing keys (JWKS).
+    pub jwks_url: String,
+    /// The claim naming the person (default `sub`).
+    #[serde(default = "default_subject_claim")]
+    pub subject_claim: String,
+    /// The claim listing the person's groups (default `groups`).
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+    /// Group → role; a person in several mapped groups gets the most powerful role.
+    pub roles: std::collections::BTreeMap<String, domain::auth::Role>,
+}
+
+fn default_subject_claim() -> String {
+    "sub".into()
+}
+
+fn default_groups_claim() -> String {
+    "groups".into()
 }
 
 impl Default for Settings {
@@ -66,6 +148,8 @@ impl Default for Settings {
             max_body_bytes: 2 * 1024 * 1024,
             log_format: LogFormat::Pretty,
             readiness_interval_minutes: 15,
+            auth: AuthConfig::default(),
+            oidc: None,
         }
     }
 }
@@ -117,6 +201,9 @@ impl Settings {
                 "READINESS_INTERVAL_MINUTES" => {
                     s.readiness_interval_minutes = value.parse().map_err(|_| bad("expected whole minutes (0 = off)"))?
                 }
+                "ADMIN_USERNAME" => s.auth.admin_username = value.clone(),
+                "ADMIN_PASSWORD" => s.auth.admin_password = Some(Secret::new(value.clone())),
+                "SECURE_COOKIES" => s.auth.secure_cookies = value.parse().map_err(|_| bad("expected true or false"))?,
                 "SITE_ROOT" => s.site_root = PathBuf::from(&value),
                 "MAX_BODY_BYTES" => s.max_body_bytes = value.parse().map_err(|_| bad("expected a number of bytes"))?,
                 "LOG_FORMAT" => {
@@ -148,6 +235,24 @@ mod tests {
         assert_eq!(s.listen.port(), 4000);
         assert_eq!(s.data_dir, PathBuf::from("/tmp/y"));
         assert_eq!(s.cloud, CloudKind::Simulated);
+    }
+
+    #[test]
+    fn the_admin_password_is_never_printed() {
+        let s = Settings::load(None, [("ROUNDTRIP_ADMIN_PASSWORD".to_owned(), "hunter2hunter2".to_owned())]).unwrap();
+        assert_eq!(s.auth.admin_password.as_ref().map(Secret::expose), Some("hunter2hunter2"));
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn an_oidc_issuer_is_configured_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("roundtrip.toml");
+        let text = "[oidc]\nissuer = \"https://idp.example\"\naudience = \"roundtrip\"\njwks_url = \"https://idp.example/jwks\"\n[oidc.roles]\ndr-admins = \"admin\"\n";
+        std::fs::write(&file, text).unwrap();
+        let s = Settings::load(Some(&file), []).unwrap();
+        let o = s.oidc.unwrap();
+        assert_eq!((o.groups_claim.as_str(), o.roles["dr-admins"]), ("groups", domain::auth::Role::Admin));
     }
 
     #[test]

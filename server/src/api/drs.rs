@@ -3,8 +3,10 @@
 use super::error::{ApiError, ApiJson};
 use super::parse_id;
 use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
+use super::routes::Routes;
+use axum::Json;
+use domain::auth::{Access, Permission};
+
 use domain::group::{AccountRegionInput, SelectionInput, SourceNameKey};
 use domain::ids::ProtectionGroupId;
 use domain::matching::MatchReport;
@@ -13,11 +15,13 @@ use engine::Services;
 use engine::services::ExplicitMatch;
 use serde::{Deserialize, Serialize};
 
-pub fn router() -> Router<Services> {
-    Router::new()
-        .route("/drs/instances/match", post(match_instances))
-        .route("/drs/instances/validate-pairs", post(validate_pairs))
-        .route("/drs/instances/validate-ip", post(validate_ip))
+/// Matching and validation read the estate and write nothing, so any role may run them.
+pub fn routes() -> Routes {
+    let read = Access::Role(Permission::Read);
+    Routes::new()
+        .post("/drs/instances/match", read, match_instances)
+        .post("/drs/instances/validate-pairs", read, validate_pairs)
+        .post("/drs/instances/validate-ip", read, validate_ip)
 }
 
 /// Match for a stored group, or for explicit accounts and regions.

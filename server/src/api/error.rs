@@ -55,6 +55,15 @@ impl ApiError {
             ErrorCode::Throttled => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::CloudError => StatusCode::BAD_GATEWAY,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Unauthenticated | ErrorCode::LoginFailed => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden
+            | ErrorCode::CsrfRejected
+            | ErrorCode::PasswordChangeRequired
+            | ErrorCode::SelfApproval
+            | ErrorCode::NoPermissionDeclared => StatusCode::FORBIDDEN,
+            ErrorCode::LoginThrottled => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::UserNotFound | ErrorCode::TokenNotFound | ErrorCode::ShareLinkNotFound => StatusCode::NOT_FOUND,
+            ErrorCode::DuplicateUser | ErrorCode::LastAdmin | ErrorCode::AuditChainBroken => StatusCode::CONFLICT,
         }
     }
 }
@@ -71,8 +80,13 @@ impl From<ServiceError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = self.details.get("retry_after_secs").and_then(Value::as_u64);
         let body = json!({ "error": { "code": self.code, "message": self.message, "details": self.details } });
-        (self.status, axum::Json(body)).into_response()
+        let mut r = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            r.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        r
     }
 }
 
@@ -118,13 +132,32 @@ fn json_rejection(r: JsonRejection) -> ApiError {
     }
 }
 
+/// The 401 an anonymous caller gets instead of any other answer: without signing in, the API says nothing
+/// about which routes exist.
+fn anonymous(who: Option<&axum::Extension<domain::auth::Principal>>) -> Option<ApiError> {
+    who.is_none().then(|| ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthenticated, "sign in first"))
+}
+
 /// Answers unknown API routes.
-pub async fn route_not_found(uri: axum::http::Uri) -> ApiError {
+pub async fn route_not_found(
+    who: Option<axum::Extension<domain::auth::Principal>>,
+    uri: axum::http::Uri,
+) -> ApiError {
+    if let Some(e) = anonymous(who.as_ref()) {
+        return e;
+    }
     ApiError::new(StatusCode::NOT_FOUND, ErrorCode::RouteNotFound, format!("no API route {}", uri.path()))
 }
 
 /// Answers a known path with the wrong method.
-pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+pub async fn method_not_allowed(
+    who: Option<axum::Extension<domain::auth::Principal>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> ApiError {
+    if let Some(e) = anonymous(who.as_ref()) {
+        return e;
+    }
     let mut e = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::RouteNotFound,

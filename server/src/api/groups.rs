@@ -4,18 +4,26 @@ use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use super::parse_id;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use super::Who;
+use super::routes::Routes;
+use axum::Json;
+use domain::auth::{Access, Permission};
+
 use domain::group::{ProtectionGroup, ProtectionGroupInput};
 use domain::ids::ProtectionGroupId;
 use engine::Services;
 use engine::services::GroupSummary;
 use serde::Deserialize;
 
-pub fn router() -> Router<Services> {
-    Router::new()
-        .route("/protection-groups", get(list).post(create))
-        .route("/protection-groups/{id}", get(read).put(replace).delete(remove))
+pub fn routes() -> Routes {
+    let read_ = Access::Role(Permission::Read);
+    let operate = Access::Role(Permission::Operate);
+    Routes::new()
+        .get("/protection-groups", read_, list)
+        .post("/protection-groups", operate, create)
+        .get("/protection-groups/{id}", read_, read)
+        .put("/protection-groups/{id}", operate, replace)
+        .delete("/protection-groups/{id}", operate, remove)
 }
 
 #[derive(serde::Serialize)]
@@ -29,9 +37,10 @@ async fn list(State(s): State<Services>) -> Result<Json<GroupList>, ApiError> {
 
 async fn create(
     State(s): State<Services>,
+    Who(who): Who,
     ApiJson(input): ApiJson<ProtectionGroupInput>,
 ) -> Result<(StatusCode, Json<ProtectionGroup>), ApiError> {
-    Ok((StatusCode::CREATED, Json(s.create_group(&input).await?)))
+    Ok((StatusCode::CREATED, Json(s.create_group(&who, &input).await?)))
 }
 
 pub(super) fn group_id(text: &str) -> Result<ProtectionGroupId, ApiError> {
@@ -45,6 +54,7 @@ async fn read(State(s): State<Services>, ApiPath(id): ApiPath<String>) -> Result
 /// A replacement: the group's fields plus, optionally, `expected_version` (the version the client read).
 async fn replace(
     State(s): State<Services>,
+    Who(who): Who,
     ApiPath(id): ApiPath<String>,
     ApiJson(mut body): ApiJson<serde_json::Value>,
 ) -> Result<Json<ProtectionGroup>, ApiError> {
@@ -67,7 +77,7 @@ async fn replace(
         err.details = serde_json::json!({ "reason": e.to_string() });
         err
     })?;
-    Ok(Json(s.update_group(&group_id(&id)?, &input, expected).await?))
+    Ok(Json(s.update_group(&who, &group_id(&id)?, &input, expected).await?))
 }
 
 #[derive(Deserialize)]
@@ -77,9 +87,10 @@ pub(super) struct VersionQuery {
 
 async fn remove(
     State(s): State<Services>,
+    Who(who): Who,
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<VersionQuery>,
 ) -> Result<StatusCode, ApiError> {
-    s.delete_group(&group_id(&id)?, q.expected_version).await?;
+    s.delete_group(&who, &group_id(&id)?, q.expected_version).await?;
     Ok(StatusCode::NO_CONTENT)
 }

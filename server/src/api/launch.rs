@@ -3,8 +3,11 @@
 use super::error::{ApiError, ApiJson, ApiPath};
 use super::groups::group_id;
 use axum::extract::State;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use super::Who;
+use super::routes::Routes;
+use axum::Json;
+use domain::auth::{Access, Permission};
+
 use domain::FieldError;
 use domain::ids::PairId;
 use domain::launch::{ConfigureOutcome, LaunchConfigStatus};
@@ -13,16 +16,17 @@ use engine::launch::ConfigureRequest;
 use engine::readiness::{ReadinessView, VerdictSummary};
 use serde::Deserialize;
 
-/// Who the REST API records as the actor until sign-in exists.
-const ACTOR: &str = "api";
 
-pub fn router() -> Router<Services> {
-    Router::new()
-        .route("/protection-groups/{id}/configure-allow-launching", post(configure))
-        .route("/protection-groups/{id}/configure-allow-launching/rollback", post(rollback))
-        .route("/protection-groups/{id}/launch-config-status", get(status))
-        .route("/protection-groups/{id}/readiness", get(readiness).post(evaluate))
-        .route("/readiness", get(verdicts))
+pub fn routes() -> Routes {
+    let read = Access::Role(Permission::Read);
+    let operate = Access::Role(Permission::Operate);
+    Routes::new()
+        .post("/protection-groups/{id}/configure-allow-launching", operate, configure)
+        .post("/protection-groups/{id}/configure-allow-launching/rollback", operate, rollback)
+        .get("/protection-groups/{id}/launch-config-status", read, status)
+        .get("/protection-groups/{id}/readiness", read, readiness)
+        .post("/protection-groups/{id}/readiness", operate, evaluate)
+        .get("/readiness", read, verdicts)
 }
 
 #[derive(Deserialize, Default)]
@@ -56,12 +60,13 @@ fn pair_ids(raw: Option<&[String]>) -> Result<Option<Vec<PairId>>, ApiError> {
 
 async fn configure(
     State(s): State<Services>,
+    Who(who): Who,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ConfigureBody>,
 ) -> Result<Json<ConfigureOutcome>, ApiError> {
     let id = group_id(&id)?;
     let req = ConfigureRequest { dry_run: body.dry_run, pair_ids: pair_ids(body.pair_ids.as_deref())? };
-    Ok(Json(s.configure_launch_into(&id, &req, ACTOR).await?))
+    Ok(Json(s.configure_launch_into(&id, &req, &who).await?))
 }
 
 #[derive(Deserialize, Default)]
@@ -73,12 +78,13 @@ struct RollbackBody {
 
 async fn rollback(
     State(s): State<Services>,
+    Who(who): Who,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<RollbackBody>,
 ) -> Result<Json<ConfigureOutcome>, ApiError> {
     let id = group_id(&id)?;
     let subset = pair_ids(body.pair_ids.as_deref())?;
-    Ok(Json(s.rollback_launch_into(&id, subset.as_deref(), ACTOR).await?))
+    Ok(Json(s.rollback_launch_into(&id, subset.as_deref(), &who).await?))
 }
 
 #[derive(serde::Serialize)]

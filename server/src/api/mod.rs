@@ -1,19 +1,41 @@
 //! REST API v1 under `/api/v1`: thin handlers that parse, call one service and map the result.
-//! Each resource module exports `router()`; this module merges them and adds the JSON error fallbacks.
+//! Each resource module exports `routes()`, where every route declares its access; this module merges them,
+//! puts the authorisation layer over them and adds the JSON error fallbacks.
 
+pub mod admin;
+pub mod audit;
 pub mod drs;
 pub mod error;
 pub mod groups;
 pub mod launch;
 pub mod openapi;
 pub mod pairs;
+pub mod routes;
+pub mod share;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::routing::get;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
+use domain::auth::{Access, Permission, Principal};
 use engine::Services;
 use error::{ApiError, method_not_allowed, route_not_found};
+use routes::{RouteRule, Routes};
 use serde_json::{Value, json};
+
+/// Where the REST API is mounted.
+pub const PREFIX: &str = "/api/v1";
+
+/// The signed-in identity of a request; a 401 when there is none (the route's access layer ran first).
+pub struct Who(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Who {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, ApiError> {
+        parts.extensions.get::<Principal>().cloned().map(Who).ok_or_else(|| {
+            ApiError::new(axum::http::StatusCode::UNAUTHORIZED, domain::ErrorCode::Unauthenticated, "sign in first")
+        })
+    }
+}
 
 /// Parses an id from a path or body field, answering a 400 that names the field.
 pub fn parse_id<T>(
@@ -24,16 +46,31 @@ pub fn parse_id<T>(
     parse(text).map_err(|e| ApiError::invalid(vec![domain::FieldError::new(field, e.code, e.message)]))
 }
 
+/// Every REST route with its declared access.
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/health", Access::Public, health)
+        .get("/openapi.json", Access::Public, openapi::document)
+        .get("/estate", Access::Role(Permission::Read), estate)
+        .merge(crate::security::session_api::routes())
+        .merge(groups::routes())
+        .merge(pairs::routes())
+        .merge(drs::routes())
+        .merge(launch::routes())
+        .merge(admin::routes())
+        .merge(audit::routes())
+        .merge(share::routes())
+}
+
+/// The declared routes, for the OpenAPI document and the role-matrix test.
+pub fn route_rules() -> Vec<RouteRule> {
+    routes().rules().to_vec()
+}
+
 /// The REST API, with its state applied.
 pub fn router(services: Services, max_body_bytes: usize) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/estate", get(estate))
-        .route("/openapi.json", get(openapi::document))
-        .merge(groups::router())
-        .merge(pairs::router())
-        .merge(drs::router())
-        .merge(launch::router())
+    let (router, _) = routes().into_parts();
+    router
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))

@@ -5,8 +5,11 @@ use super::groups::{VersionQuery, group_id};
 use super::parse_id;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, put};
-use axum::{Json, Router};
+use super::Who;
+use super::routes::Routes;
+use axum::Json;
+use domain::auth::{Access, Permission};
+
 use domain::FieldError;
 use domain::group::{InstancePair, PairRequest};
 use domain::ids::{InstanceId, PairId, SourceServerId};
@@ -14,13 +17,14 @@ use engine::Services;
 use engine::services::AcceptOutcome;
 use serde::Deserialize;
 
-/// Who the REST API records as the actor until sign-in exists.
-const ACTOR: &str = "api";
 
-pub fn router() -> Router<Services> {
-    Router::new()
-        .route("/protection-groups/{id}/instance-pairs", get(list).post(accept))
-        .route("/protection-groups/{id}/instance-pairs/{pair_id}", put(set).delete(remove))
+pub fn routes() -> Routes {
+    let operate = Access::Role(Permission::Operate);
+    Routes::new()
+        .get("/protection-groups/{id}/instance-pairs", Access::Role(Permission::Read), list)
+        .post("/protection-groups/{id}/instance-pairs", operate, accept)
+        .put("/protection-groups/{id}/instance-pairs/{pair_id}", operate, set)
+        .delete("/protection-groups/{id}/instance-pairs/{pair_id}", operate, remove)
 }
 
 #[derive(serde::Serialize)]
@@ -71,12 +75,13 @@ fn parse_pairs(pairs: &[PairInput]) -> Result<Vec<PairRequest>, ApiError> {
 
 async fn accept(
     State(s): State<Services>,
+    Who(who): Who,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<AcceptBody>,
 ) -> Result<(StatusCode, Json<AcceptOutcome>), ApiError> {
     let id = group_id(&id)?;
     let pairs = parse_pairs(&body.pairs)?;
-    let outcome = s.accept_pairs(&id, &pairs, ACTOR).await?;
+    let outcome = s.accept_pairs(&id, &pairs, &who).await?;
     let status = if outcome.accepted.is_empty() { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(outcome)))
 }
@@ -90,22 +95,24 @@ struct SetBody {
 
 async fn set(
     State(s): State<Services>,
+    Who(who): Who,
     ApiPath((id, pair_id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<SetBody>,
 ) -> Result<Json<InstancePair>, ApiError> {
     let id = group_id(&id)?;
     let pair_id = parse_id("pair_id", &pair_id, PairId::parse)?;
     let standby = parse_id("standby_instance_id", body.standby_instance_id.trim(), InstanceId::parse)?;
-    Ok(Json(s.set_pair(&id, &pair_id, &standby, body.expected_version, ACTOR).await?))
+    Ok(Json(s.set_pair(&id, &pair_id, &standby, body.expected_version, &who).await?))
 }
 
 async fn remove(
     State(s): State<Services>,
+    Who(who): Who,
     ApiPath((id, pair_id)): ApiPath<(String, String)>,
     ApiQuery(q): ApiQuery<VersionQuery>,
 ) -> Result<StatusCode, ApiError> {
     let id = group_id(&id)?;
     let pair_id = parse_id("pair_id", &pair_id, PairId::parse)?;
-    s.delete_pair(&id, &pair_id, q.expected_version).await?;
+    s.delete_pair(&who, &id, &pair_id, q.expected_version).await?;
     Ok(StatusCode::NO_CONTENT)
 }

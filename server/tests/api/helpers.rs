@@ -5,9 +5,15 @@ use sim::Simulator;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+/// The first admin's password in every test server.
+pub const ADMIN_PASSWORD: &str = "test-passphrase-0001";
+
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// Sends the admin's API token with every request.
     pub client: reqwest::Client,
+    /// Sends no credentials.
+    pub anonymous: reqwest::Client,
     pub simulator: Arc<Simulator>,
     pub services: engine::Services,
     settings: Settings,
@@ -27,11 +33,21 @@ pub async fn spawn_app() -> TestApp {
         max_body_bytes: 256 * 1024,
         ..Settings::default()
     };
+    let mut settings = settings;
+    settings.auth.admin_password = Some(server::settings::Secret::new(ADMIN_PASSWORD));
     start(settings, dir).await
 }
 
 async fn start(settings: Settings, dir: Arc<tempfile::TempDir>) -> TestApp {
-    let wired = server::wire(&settings).expect("wire");
+    let wired = server::wire(&settings).await.expect("wire");
+    let admin = admin_principal();
+    let token = wired
+        .services
+        .auth
+        .create_token(&admin, &engine::auth::NewToken { name: "tests".into(), role: "admin".into(), expires_in_days: None })
+        .await
+        .expect("admin token")
+        .token;
     let listener = tokio::net::TcpListener::bind(settings.listen).await.expect("bind");
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -44,7 +60,8 @@ async fn start(settings: Settings, dir: Arc<tempfile::TempDir>) -> TestApp {
     });
     TestApp {
         addr,
-        client: reqwest::Client::new(),
+        client: client_with_token(&token),
+        anonymous: reqwest::Client::new(),
         simulator: wired.simulator,
         services: wired.services,
         settings,
@@ -54,7 +71,41 @@ async fn start(settings: Settings, dir: Arc<tempfile::TempDir>) -> TestApp {
     }
 }
 
+/// The bootstrapped admin, as the engine sees them.
+pub fn admin_principal() -> domain::auth::Principal {
+    domain::auth::Principal {
+        subject: "admin".into(),
+        role: domain::auth::Role::Admin,
+        method: domain::auth::AuthMethod::Session,
+        token: None,
+        must_change_password: false,
+    }
+}
+
+/// A client that sends `Authorization: Bearer <token>`.
+pub fn client_with_token(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().expect("header"));
+    reqwest::Client::builder().default_headers(headers).build().expect("client")
+}
+
 impl TestApp {
+    /// A new API token of `role`, owned by user `owner` (created if missing).
+    pub async fn token_for(&self, owner: &str, role: &str) -> String {
+        let admin = admin_principal();
+        if owner != "admin" {
+            let input = engine::auth::NewUser {
+                username: owner.into(),
+                role: role.into(),
+                password: "long enough passphrase".into(),
+            };
+            let _ = self.services.auth.create_user(&admin, &input).await;
+        }
+        let owner = domain::auth::Principal { subject: owner.into(), ..admin };
+        let input = engine::auth::NewToken { name: format!("{role} token"), role: role.into(), expires_in_days: None };
+        self.services.auth.create_token(&owner, &input).await.expect("token").token
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

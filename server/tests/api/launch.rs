@@ -98,10 +98,14 @@ async fn a_group_is_previewed_applied_and_rolled_back_with_every_write_accounted
     );
     assert_eq!(count(&rb2, "nothing_to_restore") as usize, pairs);
 
-    // Every DRS write Roundtrip made is recorded in its store.
-    let recorded = app.services.store.list("aws_mutations", "").await.unwrap();
+    // Every DRS write Roundtrip made is in the audit trail, with who made it, and the trail verifies.
+    let (status, audit) = app.get("/api/v1/audit?action=aws.drs.&limit=10000").await;
+    assert_eq!(status, StatusCode::OK, "{audit}");
+    let recorded = audit["entries"].as_array().unwrap();
     assert_eq!(recorded.len(), drs_writes(&app));
-    assert!(recorded.iter().all(|r| r.value["actor"] == "api" && r.value["outcome"] == "ok"));
+    assert!(recorded.iter().all(|e| e["actor"] == "admin (token tests)" && e["outcome"] == "ok"), "{recorded:?}");
+    let (status, chain) = app.get("/api/v1/audit/verify").await;
+    assert_eq!((status, chain["intact"].as_bool()), (StatusCode::OK, Some(true)), "{chain}");
 }
 
 #[tokio::test]

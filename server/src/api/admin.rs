@@ -1,0 +1,75 @@
+//! `/users` and `/tokens`: local users and API tokens, for admins.
+
+use super::Who;
+use super::error::{ApiError, ApiJson, ApiPath};
+use super::routes::Routes;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use domain::auth::{Access, Permission};
+use engine::Services;
+use engine::auth::{ApiTokenView, CreatedToken, NewToken, NewUser, UserChange, UserView};
+use serde::Serialize;
+
+pub fn routes() -> Routes {
+    let admin = Access::Role(Permission::Administer);
+    Routes::new()
+        .get("/users", admin, list_users)
+        .post("/users", admin, create_user)
+        .patch("/users/{username}", admin, update_user)
+        .get("/tokens", admin, list_tokens)
+        .post("/tokens", admin, create_token)
+        .delete("/tokens/{id}", admin, revoke_token)
+}
+
+#[derive(Serialize)]
+struct UserList {
+    users: Vec<UserView>,
+}
+
+async fn list_users(State(s): State<Services>) -> Result<Json<UserList>, ApiError> {
+    Ok(Json(UserList { users: s.auth.list_users().await? }))
+}
+
+async fn create_user(
+    State(s): State<Services>,
+    Who(who): Who,
+    ApiJson(input): ApiJson<NewUser>,
+) -> Result<(StatusCode, Json<UserView>), ApiError> {
+    Ok((StatusCode::CREATED, Json(s.auth.create_user(&who, &input).await?)))
+}
+
+async fn update_user(
+    State(s): State<Services>,
+    Who(who): Who,
+    ApiPath(name): ApiPath<String>,
+    ApiJson(change): ApiJson<UserChange>,
+) -> Result<Json<UserView>, ApiError> {
+    Ok(Json(s.auth.update_user(&who, &name, &change).await?))
+}
+
+#[derive(Serialize)]
+struct TokenList {
+    tokens: Vec<ApiTokenView>,
+}
+
+async fn list_tokens(State(s): State<Services>) -> Result<Json<TokenList>, ApiError> {
+    Ok(Json(TokenList { tokens: s.auth.list_tokens().await? }))
+}
+
+/// The answer carries the token's secret: the only time it is ever shown.
+async fn create_token(
+    State(s): State<Services>,
+    Who(who): Who,
+    ApiJson(input): ApiJson<NewToken>,
+) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
+    Ok((StatusCode::CREATED, Json(s.auth.create_token(&who, &input).await?)))
+}
+
+async fn revoke_token(
+    State(s): State<Services>,
+    Who(who): Who,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ApiTokenView>, ApiError> {
+    Ok(Json(s.auth.revoke_token(&who, &id).await?))
+}
