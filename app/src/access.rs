@@ -46,16 +46,16 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("stakeholder_status", Access::ShareLink),
 ];
 
-/// Pages by route pattern (`:name` matches one segment).
+/// Pages by route pattern (`{name}` matches one segment), as the router lists them.
 pub const PAGES: &[(&str, Access)] = &[
     ("/", READ),
     ("/login", Access::Public),
     ("/account", Access::SignedIn),
-    ("/status/:token", Access::ShareLink),
+    ("/status/{token}", Access::ShareLink),
     ("/protection-groups", READ),
     ("/protection-groups/new", OPERATE),
-    ("/protection-groups/:id", READ),
-    ("/protection-groups/:id/configuration", READ),
+    ("/protection-groups/{id}", READ),
+    ("/protection-groups/{id}/configuration", READ),
     ("/matching", READ),
     ("/audit", READ),
     ("/share-links", READ),
@@ -72,7 +72,7 @@ pub fn server_fn_access(path: &str) -> Option<Access> {
 fn matches(pattern: &str, path: &str) -> bool {
     let p: Vec<&str> = pattern.trim_end_matches('/').split('/').collect();
     let q: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    p.len() == q.len() && p.iter().zip(&q).all(|(a, b)| a.starts_with(':') && !b.is_empty() || a == b)
+    p.len() == q.len() && p.iter().zip(&q).all(|(a, b)| a.starts_with('{') && !b.is_empty() || a == b)
 }
 
 /// The access of a page path, or `None` when no page route matches it. A literal route wins over a

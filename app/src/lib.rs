@@ -37,10 +37,46 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
+/// The top bar: brand, navigation and the user menu; only the brand on the sign-in and stakeholder pages.
+#[component]
+fn TopBar() -> impl IntoView {
+    let location = leptos_router::hooks::use_location();
+    let bare = move || {
+        let p = location.pathname.get();
+        p == "/login" || p.starts_with("/status/")
+    };
+    let admin = pages::signin::can(domain::auth::Permission::Administer);
+    view! {
+        <header class="topbar">
+            <A href="/" attr:class="brand">
+                <span class="brand-mark" aria-hidden="true">"⟲"</span>
+                " Roundtrip"
+            </A>
+            <Show when=move || !bare()>
+                <nav class="nav" aria-label="Main">
+                    <A href="/" exact=true>"Estate"</A>
+                    <A href="/protection-groups">"Protection groups"</A>
+                    <A href="/matching">"Instance matching"</A>
+                    <A href="/audit">"Audit"</A>
+                    <A href="/share-links">"Share links"</A>
+                    <Transition fallback=|| ()>
+                        <Show when=admin><A href="/admin/users">"Users"</A></Show>
+                    </Transition>
+                </nav>
+                <span class="estate-chip" title="This console runs against the simulated estate unless configured for AWS">
+                    "simulated estate"
+                </span>
+                <pages::signin::UserMenu/>
+            </Show>
+        </header>
+    }
+}
+
 /// The console.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    pages::signin::provide_me();
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
     view! {
@@ -49,20 +85,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <a class="skip-link" href="#main">"Skip to content"</a>
             <div class="shell">
-                <header class="topbar">
-                    <A href="/" attr:class="brand">
-                        <span class="brand-mark" aria-hidden="true">"⟲"</span>
-                        " Roundtrip"
-                    </A>
-                    <nav class="nav" aria-label="Main">
-                        <A href="/" exact=true>"Estate"</A>
-                        <A href="/protection-groups">"Protection groups"</A>
-                        <A href="/matching">"Instance matching"</A>
-                    </nav>
-                    <span class="estate-chip" title="This console runs against the simulated estate unless configured for AWS">
-                        "simulated estate"
-                    </span>
-                </header>
+                <TopBar/>
                 <main id="main" class="content">
                     <Routes fallback=|| view! { <pages::NotFound/> }>
                         <Route path=path!("/") view=pages::overview::Overview/>
@@ -71,6 +94,13 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/protection-groups/:id") view=pages::groups::GroupEdit/>
                         <Route path=path!("/protection-groups/:id/configuration") view=pages::configure::Configuration/>
                         <Route path=path!("/matching") view=pages::matching::Matching/>
+                        <Route path=path!("/login") view=pages::signin::Login/>
+                        <Route path=path!("/account") view=pages::signin::Account/>
+                        <Route path=path!("/status/:token") view=pages::share::Status/>
+                        <Route path=path!("/share-links") view=pages::share::ShareLinks/>
+                        <Route path=path!("/audit") view=pages::audit::Audit/>
+                        <Route path=path!("/admin/users") view=pages::admin::Users/>
+                        <Route path=path!("/admin/tokens") view=pages::admin::Tokens/>
                     </Routes>
                 </main>
                 <footer class="footer">

@@ -409,6 +409,14 @@ impl Auth {
         Ok(user.view(v[0]))
     }
 
+    /// One user, or `None`.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn user_view(&self, name: &str) -> Result<Option<UserView>, ServiceError> {
+        Ok(self.user(name).await?.map(|(u, v)| u.view(v)))
+    }
+
     /// Every user, by name.
     ///
     /// # Errors

@@ -1,10 +1,14 @@
 //! The console's pages.
 
+pub mod admin;
+pub mod audit;
 pub mod configure;
 pub mod groups;
 pub mod matching;
 pub mod overview;
 pub mod readiness;
+pub mod share;
+pub mod signin;
 
 use leptos::prelude::*;
 

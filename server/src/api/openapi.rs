@@ -44,6 +44,7 @@ pub fn spec() -> Value {
             "version": "1",
             "description": "Disaster recovery into pre-provisioned standbys with AWS Elastic Disaster Recovery. Errors are {\"error\":{\"code\",\"message\",\"details\"}} with stable codes."
         },
+        "security": [{ "bearer": [] }, { "session": [] }],
         "paths": {
             "/api/v1/health": { "get": { "summary": "Liveness", "responses": { "200": { "description": "ok" } } } },
             "/api/v1/estate": { "get": { "summary": "Estate overview: accounts, regions, source servers by replication state, standbys by state",
@@ -114,16 +115,99 @@ pub fn spec() -> Value {
                     "requestBody": body("GroupRef"),
                     "responses": with(json!({ "200": ok("per-pair findings", "ValidationReport") }), error_responses(&[400, 404, 502])) }
             },
+            "/api/v1/session": {
+                "get": { "summary": "Who is signed in, and the session's CSRF token (send it as X-CSRF-Token with state-changing requests signed in by cookie)",
+                    "responses": with(json!({ "200": ok("identity", "SessionInfo") }), error_responses(&[401])) },
+                "post": { "summary": "Sign in with a user name and password; sets the HttpOnly session cookie", "requestBody": body("Credentials"),
+                    "responses": with(json!({ "200": ok("identity", "SessionInfo") }), error_responses(&[400, 401, 429])) },
+                "delete": { "summary": "Sign out", "responses": with(json!({ "204": { "description": "signed out" } }), error_responses(&[401])) }
+            },
+            "/api/v1/session/password": {
+                "post": { "summary": "Change your own password (required after a one-time password)", "requestBody": body("PasswordChange"),
+                    "responses": with(json!({ "200": ok("the user", "User") }), error_responses(&[400, 401, 403])) }
+            },
+            "/api/v1/users": {
+                "get": { "summary": "List users", "responses": with(json!({ "200": { "description": "{\"users\":[User]}" } }), error_responses(&[401, 403])) },
+                "post": { "summary": "Create a user with a one-time password", "requestBody": body("NewUser"),
+                    "responses": with(json!({ "201": ok("created", "User") }), error_responses(&[400, 401, 403, 409])) }
+            },
+            "/api/v1/users/{username}": {
+                "parameters": [{ "name": "username", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "patch": { "summary": "Change a user's role, disable or enable them, or reset their password", "requestBody": body("UserChange"),
+                    "responses": with(json!({ "200": ok("the user", "User") }), error_responses(&[400, 401, 403, 404, 409])) }
+            },
+            "/api/v1/tokens": {
+                "get": { "summary": "List API tokens (never their secrets)", "responses": with(json!({ "200": { "description": "{\"tokens\":[ApiToken]}" } }), error_responses(&[401, 403])) },
+                "post": { "summary": "Create an API token scoped to a role; the answer holds its secret, shown once", "requestBody": body("NewToken"),
+                    "responses": with(json!({ "201": { "description": "{\"token\":\"rt_…\",\"details\":ApiToken}" } }), error_responses(&[400, 401, 403])) }
+            },
+            "/api/v1/tokens/{id}": {
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "delete": { "summary": "Revoke an API token", "responses": with(json!({ "200": { "description": "the revoked token" } }), error_responses(&[401, 403, 404])) }
+            },
+            "/api/v1/audit": {
+                "get": { "summary": "The audit trail, newest first, filtered; format json (default), jsonl or csv for export",
+                    "parameters": [
+                        { "name": "actor", "in": "query", "schema": { "type": "string" } },
+                        { "name": "action", "in": "query", "schema": { "type": "string" }, "description": "prefix, e.g. protection_group. or aws." },
+                        { "name": "target", "in": "query", "schema": { "type": "string" } },
+                        { "name": "since", "in": "query", "schema": { "type": "integer" } },
+                        { "name": "until", "in": "query", "schema": { "type": "integer" } },
+                        { "name": "limit", "in": "query", "schema": { "type": "integer", "maximum": 10000 } },
+                        { "name": "format", "in": "query", "schema": { "type": "string", "enum": ["json", "jsonl", "csv"] } } ],
+                    "responses": with(json!({ "200": { "description": "{\"entries\":[AuditEntry]}" } }), error_responses(&[400, 401])) }
+            },
+            "/api/v1/audit/verify": {
+                "get": { "summary": "Walk the hash chain: 200 when intact, 409 AUDIT_CHAIN_BROKEN listing each edited or removed entry",
+                    "responses": with(json!({ "200": { "description": "ChainReport" } }), error_responses(&[401, 409])) }
+            },
+            "/api/v1/share-links": {
+                "get": { "summary": "List share links (never their tokens)", "responses": with(json!({ "200": { "description": "{\"share_links\":[ShareLink]}" } }), error_responses(&[401])) },
+                "post": { "summary": "Create a share link for the stakeholder status page; the answer holds its token, shown once", "requestBody": body("NewShareLink"),
+                    "responses": with(json!({ "201": { "description": "{\"token\",\"path\",\"details\"}" } }), error_responses(&[400, 401, 403])) }
+            },
+            "/api/v1/share-links/{id}": {
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "patch": { "summary": "Change the message stakeholders see", "requestBody": body("ShareLinkChange"),
+                    "responses": with(json!({ "200": { "description": "the link" } }), error_responses(&[400, 401, 403, 404, 409])) },
+                "delete": { "summary": "Revoke a share link", "responses": with(json!({ "200": { "description": "the revoked link" } }), error_responses(&[401, 403, 404])) }
+            },
+            "/api/v1/share/{token}": {
+                "parameters": [{ "name": "token", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "get": { "summary": "What a share link shows: application names, verdicts, times and the operator's message; no sign-in",
+                    "security": [],
+                    "responses": with(json!({ "200": { "description": "StakeholderStatus" } }), error_responses(&[404])) }
+            },
             "/api/v1/drs/instances/validate-ip": {
                 "post": { "summary": "Check a group's standby private IPs: unchanged, inside the subnet CIDR, not AWS-reserved, not used twice",
                     "requestBody": body("GroupRef"),
                     "responses": with(json!({ "200": ok("per-pair findings", "ValidationReport") }), error_responses(&[400, 404, 502])) }
             }
         },
-        "components": { "schemas": {
+        "components": {
+          "securitySchemes": {
+            "bearer": { "type": "http", "scheme": "bearer", "description": "An API token (rt_…) or, when configured, a JWT from the OIDC issuer" },
+            "session": { "type": "apiKey", "in": "cookie", "name": "rt_session", "description": "The console's session; state-changing requests also need X-CSRF-Token" } },
+          "schemas": {
             "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "object", "required": ["code", "message", "details"], "properties": {
-                "code": { "type": "string", "enum": ["VALIDATION_FAILED", "MALFORMED_JSON", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "ROUTE_NOT_FOUND", "PROTECTION_GROUP_NOT_FOUND", "PAIR_NOT_FOUND", "VERSION_CONFLICT", "DUPLICATE_NAME", "PAIR_REJECTED", "LAUNCH_CONFIGURATION_APPLIED", "CLOUD_ERROR", "THROTTLED", "INTERNAL"] },
+                "code": { "type": "string", "enum": ["VALIDATION_FAILED", "MALFORMED_JSON", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "ROUTE_NOT_FOUND", "PROTECTION_GROUP_NOT_FOUND", "PAIR_NOT_FOUND", "VERSION_CONFLICT", "DUPLICATE_NAME", "PAIR_REJECTED", "LAUNCH_CONFIGURATION_APPLIED", "CLOUD_ERROR", "THROTTLED", "INTERNAL",
+                    "UNAUTHENTICATED", "FORBIDDEN", "CSRF_REJECTED", "LOGIN_FAILED", "LOGIN_THROTTLED", "PASSWORD_CHANGE_REQUIRED", "USER_NOT_FOUND", "DUPLICATE_USER", "TOKEN_NOT_FOUND", "SHARE_LINK_NOT_FOUND", "LAST_ADMIN", "SELF_APPROVAL", "NO_PERMISSION_DECLARED", "AUDIT_CHAIN_BROKEN"] },
                 "message": { "type": "string" }, "details": { "type": "object" } } } } },
+            "Credentials": { "type": "object", "required": ["username", "password"], "properties": { "username": { "type": "string" }, "password": { "type": "string" } } },
+            "SessionInfo": { "type": "object", "properties": { "principal": { "type": "object", "properties": {
+                "subject": { "type": "string" }, "role": { "$ref": "#/components/schemas/Role" }, "method": { "type": "string", "enum": ["session", "token", "oidc"] },
+                "must_change_password": { "type": "boolean" } } }, "csrf_token": { "type": ["string", "null"] } } },
+            "PasswordChange": { "type": "object", "required": ["current_password", "new_password"], "properties": { "current_password": { "type": "string" }, "new_password": { "type": "string", "minLength": 12 } } },
+            "Role": { "type": "string", "enum": ["viewer", "operator", "approver", "admin"] },
+            "User": { "type": "object", "properties": { "username": { "type": "string" }, "role": { "$ref": "#/components/schemas/Role" }, "disabled": { "type": "boolean" },
+                "must_change_password": { "type": "boolean" }, "created_at": { "type": "integer" }, "created_by": { "type": "string" }, "updated_at": { "type": "integer" }, "version": { "type": "integer" } } },
+            "NewUser": { "type": "object", "required": ["username", "role", "password"], "properties": { "username": { "type": "string", "maxLength": 64 }, "role": { "$ref": "#/components/schemas/Role" }, "password": { "type": "string", "minLength": 12 } } },
+            "UserChange": { "type": "object", "properties": { "role": { "$ref": "#/components/schemas/Role" }, "disabled": { "type": "boolean" }, "reset_password": { "type": "string" }, "expected_version": { "type": "integer" } } },
+            "NewToken": { "type": "object", "required": ["name", "role"], "properties": { "name": { "type": "string", "maxLength": 80 }, "role": { "$ref": "#/components/schemas/Role" }, "expires_in_days": { "type": "integer", "minimum": 1, "maximum": 3650 } } },
+            "NewShareLink": { "type": "object", "required": ["name"], "properties": { "name": { "type": "string", "maxLength": 80 }, "message": { "type": "string", "maxLength": 500 },
+                "scope": { "type": "object", "properties": { "kind": { "type": "string", "enum": ["estate", "execution"] }, "execution_id": { "type": "string" } } },
+                "expires_in_hours": { "type": "integer", "minimum": 1, "maximum": 8760 } } },
+            "ShareLinkChange": { "type": "object", "required": ["message"], "properties": { "message": { "type": "string", "maxLength": 500 }, "expected_version": { "type": "integer" } } },
             "AccountRegion": { "type": "object", "required": ["account_id", "region"], "properties": {
                 "account_id": { "type": "string", "pattern": "^[0-9]{12}$" }, "region": { "type": "string", "examples": ["us-west-2"] } } },
             "Selection": { "oneOf": [
@@ -179,7 +263,23 @@ pub fn spec() -> Value {
     })
 }
 
+/// The document with each operation's declared access (`x-access`) taken from the route table.
+pub fn spec_with_access() -> Value {
+    let mut doc = spec();
+    for rule in super::route_rules() {
+        let path = format!("{}{}", super::PREFIX, rule.path);
+        let method = rule.method.as_str().to_lowercase();
+        if let Some(op) = doc["paths"].get_mut(&path).and_then(|p| p.get_mut(&method)) {
+            op["x-access"] = serde_json::to_value(rule.access).unwrap_or(Value::Null);
+            if matches!(rule.access, domain::auth::Access::Public | domain::auth::Access::ShareLink) {
+                op["security"] = json!([]);
+            }
+        }
+    }
+    doc
+}
+
 /// `GET /api/v1/openapi.json`.
 pub async fn document() -> Json<Value> {
-    Json(spec())
+    Json(spec_with_access())
 }

@@ -110,6 +110,29 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// Stops the server and releases the data folder (its store lock included); the folder lives as long
+    /// as the returned handle.
+    pub async fn shutdown(mut self) -> Arc<tempfile::TempDir> {
+        self.stop().await;
+        self._dir.clone()
+    }
+
+    /// The data folder.
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.settings.data_dir.clone()
+    }
+
+    /// Stops the server, lets `edit` change the data folder (as an intruder would), and starts it again.
+    pub async fn restart_with(mut self, edit: impl FnOnce(&std::path::Path)) -> TestApp {
+        self.stop().await;
+        let mut settings = self.settings.clone();
+        settings.listen = "127.0.0.1:0".parse().unwrap();
+        let dir = self._dir.clone();
+        drop(self);
+        edit(&settings.data_dir);
+        start(settings, dir).await
+    }
+
     /// Stops the server as an operator would, then starts a new one on the same data folder.
     pub async fn restart(mut self) -> TestApp {
         self.stop().await;

@@ -7,3 +7,4 @@ mod launch;
 mod matching;
 mod pairs;
 mod protection_groups;
+mod security;
