@@ -155,3 +155,44 @@ async fn authorize(
         Err(e) => e.into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    async fn status(router: Router, path: &str, who: Option<Principal>) -> (StatusCode, String) {
+        let mut req = Request::builder().uri(format!("{}{path}", super::super::PREFIX)).body(Body::empty()).unwrap();
+        if let Some(p) = who {
+            req.extensions_mut().insert(p);
+        }
+        let r = router.oneshot(req).await.unwrap();
+        let status = r.status();
+        let body = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// Services over the bundled simulated estate and a memory store (these handlers never call them).
+    fn services() -> Services {
+        let scenario = sim::Scenario::from_toml(sim::DEFAULT_SCENARIO).unwrap();
+        let clock = std::sync::Arc::new(sim::clock::SimClock::manual(0));
+        let cloud = std::sync::Arc::new(sim::Simulator::new(scenario, clock.clone()));
+        Services::new(cloud, std::sync::Arc::new(engine::store::memory::MemoryStore::default()), clock)
+    }
+
+    #[tokio::test]
+    async fn a_route_added_without_a_rule_is_refused_even_to_an_admin() {
+        let mut routes = Routes::new().get("/declared", Access::Public, || async { "ok" });
+        // Bypass the builder, as a careless change might.
+        routes.router = routes.router.route("/sneaky", axum::routing::get(|| async { "secret" }));
+        let (router, rules) = routes.into_parts();
+        assert_eq!(rules.len(), 1);
+        let router = Router::new().nest(super::super::PREFIX, router.with_state(services()));
+        let admin = Principal::system("test");
+        assert_eq!(status(router.clone(), "/declared", None).await.0, StatusCode::OK);
+        let (code, body) = status(router, "/sneaky", Some(admin)).await;
+        assert_eq!(code, StatusCode::FORBIDDEN);
+        assert!(body.contains("NO_PERMISSION_DECLARED") && !body.contains("secret"), "{body}");
+    }
+}

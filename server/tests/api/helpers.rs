@@ -25,6 +25,11 @@ pub struct TestApp {
 
 /// Starts the real server on 127.0.0.1:0 with a fresh data folder and the bundled default estate.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// As [`spawn_app`], with changed settings.
+pub async fn spawn_app_with(change: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
     let settings = Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -35,6 +40,7 @@ pub async fn spawn_app() -> TestApp {
     };
     let mut settings = settings;
     settings.auth.admin_password = Some(server::settings::Secret::new(ADMIN_PASSWORD));
+    change(&mut settings);
     start(settings, dir).await
 }
 

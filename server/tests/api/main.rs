@@ -5,6 +5,7 @@ mod bad_input;
 mod helpers;
 mod launch;
 mod matching;
+mod oidc;
 mod pairs;
 mod protection_groups;
 mod security;
