@@ -4,15 +4,34 @@ import * as os from "node:os";
 import * as path from "node:path";
 
 // The console under test: the built `roundtrip` binary on a free port, a fresh data folder, the bundled
-// simulated estate, and the site built by scripts/build-site.sh.
+// simulated estate, and the site built by scripts/build-site.sh. A second server runs an estate whose Name
+// tags are hostile (markup, maximum length), for the escaping tests.
 const port = process.env.E2E_PORT ?? "3900";
+const hostilePort = String(Number(port) + 1);
 const baseURL = process.env.BASE_URL ?? `http://127.0.0.1:${port}`;
 const repo = path.resolve(__dirname, "..");
 const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(repo, "target");
 const serverBin = process.env.SERVER_BIN ?? path.join(targetDir, "debug", "roundtrip");
 const dataDir = process.env.E2E_DATA_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), "roundtrip-e2e-"));
+const hostileDir = fs.mkdtempSync(path.join(os.tmpdir(), "roundtrip-e2e-hostile-"));
 const chromiumArgs = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+
+/** The admin's password on both servers (set, so no one-time password is printed). */
+export const ADMIN_PASSWORD = "e2e-first-passphrase";
+export const HOSTILE_URL = `http://127.0.0.1:${hostilePort}`;
+export const HOSTILE_NAME = "<script>window.__pwned=1</script><img src=x onerror=window.__pwned=2>";
+export const LONG_NAME = "hr-web-02-" + "w".repeat(246);
+
+// The bundled estate with two pairs renamed: one name is markup, one is as long as AWS allows (256).
+const scenario = fs.readFileSync(path.join(repo, "scenarios", "default.toml"), "utf8")
+  .replaceAll('Name = "hr-web-01"', `Name = '${HOSTILE_NAME}'`)
+  .replaceAll('Name = "hr-web-02"', `Name = '${LONG_NAME}'`);
+const hostileScenario = path.join(hostileDir, "hostile.toml");
+fs.writeFileSync(hostileScenario, scenario);
+
+const site = path.join(repo, "target", "site");
+const env = { ROUNDTRIP_ADMIN_PASSWORD: ADMIN_PASSWORD, RUST_LOG: "warn" };
 
 export default defineConfig({
   testDir: "./tests",
@@ -28,12 +47,28 @@ export default defineConfig({
     browserName: "chromium",
     launchOptions: { executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium", args: chromiumArgs },
   },
-  webServer: process.env.NO_WEBSERVER ? undefined : {
-    command: `"${serverBin}" serve --listen 127.0.0.1:${port} --data-dir "${dataDir}" --site-root "${path.join(repo, "target", "site")}"`,
-    cwd: repo,
-    url: `${baseURL}/api/v1/health`,
-    reuseExistingServer: false,
-    timeout: 120_000,
-    stdout: "pipe",
-  },
+  projects: [
+    { name: "sign-in", testMatch: /auth\.setup\.ts/ },
+    { name: "console", dependencies: ["sign-in"], use: { storageState: path.join(__dirname, ".auth", "admin.json") } },
+  ],
+  webServer: process.env.NO_WEBSERVER ? undefined : [
+    {
+      command: `"${serverBin}" serve --listen 127.0.0.1:${port} --data-dir "${dataDir}" --site-root "${site}"`,
+      cwd: repo,
+      env,
+      url: `${baseURL}/api/v1/health`,
+      reuseExistingServer: false,
+      timeout: 120_000,
+      stdout: "pipe",
+    },
+    {
+      command: `"${serverBin}" serve --listen 127.0.0.1:${hostilePort} --data-dir "${hostileDir}" --scenario "${hostileScenario}" --site-root "${site}"`,
+      cwd: repo,
+      env,
+      url: `${HOSTILE_URL}/api/v1/health`,
+      reuseExistingServer: false,
+      timeout: 120_000,
+      stdout: "pipe",
+    },
+  ],
 });

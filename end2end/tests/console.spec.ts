@@ -1,4 +1,10 @@
-import { expect, test, type Page } from "@playwright/test";
+import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
+
+/** Headers for a state-changing API call made with the signed-in session: its CSRF token. */
+async function csrf(request: APIRequestContext): Promise<Record<string, string>> {
+  const me = await (await request.get("/api/v1/session")).json();
+  return { "x-csrf-token": me.csrf_token };
+}
 
 /** Collects console errors and page errors; a clean console is part of every test. */
 function watchErrors(page: Page): string[] {
@@ -97,15 +103,16 @@ test("the REST API answers next to the console", async ({ request }) => {
 test("an operator previews, applies and rolls back the launch-into configuration, and sees readiness", async ({ page, request }) => {
   const errors = watchErrors(page);
   // Start from no groups (earlier tests paired the standbys), then a group with its ready pairs, through the API.
+  const headers = await csrf(request);
   for (const s of (await (await request.get("/api/v1/protection-groups")).json()).protection_groups) {
-    expect((await request.delete(`/api/v1/protection-groups/${s.group.id}`)).status()).toBe(204);
+    expect((await request.delete(`/api/v1/protection-groups/${s.group.id}`, { headers })).status()).toBe(204);
   }
-  const g = await (await request.post("/api/v1/protection-groups", { data: {
+  const g = await (await request.post("/api/v1/protection-groups", { headers, data: {
     name: "Configured", primary: { account_id: "111111111111", region: "us-east-1" },
     dr: { account_id: "222222222222", region: "us-west-2" }, selection: { kind: "tags", tags: { app: "billing" } } } })).json();
-  const report = await (await request.post("/api/v1/drs/instances/match", { data: { protection_group_id: g.id } })).json();
+  const report = await (await request.post("/api/v1/drs/instances/match", { headers, data: { protection_group_id: g.id } })).json();
   const pairs = report.pairs.filter((p: any) => p.status === "ready").map((p: any) => ({ source_server_id: p.source_server_id, standby_instance_id: p.standby_instance_id }));
-  expect((await request.post(`/api/v1/protection-groups/${g.id}/instance-pairs`, { data: { pairs } })).status()).toBe(201);
+  expect((await request.post(`/api/v1/protection-groups/${g.id}/instance-pairs`, { headers, data: { pairs } })).status()).toBe(201);
 
   await page.goto(`/protection-groups/${g.id}/configuration`);
   await hydrated(page);

@@ -76,7 +76,13 @@ pub async fn bootstrap_admin(services: &Services, settings: &Settings) -> anyhow
         .auth
         .bootstrap(&settings.auth.admin_username, password)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot create the first admin: {}", e.public_message()))?;
+        .map_err(|e| match e {
+            engine::ServiceError::Invalid(fields) => anyhow::anyhow!(
+                "cannot create the first admin: {}",
+                fields.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+            ),
+            e => anyhow::anyhow!("cannot create the first admin: {}", e.public_message()),
+        })?;
     if let Some(p) = generated {
         // The only time this password exists outside its hash; it must be changed at first sign-in.
         tracing::warn!(

@@ -378,8 +378,9 @@ pub async fn headers(req: Request, next: Next) -> Response {
     h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(STRICT_CSP));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    // Share-link tokens live in URLs: never send them on as a referrer.
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Share-link tokens live in URLs: never send them to another site as a referrer. (`no-referrer` would
+    // also make browsers send `Origin: null` on the console's own form posts, defeating the origin check.)
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     r
 }

@@ -199,11 +199,11 @@ fn MatchView(
             <tr data-status=r.status.as_str() data-testid="match-row">
                 <td><Badge status=r.status.as_str()/></td>
                 <td>
-                    <div>{r.source_name.clone().unwrap_or_else(|| "—".into())}</div>
+                    <div class="name" title=r.source_name.clone()>{r.source_name.clone().unwrap_or_else(|| "—".into())}</div>
                     <div class="mono muted small">{r.source_server_id.clone().unwrap_or_default()}</div>
                 </td>
                 <td>
-                    <div>{r.standby_name.clone().unwrap_or_else(|| "—".into())}</div>
+                    <div class="name" title=r.standby_name.clone()>{r.standby_name.clone().unwrap_or_else(|| "—".into())}</div>
                     <div class="mono muted small">{r.standby_instance_id.clone().unwrap_or_default()}</div>
                 </td>
                 <td class="num">{r.wave.clone().unwrap_or_else(|| "—".into())}</td>

@@ -74,7 +74,7 @@ pub fn Login() -> impl IntoView {
                 </div>
             })}
             <form class="form card" method="post" action="/auth/login" data-testid="login-form">
-                <input type="hidden" name="next" prop:value=next/>
+                <input type="hidden" name="next" value=next/>
                 <label class="field">
                     <span>"User name"</span>
                     <input name="username" autocomplete="username" required autofocus maxlength="64"/>

@@ -440,7 +440,7 @@ async fn responses_carry_security_headers_and_pages_allow_only_their_nonce() {
     let h = r.headers().clone();
     assert_eq!(h["x-frame-options"], "DENY");
     assert_eq!(h["x-content-type-options"], "nosniff");
-    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["referrer-policy"], "same-origin");
     let csp = h["content-security-policy"].to_str().unwrap().to_owned();
     assert!(csp.contains("frame-ancestors 'none'") && !csp.contains(" 'unsafe-eval'") && !csp.contains("script-src 'self' 'unsafe-inline'"), "{csp}");
     let nonce = csp.split("'nonce-").nth(1).and_then(|s| s.split('\'').next()).expect("a nonce").to_owned();
