@@ -11,7 +11,6 @@ use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
-
 /// A typed error the pages can match on: the same stable codes as the REST API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConsoleError {
@@ -106,7 +105,11 @@ pub(crate) fn services() -> Result<engine::Services, ConsoleError> {
 pub(crate) fn who() -> Result<domain::auth::Principal, ConsoleError> {
     use_context::<http::request::Parts>()
         .and_then(|p| p.extensions.get::<domain::auth::Principal>().cloned())
-        .ok_or_else(|| ConsoleError { code: "UNAUTHENTICATED".into(), message: "sign in first".into(), details: serde_json::Value::Null })
+        .ok_or_else(|| ConsoleError {
+            code: "UNAUTHENTICATED".into(),
+            message: "sign in first".into(),
+            details: serde_json::Value::Null,
+        })
 }
 
 /// Refuses unless the signed-in role grants `p` (for a function whose argument raises what it needs).

@@ -93,4 +93,3 @@ pub struct ChainReport {
     /// Every break found, in order (at most 100).
     pub problems: Vec<ChainProblem>,
 }
-

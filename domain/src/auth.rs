@@ -224,9 +224,7 @@ impl Username {
             Err(crate::FieldError::new(
                 "username",
                 "INVALID_USERNAME",
-                format!(
-                    "a user name is 1 to {MAX_USERNAME_CHARS} characters: letters, digits, '.', '_', '-' and '@'"
-                ),
+                format!("a user name is 1 to {MAX_USERNAME_CHARS} characters: letters, digits, '.', '_', '-' and '@'"),
             ))
         }
     }

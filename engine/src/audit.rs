@@ -14,8 +14,8 @@
 
 use crate::clock::Clock;
 use crate::store::{Expect, Record, Store, StoreError, WriteOp};
-use domain::auth::Principal;
 pub use domain::audit::{AuditEntry, AuditFilter, ChainProblem, ChainReport, Outcome};
+use domain::auth::Principal;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -293,9 +293,12 @@ mod tests {
         let log = AuditLog::new(store.clone(), Arc::new(ManualClock::new(1_000)));
         let alice = Principal::system("test");
         for i in 0..n {
-            log.record(&alice, AuditEvent::ok("protection_group.create", format!("pg-{i}"), json!({"after": {"n": i}})))
-                .await
-                .unwrap();
+            log.record(
+                &alice,
+                AuditEvent::ok("protection_group.create", format!("pg-{i}"), json!({"after": {"n": i}})),
+            )
+            .await
+            .unwrap();
         }
         (log, store)
     }
@@ -400,8 +403,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(groups.iter().map(|e| e.seq).collect::<Vec<_>>(), [5, 4]);
-        let by_target =
-            log.query(&AuditFilter { target: Some("pg-3".into()), ..Default::default() }).await.unwrap();
+        let by_target = log.query(&AuditFilter { target: Some("pg-3".into()), ..Default::default() }).await.unwrap();
         assert_eq!(by_target.len(), 1);
         let by_actor =
             log.query(&AuditFilter { actor: Some("SYSTEM:OTHER".into()), ..Default::default() }).await.unwrap();

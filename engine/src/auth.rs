@@ -17,8 +17,8 @@ use crate::services::ServiceError;
 use crate::store::{Expect, Record, Store, StoreError, WriteOp};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use domain::FieldError;
-use domain::auth::{AuthMethod, Principal, Role, Username, check_label, check_new_password};
 pub use domain::auth::{ApiTokenView, CreatedToken, NewToken, NewUser, UserChange, UserView};
+use domain::auth::{AuthMethod, Principal, Role, Username, check_label, check_new_password};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -195,8 +195,9 @@ fn verify_password(password: &str, hash: &str) -> bool {
 }
 
 fn decode<T: serde::de::DeserializeOwned>(r: &Record) -> Result<T, ServiceError> {
-    serde_json::from_value(r.value.clone())
-        .map_err(|e| ServiceError::Store(StoreError::Unexpected(anyhow::anyhow!("record {} does not decode: {e}", r.key))))
+    serde_json::from_value(r.value.clone()).map_err(|e| {
+        ServiceError::Store(StoreError::Unexpected(anyhow::anyhow!("record {} does not decode: {e}", r.key)))
+    })
 }
 
 fn put<T: Serialize>(table: &str, key: &str, v: &T, expect: Expect) -> WriteOp {
@@ -269,7 +270,11 @@ impl Auth {
         self.audit
             .record_or_log(
                 &Principal::system("bootstrap"),
-                AuditEvent::ok("user.bootstrap", name.as_str(), json!({ "after": user.view(1), "one_time": generated.is_some() })),
+                AuditEvent::ok(
+                    "user.bootstrap",
+                    name.as_str(),
+                    json!({ "after": user.view(1), "one_time": generated.is_some() }),
+                ),
             )
             .await;
         Ok(generated)
@@ -355,7 +360,8 @@ impl Auth {
         let idle = i64::try_from(self.settings.session_idle_minutes * 60_000).unwrap_or(i64::MAX);
         let absolute = i64::try_from(self.settings.session_absolute_hours * 3_600_000).unwrap_or(i64::MAX);
         if now - s.last_seen_at >= idle || now - s.created_at >= absolute {
-            let _ = self.store.transact(vec![WriteOp::Delete { table: SESSIONS.into(), key, expect: Expect::Any }]).await;
+            let _ =
+                self.store.transact(vec![WriteOp::Delete { table: SESSIONS.into(), key, expect: Expect::Any }]).await;
             return Ok(None);
         }
         let Some((user, _)) = self.user(&s.username).await? else { return Ok(None) };
@@ -393,13 +399,21 @@ impl Auth {
             self.user(&who.subject).await?.ok_or_else(|| ServiceError::UserNotFound(who.subject.clone()))?;
         if !verify_password(current, &user.password_hash) {
             self.audit
-                .record_or_log(who, AuditEvent::ok("user.change_password", who.subject.clone(), json!({})).with_outcome(Outcome::Refused))
+                .record_or_log(
+                    who,
+                    AuditEvent::ok("user.change_password", who.subject.clone(), json!({}))
+                        .with_outcome(Outcome::Refused),
+                )
                 .await;
             return Err(ServiceError::LoginFailed);
         }
         check_new_password(user.username.as_str(), new).map_err(|e| ServiceError::Invalid(vec![e]))?;
         if current == new {
-            return Err(invalid("new_password", "PASSWORD_UNCHANGED", "choose a password different from the current one"));
+            return Err(invalid(
+                "new_password",
+                "PASSWORD_UNCHANGED",
+                "choose a password different from the current one",
+            ));
         }
         user.password_hash = hash_password(new)?;
         user.must_change_password = false;
@@ -466,7 +480,12 @@ impl Auth {
     /// # Errors
     /// [`ServiceError::UserNotFound`], [`ServiceError::VersionConflict`], [`ServiceError::LastAdmin`] when no
     /// enabled admin would be left, [`ServiceError::Invalid`].
-    pub async fn update_user(&self, who: &Principal, name: &str, change: &UserChange) -> Result<UserView, ServiceError> {
+    pub async fn update_user(
+        &self,
+        who: &Principal,
+        name: &str,
+        change: &UserChange,
+    ) -> Result<UserView, ServiceError> {
         let (before, version) = self.user(name).await?.ok_or_else(|| ServiceError::UserNotFound(name.to_owned()))?;
         if let Some(expected) = change.expected_version
             && expected != version
@@ -497,7 +516,11 @@ impl Auth {
                 .collect();
             let Some((other, v)) = others.first() else { return Err(ServiceError::LastAdmin) };
             // The admin that remains must still be one when this lands.
-            ops.push(WriteOp::Check { table: USERS.into(), key: other.username.to_string(), expect: Expect::Version(*v) });
+            ops.push(WriteOp::Check {
+                table: USERS.into(),
+                key: other.username.to_string(),
+                expect: Expect::Version(*v),
+            });
         }
         user.updated_at = self.now();
         ops[0] = put(USERS, user.username.as_str(), &user, Expect::Version(version));
@@ -564,7 +587,7 @@ impl Auth {
             .iter()
             .map(|r| decode::<ApiToken>(r).map(|t| t.view()))
             .collect::<Result<_, _>>()?;
-        out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        out.sort_by_key(|t| std::cmp::Reverse(t.created_at));
         Ok(out)
     }
 
@@ -715,7 +738,8 @@ mod tests {
         let f = fixture().await;
         let demote = UserChange { role: Some("viewer".into()), ..Default::default() };
         assert!(matches!(f.auth.update_user(&admin(), "admin", &demote).await, Err(ServiceError::LastAdmin)));
-        let carol = NewUser { username: "carol".into(), role: "admin".into(), password: "a long passphrase two".into() };
+        let carol =
+            NewUser { username: "carol".into(), role: "admin".into(), password: "a long passphrase two".into() };
         f.auth.create_user(&admin(), &carol).await.unwrap();
         f.auth.update_user(&admin(), "admin", &demote).await.unwrap();
     }

@@ -318,7 +318,9 @@ impl Services {
                 group.version = v[1];
                 tracing::info!(protection_group_id = %group.id, name = %group.name, "protection group created");
                 let details = serde_json::json!({ "after": group });
-                self.audit.record_or_log(who, AuditEvent::ok("protection_group.create", group.id.as_str(), details)).await;
+                self.audit
+                    .record_or_log(who, AuditEvent::ok("protection_group.create", group.id.as_str(), details))
+                    .await;
                 Ok(group)
             }
             Err(StoreError::Conflict { table, .. }) if table == repo::GROUP_NAMES => {

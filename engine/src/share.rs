@@ -86,7 +86,11 @@ impl Services {
     /// # Errors
     /// [`ServiceError::Invalid`] for a bad name, message or expiry, an execution scope (executions do not
     /// exist yet), or too many links.
-    pub async fn create_share_link(&self, who: &Principal, input: &NewShareLink) -> Result<CreatedShareLink, ServiceError> {
+    pub async fn create_share_link(
+        &self,
+        who: &Principal,
+        input: &NewShareLink,
+    ) -> Result<CreatedShareLink, ServiceError> {
         let mut errors = Vec::new();
         let name = check_label("name", &input.name).map_err(|e| errors.push(e)).ok();
         let message = check_message(&input.message).map_err(|e| errors.push(e)).ok();
@@ -126,7 +130,9 @@ impl Services {
         };
         self.store.transact(vec![put(&link, Expect::Absent)]).await?;
         let details = link.view(1);
-        self.audit.record_or_log(who, AuditEvent::ok("share_link.create", id.clone(), json!({ "after": details }))).await;
+        self.audit
+            .record_or_log(who, AuditEvent::ok("share_link.create", id.clone(), json!({ "after": details })))
+            .await;
         let token = format!("{SHARE_PREFIX}{id}_{secret}");
         Ok(CreatedShareLink { path: format!("/status/{token}"), token, details })
     }
@@ -143,7 +149,7 @@ impl Services {
             .iter()
             .map(|r| decode(r).map(|l| l.view(r.version)))
             .collect::<Result<_, _>>()?;
-        out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        out.sort_by_key(|l| std::cmp::Reverse(l.created_at));
         Ok(out)
     }
 
@@ -243,7 +249,7 @@ impl Services {
                 }
             })
             .collect();
-        out.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+        out.sort_by_key(|a| a.name.to_lowercase());
         Ok(out)
     }
 }

@@ -132,10 +132,7 @@ pub mod memory {
 
         async fn list(&self, table: &str, key_prefix: &str) -> Result<Vec<Record>, StoreError> {
             let m = self.lock();
-            Ok(m.iter()
-                .filter(|((t, k), _)| t == table && k.starts_with(key_prefix))
-                .map(|(_, r)| r.clone())
-                .collect())
+            Ok(m.iter().filter(|((t, k), _)| t == table && k.starts_with(key_prefix)).map(|(_, r)| r.clone()).collect())
         }
 
         async fn transact(&self, ops: Vec<WriteOp>) -> Result<Vec<u64>, StoreError> {

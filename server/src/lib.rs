@@ -52,13 +52,8 @@ pub async fn wire(settings: &Settings) -> anyhow::Result<Wired> {
     let store = Arc::new(EmbeddedStore::open(&settings.data_dir.join("roundtrip-store.jsonl"))?);
     let simulator = Arc::new(Simulator::open(&settings.data_dir, || load_scenario(settings), settings.sim_speed)?);
     let clock: Arc<dyn Clock> = simulator.clock();
-    let services = Services::with(
-        simulator.clone(),
-        store,
-        clock,
-        Arc::new(engine::clock::SystemClock),
-        settings.auth.sessions,
-    );
+    let services =
+        Services::with(simulator.clone(), store, clock, Arc::new(engine::clock::SystemClock), settings.auth.sessions);
     bootstrap_admin(&services, settings).await?;
     let oidc = settings.oidc.clone().map(oidc::Oidc::new).transpose()?.map(Arc::new);
     let router = router(services.clone(), settings, oidc);
@@ -72,17 +67,13 @@ pub async fn wire(settings: &Settings) -> anyhow::Result<Wired> {
 /// An invalid admin name or password.
 pub async fn bootstrap_admin(services: &Services, settings: &Settings) -> anyhow::Result<()> {
     let password = settings.auth.admin_password.as_ref().map(settings::Secret::expose);
-    let generated = services
-        .auth
-        .bootstrap(&settings.auth.admin_username, password)
-        .await
-        .map_err(|e| match e {
-            engine::ServiceError::Invalid(fields) => anyhow::anyhow!(
-                "cannot create the first admin: {}",
-                fields.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
-            ),
-            e => anyhow::anyhow!("cannot create the first admin: {}", e.public_message()),
-        })?;
+    let generated = services.auth.bootstrap(&settings.auth.admin_username, password).await.map_err(|e| match e {
+        engine::ServiceError::Invalid(fields) => anyhow::anyhow!(
+            "cannot create the first admin: {}",
+            fields.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+        ),
+        e => anyhow::anyhow!("cannot create the first admin: {}", e.public_message()),
+    })?;
     if let Some(p) = generated {
         // The only time this password exists outside its hash; it must be changed at first sign-in.
         tracing::warn!(
@@ -120,9 +111,10 @@ pub fn router(services: Services, settings: &Settings, oidc: Option<Arc<oidc::Oi
                 }
             },
             {
-            let options = options.clone();
-            move || app::shell(options.clone())
-        })
+                let options = options.clone();
+                move || app::shell(options.clone())
+            },
+        )
         .fallback(leptos_axum::file_and_error_handler(app::shell))
         .with_state(options);
     let sign_in = Router::new()

@@ -143,9 +143,10 @@ fn audit_verify(config: Option<PathBuf>, data_dir: Option<PathBuf>, json: bool) 
     }
     let path = settings.data_dir.join("roundtrip-store.jsonl");
     anyhow::ensure!(path.exists(), "no store at {}", path.display());
-    let store = std::sync::Arc::new(store::EmbeddedStore::open(&path).map_err(|e| {
-        anyhow::anyhow!("{e}; if the server is running, ask it instead: GET /api/v1/audit/verify")
-    })?);
+    let store = std::sync::Arc::new(
+        store::EmbeddedStore::open(&path)
+            .map_err(|e| anyhow::anyhow!("{e}; if the server is running, ask it instead: GET /api/v1/audit/verify"))?,
+    );
     let log = engine::audit::AuditLog::new(store, std::sync::Arc::new(engine::clock::SystemClock));
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let report = runtime.block_on(log.verify())?;

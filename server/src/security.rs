@@ -83,11 +83,8 @@ fn unauthenticated(message: &str) -> Response {
 
 fn client_address(req: &Request, trust_forwarded_for: bool) -> String {
     if trust_forwarded_for
-        && let Some(first) = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
+        && let Some(first) =
+            req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()).and_then(|v| v.split(',').next())
     {
         return first.trim().to_owned();
     }
@@ -96,8 +93,8 @@ fn client_address(req: &Request, trust_forwarded_for: bool) -> String {
 
 /// Resolves the identity of every request (bearer token, OIDC JWT or session cookie) and enforces CSRF.
 pub async fn authenticate(State(sec): State<Security>, mut req: Request, next: Next) -> Response {
-    let secure = sec.secure_cookies
-        || req.headers().get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https");
+    let secure =
+        sec.secure_cookies || req.headers().get("x-forwarded-proto").and_then(|v| v.to_str().ok()) == Some("https");
     let mut facts = RequestFacts { address: client_address(&req, sec.trust_forwarded_for), secure, session: None };
     if let Some(value) = req.headers().get(header::AUTHORIZATION) {
         let Some(bearer) = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim) else {
@@ -317,10 +314,7 @@ pub mod session_api {
             .post("/session/password", Access::SignedIn, change_password)
     }
 
-    async fn read(
-        Who(who): Who,
-        axum::Extension(facts): axum::Extension<RequestFacts>,
-    ) -> Json<SessionInfo> {
+    async fn read(Who(who): Who, axum::Extension(facts): axum::Extension<RequestFacts>) -> Json<SessionInfo> {
         Json(SessionInfo { principal: who, csrf_token: facts.session.map(|s| s.1) })
     }
 

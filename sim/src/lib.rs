@@ -46,4 +46,13 @@ mod tests {
         let err = Scenario::from_toml(&text).unwrap_err().to_string();
         assert!(err.contains("subnet-01000000000000001"), "{err}");
     }
+
+    #[test]
+    fn a_name_tag_of_ten_kilobytes_never_enters_the_estate() {
+        let huge = format!("<script>{}</script>", "x".repeat(10 * 1024));
+        let text = DEFAULT_SCENARIO.replacen("Name = \"hr-web-01\"", &format!("Name = \"{huge}\""), 1);
+        let err = Scenario::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains("over 256 characters"), "{err}");
+        assert!(err.len() < 400, "the error names the tag without repeating it: {} bytes", err.len());
+    }
 }

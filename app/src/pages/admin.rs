@@ -100,7 +100,10 @@ pub fn Users() -> impl IntoView {
             match create_user(input).await {
                 Ok(u) => {
                     error.set(None);
-                    created.set(Some(format!("Created {} ({}). Give them the one-time password; they must change it at first sign-in.", u.username, u.role)));
+                    created.set(Some(format!(
+                        "Created {} ({}). Give them the one-time password; they must change it at first sign-in.",
+                        u.username, u.role
+                    )));
                     username.set(String::new());
                     password.set(String::new());
                     users.refetch();

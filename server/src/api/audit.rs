@@ -48,8 +48,7 @@ async fn list(State(s): State<Services>, ApiQuery(q): ApiQuery<AuditQuery>) -> R
     match q.format.as_deref().unwrap_or("json") {
         "json" => Ok(Json(AuditList { entries }).into_response()),
         "jsonl" => {
-            let body: String =
-                entries.iter().map(|e| serde_json::to_string(e).unwrap_or_default() + "\n").collect();
+            let body: String = entries.iter().map(|e| serde_json::to_string(e).unwrap_or_default() + "\n").collect();
             Ok(download(body, "application/x-ndjson", "roundtrip-audit.jsonl"))
         }
         "csv" => Ok(download(to_csv(&entries), "text/csv; charset=utf-8", "roundtrip-audit.csv")),
@@ -83,7 +82,8 @@ fn csv_field(s: &str) -> String {
 fn to_csv(entries: &[AuditEntry]) -> String {
     let mut out = String::from("seq,at,actor,action,target,outcome,details,prev_hash,hash\n");
     for e in entries {
-        let outcome = serde_json::to_value(e.outcome).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let outcome =
+            serde_json::to_value(e.outcome).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
         let row = [
             e.seq.to_string(),
             e.at.to_string(),

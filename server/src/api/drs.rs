@@ -2,9 +2,9 @@
 
 use super::error::{ApiError, ApiJson};
 use super::parse_id;
-use axum::extract::State;
 use super::routes::Routes;
 use axum::Json;
+use axum::extract::State;
 use domain::auth::{Access, Permission};
 
 use domain::group::{AccountRegionInput, SelectionInput, SourceNameKey};

@@ -139,10 +139,7 @@ fn anonymous(who: Option<&axum::Extension<domain::auth::Principal>>) -> Option<A
 }
 
 /// Answers unknown API routes.
-pub async fn route_not_found(
-    who: Option<axum::Extension<domain::auth::Principal>>,
-    uri: axum::http::Uri,
-) -> ApiError {
+pub async fn route_not_found(who: Option<axum::Extension<domain::auth::Principal>>, uri: axum::http::Uri) -> ApiError {
     if let Some(e) = anonymous(who.as_ref()) {
         return e;
     }

@@ -1,12 +1,12 @@
 //! `/protection-groups`: create, list, read, replace and delete protection groups.
 
+use super::Who;
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use super::parse_id;
-use axum::extract::State;
-use axum::http::StatusCode;
-use super::Who;
 use super::routes::Routes;
 use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
 use domain::auth::{Access, Permission};
 
 use domain::group::{ProtectionGroup, ProtectionGroupInput};

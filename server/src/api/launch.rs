@@ -1,11 +1,11 @@
 //! `/protection-groups/{id}/configure-allow-launching`, `/launch-config-status` and `/readiness`.
 
+use super::Who;
 use super::error::{ApiError, ApiJson, ApiPath};
 use super::groups::group_id;
-use axum::extract::State;
-use super::Who;
 use super::routes::Routes;
 use axum::Json;
+use axum::extract::State;
 use domain::auth::{Access, Permission};
 
 use domain::FieldError;
@@ -15,7 +15,6 @@ use engine::Services;
 use engine::launch::ConfigureRequest;
 use engine::readiness::{ReadinessView, VerdictSummary};
 use serde::Deserialize;
-
 
 pub fn routes() -> Routes {
     let read = Access::Role(Permission::Read);

@@ -1,13 +1,13 @@
 //! `/protection-groups/{id}/instance-pairs`: accept pairs from a match report, set one by hand, remove one.
 
+use super::Who;
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use super::groups::{VersionQuery, group_id};
 use super::parse_id;
-use axum::extract::State;
-use axum::http::StatusCode;
-use super::Who;
 use super::routes::Routes;
 use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
 use domain::auth::{Access, Permission};
 
 use domain::FieldError;
@@ -16,7 +16,6 @@ use domain::ids::{InstanceId, PairId, SourceServerId};
 use engine::Services;
 use engine::services::AcceptOutcome;
 use serde::Deserialize;
-
 
 pub fn routes() -> Routes {
     let operate = Access::Role(Permission::Operate);

@@ -56,6 +56,9 @@ async fn revoke(
     Ok(Json(s.revoke_share_link(&who, &id).await?))
 }
 
-async fn status(State(s): State<Services>, ApiPath(token): ApiPath<String>) -> Result<Json<StakeholderStatus>, ApiError> {
+async fn status(
+    State(s): State<Services>,
+    ApiPath(token): ApiPath<String>,
+) -> Result<Json<StakeholderStatus>, ApiError> {
     Ok(Json(s.stakeholder_status(&token).await?))
 }

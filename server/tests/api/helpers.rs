@@ -50,7 +50,10 @@ async fn start(settings: Settings, dir: Arc<tempfile::TempDir>) -> TestApp {
     let token = wired
         .services
         .auth
-        .create_token(&admin, &engine::auth::NewToken { name: "tests".into(), role: "admin".into(), expires_in_days: None })
+        .create_token(
+            &admin,
+            &engine::auth::NewToken { name: "tests".into(), role: "admin".into(), expires_in_days: None },
+        )
         .await
         .expect("admin token")
         .token;

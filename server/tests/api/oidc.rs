@@ -66,16 +66,26 @@ async fn app_trusting(issuer: &Issuer) -> crate::helpers::TestApp {
             jwks_url,
             subject_claim: "sub".into(),
             groups_claim: "groups".into(),
-            roles: [("dr-operators".to_owned(), domain::auth::Role::Operator), ("dr-approvers".to_owned(), domain::auth::Role::Approver)]
-                .into_iter()
-                .collect(),
+            roles: [
+                ("dr-operators".to_owned(), domain::auth::Role::Operator),
+                ("dr-approvers".to_owned(), domain::auth::Role::Approver),
+            ]
+            .into_iter()
+            .collect(),
         });
     })
     .await
 }
 
 async fn call(app: &crate::helpers::TestApp, token: &str, method: reqwest::Method, path: &str) -> (StatusCode, Value) {
-    let r = app.anonymous.request(method, app.url(path)).bearer_auth(token).json(&group_body("Via OIDC")).send().await.unwrap();
+    let r = app
+        .anonymous
+        .request(method, app.url(path))
+        .bearer_auth(token)
+        .json(&group_body("Via OIDC"))
+        .send()
+        .await
+        .unwrap();
     let status = r.status();
     (status, r.json().await.unwrap_or(Value::Null))
 }

@@ -15,7 +15,13 @@ async fn accepting_is_idempotent_and_all_or_nothing() {
     let (status, out) = app.accept_ready(&id, &report).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(out["accepted"].as_array().unwrap().len(), ready);
-    assert!(out["accepted"].as_array().unwrap().iter().all(|p| p["origin"] == "matched" && p["accepted_by"] == "admin (token tests)"));
+    assert!(
+        out["accepted"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["origin"] == "matched" && p["accepted_by"] == "admin (token tests)")
+    );
 
     let (status, again) = app.accept_ready(&id, &report).await;
     assert_eq!(status, StatusCode::OK);
