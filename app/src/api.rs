@@ -257,8 +257,8 @@ pub async fn readiness(id: String, now: bool) -> Result<ReadinessView, ConsoleEr
     let s = services()?;
     let id = group_id(&id)?;
     let v = if now {
-        require(domain::auth::Permission::Operate)?;
-        s.evaluate_readiness(&id).await?
+        let who = require(domain::auth::Permission::Operate)?;
+        s.evaluate_readiness_for(&who, &id).await?
     } else {
         s.readiness(&id).await?
     };

@@ -132,6 +132,22 @@ impl Services {
         Ok(out)
     }
 
+    /// Evaluates a group's readiness now at a person's request, and records that in the audit trail.
+    ///
+    /// # Errors
+    /// As [`Services::evaluate_readiness`].
+    pub async fn evaluate_readiness_for(
+        &self,
+        who: &domain::auth::Principal,
+        id: &ProtectionGroupId,
+    ) -> Result<ReadinessView, ServiceError> {
+        let view = self.evaluate_readiness(id).await?;
+        let r = &view.readiness;
+        let details = serde_json::json!({ "verdict": r.verdict, "score": r.score, "failing": r.failing });
+        self.audit.record_or_log(who, crate::audit::AuditEvent::ok("readiness.evaluate", id.as_str(), details)).await;
+        Ok(view)
+    }
+
     /// Evaluates every group once; returns how many were evaluated. A failing group is logged and skipped.
     pub async fn evaluate_all_readiness(&self) -> usize {
         let Ok(groups) = repo::list_groups(&*self.store).await else { return 0 };

@@ -99,8 +99,12 @@ async fn readiness(State(s): State<Services>, ApiPath(id): ApiPath<String>) -> R
     Ok(Json(s.readiness(&group_id(&id)?).await?))
 }
 
-async fn evaluate(State(s): State<Services>, ApiPath(id): ApiPath<String>) -> Result<Json<ReadinessView>, ApiError> {
-    Ok(Json(s.evaluate_readiness(&group_id(&id)?).await?))
+async fn evaluate(
+    State(s): State<Services>,
+    Who(who): Who,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ReadinessView>, ApiError> {
+    Ok(Json(s.evaluate_readiness_for(&who, &group_id(&id)?).await?))
 }
 
 #[derive(serde::Serialize)]

@@ -295,8 +295,24 @@ async fn the_audit_chain_verifies_after_a_session_of_changes_and_catches_an_edit
     assert_eq!(app.accept_ready(&id, &report).await.0, StatusCode::CREATED);
     let (status, _) = app.post(&format!("/api/v1/protection-groups/{id}/configure-allow-launching"), &json!({})).await;
     assert_eq!(status, StatusCode::OK);
+    let (status, _) = app.post(&format!("/api/v1/protection-groups/{id}/readiness"), &json!({})).await;
+    assert_eq!(status, StatusCode::OK);
     let (status, chain) = app.get("/api/v1/audit/verify").await;
     assert_eq!((status, chain["intact"].as_bool()), (StatusCode::OK, Some(true)), "{chain}");
+    let (_, all) = app.get("/api/v1/audit?limit=10000").await;
+    let actions: std::collections::BTreeSet<&str> =
+        all["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for expected in [
+        "user.bootstrap",
+        "token.create",
+        "protection_group.create",
+        "pairs.accept",
+        "aws.drs.UpdateLaunchConfiguration",
+        "launch_configuration.apply",
+        "readiness.evaluate",
+    ] {
+        assert!(actions.contains(expected), "{expected} missing from {actions:?}");
+    }
 
     // Filters and exports.
     let (_, groups) = app.get("/api/v1/audit?action=protection_group.").await;
