@@ -1,5 +1,5 @@
 // Developer helper: screenshots of console pages with console errors printed.
-// Usage: node shoot.mjs <url> <out.png> [width]
+// Usage: [SHOOT_USER=admin SHOOT_PASSWORD=…] node shoot.mjs <url> <out.png> [width]
 import { chromium } from "playwright-core";
 const [url, out, width] = process.argv.slice(2);
 const browser = await chromium.launch({
@@ -10,6 +10,11 @@ const browser = await chromium.launch({
 const page = await browser.newPage({ viewport: { width: Number(width ?? 1280), height: 900 } });
 page.on("console", (m) => { console.log(`console.${m.type()}: ${m.text()}`); });
 page.on("pageerror", (e) => console.log(`pageerror: ${e.message}`));
+if (process.env.SHOOT_USER) {
+  const r = await page.request.post(new URL("/api/v1/session", url).href,
+    { data: { username: process.env.SHOOT_USER, password: process.env.SHOOT_PASSWORD ?? "" } });
+  if (!r.ok()) console.log(`sign-in failed: ${r.status()}`);
+}
 await page.goto(url);
 await page.waitForSelector('#hydrated[data-hydrated="true"]', { timeout: 60000, state: "attached" }).catch(() => console.log("did not hydrate"));
 await page.waitForTimeout(500);
