@@ -82,3 +82,31 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
+
+/// A destructive action behind a question: the button, then the question with confirm and cancel.
+#[component]
+pub fn ConfirmButton(
+    /// The first button, e.g. `Revoke…`.
+    #[prop(into)]
+    label: String,
+    /// What happens, asked before it does.
+    #[prop(into)]
+    question: String,
+    /// The confirming button, e.g. `Revoke`.
+    #[prop(into)]
+    confirm: String,
+    on_confirm: Callback<()>,
+) -> impl IntoView {
+    let asking = RwSignal::new(false);
+    view! {
+        <Show when=move || asking.get() fallback=move || {
+            let label = label.clone();
+            view! { <button class="btn btn-small btn-danger-outline" type="button" on:click=move |_| asking.set(true)>{label}</button> }
+        }>
+            <span class="confirm">{question.clone()}
+                <button class="btn btn-small btn-danger" type="button" on:click=move |_| { asking.set(false); on_confirm.run(()); }>{confirm.clone()}</button>
+                <button class="btn btn-small" type="button" on:click=move |_| asking.set(false)>"Cancel"</button>
+            </span>
+        </Show>
+    }
+}

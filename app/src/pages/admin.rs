@@ -3,7 +3,7 @@
 
 use crate::api::ConsoleError;
 use crate::api_security::{create_token, create_user, list_tokens, list_users, revoke_token, update_user};
-use crate::components::{Badge, Empty, ErrorBox, Loading, when};
+use crate::components::{Badge, ConfirmButton, Empty, ErrorBox, Loading, when};
 use domain::auth::{CreatedToken, NewToken, NewUser, Role, UserChange, UserView};
 use leptos::prelude::*;
 
@@ -20,7 +20,6 @@ fn UserRow(user: UserView, refresh: Callback<()>, error: RwSignal<Option<Console
     let name = user.username.clone();
     let role = RwSignal::new(user.role.as_str().to_owned());
     let reset = RwSignal::new(String::new());
-    let confirm_disable = RwSignal::new(false);
     let update = Action::new(move |(name, change): &(String, UserChange)| {
         let (name, change) = (name.clone(), change.clone());
         async move {
@@ -57,20 +56,12 @@ fn UserRow(user: UserView, refresh: Callback<()>, error: RwSignal<Option<Console
             </td>
             <td class="muted">{when(user.created_at)}" by "{user.created_by.clone()}</td>
             <td class="actions">
-                <Show when=move || confirm_disable.get() fallback=move || view! {
-                    <button class="btn btn-small btn-danger-outline" type="button" on:click=move |_| confirm_disable.set(true)>
-                        {if disabled { "Enable…" } else { "Disable…" }}
-                    </button>
-                }>
-                    <span class="confirm">
-                        {if disabled { "Enable this user?" } else { "Disable: their sessions and tokens stop working at once." }}
-                        <button class="btn btn-small btn-danger" type="button" on:click={
-                            let n = n2.clone();
-                            move |_| { confirm_disable.set(false); update.dispatch((n.clone(), change(UserChange { disabled: Some(!disabled), ..Default::default() }))); }
-                        }>"Confirm"</button>
-                        <button class="btn btn-small" type="button" on:click=move |_| confirm_disable.set(false)>"Cancel"</button>
-                    </span>
-                </Show>
+                <ConfirmButton
+                    label=if disabled { "Enable…" } else { "Disable…" }
+                    question=if disabled { "Enable this user?" } else { "Disable: their sessions and tokens stop working at once." }
+                    confirm="Confirm"
+                    on_confirm=Callback::new(move |()| { update.dispatch((n2.clone(), change(UserChange { disabled: Some(!disabled), ..Default::default() }))); })
+                />
                 <form class="inline-form" on:submit=move |ev: leptos::ev::SubmitEvent| {
                     ev.prevent_default();
                     update.dispatch((n3.clone(), change(UserChange { reset_password: Some(reset.get_untracked()), ..Default::default() })));
@@ -165,7 +156,6 @@ pub fn Tokens() -> impl IntoView {
     let name = RwSignal::new(String::new());
     let role = RwSignal::new("operator".to_owned());
     let days = RwSignal::new("90".to_owned());
-    let confirm = RwSignal::new(None::<String>);
     let create = Action::new(move |input: &NewToken| {
         let input = input.clone();
         async move {
@@ -232,7 +222,6 @@ pub fn Tokens() -> impl IntoView {
                             <tbody>
                                 {list.into_iter().map(|t| {
                                     let id = t.id.clone();
-                                    let id2 = t.id.clone();
                                     let revoked = t.revoked_at.is_some();
                                     view! {
                                         <tr>
@@ -245,15 +234,8 @@ pub fn Tokens() -> impl IntoView {
                                             <td>{if revoked { view! { <Badge status="blocked" label="revoked"/> } } else { view! { <Badge status="ready" label="active"/> } }}</td>
                                             <td class="actions">
                                                 {(!revoked).then(|| view! {
-                                                    <Show when={let id = id.clone(); move || confirm.get().as_deref() == Some(id.as_str())} fallback={
-                                                        let id = id.clone();
-                                                        move || { let id = id.clone(); view! { <button class="btn btn-small btn-danger-outline" type="button" on:click=move |_| confirm.set(Some(id.clone()))>"Revoke…"</button> } }
-                                                    }>
-                                                        <span class="confirm">"Revoke? Callers using it are refused at once."
-                                                            <button class="btn btn-small btn-danger" type="button" on:click={let id = id2.clone(); move |_| { confirm.set(None); revoke.dispatch(id.clone()); }}>"Revoke"</button>
-                                                            <button class="btn btn-small" type="button" on:click=move |_| confirm.set(None)>"Cancel"</button>
-                                                        </span>
-                                                    </Show>
+                                                    <ConfirmButton label="Revoke…" question="Revoke? Callers using it are refused at once." confirm="Revoke"
+                                                        on_confirm=Callback::new(move |()| { revoke.dispatch(id.clone()); })/>
                                                 })}
                                             </td>
                                         </tr>

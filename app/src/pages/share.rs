@@ -5,7 +5,7 @@ use crate::api::ConsoleError;
 use crate::api_security::{
     create_share_link, get_stakeholder_status, list_share_links, revoke_share_link, update_share_link,
 };
-use crate::components::{Badge, Empty, ErrorBox, Loading, when};
+use crate::components::{Badge, ConfirmButton, Empty, ErrorBox, Loading, when};
 use crate::pages::signin::IfAllowed;
 use domain::auth::{MAX_MESSAGE_CHARS, Permission};
 use domain::readiness::Verdict;
@@ -26,7 +26,6 @@ fn verdict_badge(v: Option<Verdict>) -> impl IntoView {
 #[component]
 fn LinkRow(link: ShareLinkView, refresh: Callback<()>, error: RwSignal<Option<ConsoleError>>) -> impl IntoView {
     let message = RwSignal::new(link.message.clone());
-    let confirm = RwSignal::new(false);
     let id = link.id.clone();
     let version = link.version;
     let save = Action::new(move |(id, m): &(String, String)| {
@@ -75,14 +74,8 @@ fn LinkRow(link: ShareLinkView, refresh: Callback<()>, error: RwSignal<Option<Co
             <td>{if live { view! { <Badge status="ready" label="active"/> } } else { view! { <Badge status="blocked" label="revoked"/> } }}</td>
             <td class="actions">
                 {live.then(|| view! {
-                    <Show when=move || confirm.get() fallback=move || view! {
-                        <button class="btn btn-small btn-danger-outline" type="button" on:click=move |_| confirm.set(true)>"Revoke…"</button>
-                    }>
-                        <span class="confirm">"Revoke? The link stops working at once."
-                            <button class="btn btn-small btn-danger" type="button" on:click={let id = id2.clone(); move |_| { confirm.set(false); revoke.dispatch(id.clone()); }}>"Revoke"</button>
-                            <button class="btn btn-small" type="button" on:click=move |_| confirm.set(false)>"Cancel"</button>
-                        </span>
-                    </Show>
+                    <ConfirmButton label="Revoke…" question="Revoke? The link stops working at once." confirm="Revoke"
+                        on_confirm=Callback::new(move |()| { revoke.dispatch(id2.clone()); })/>
                 })}
             </td>
         </tr>
