@@ -65,6 +65,8 @@ pub enum ErrorCode {
     NoPermissionDeclared,
     /// The audit trail's hash chain does not verify: an entry was edited or removed.
     AuditChainBroken,
+    /// The recovery plan does not exist.
+    RecoveryPlanNotFound,
 }
 
 impl ErrorCode {
@@ -99,6 +101,7 @@ impl ErrorCode {
             Self::SelfApproval => "SELF_APPROVAL",
             Self::NoPermissionDeclared => "NO_PERMISSION_DECLARED",
             Self::AuditChainBroken => "AUDIT_CHAIN_BROKEN",
+            Self::RecoveryPlanNotFound => "RECOVERY_PLAN_NOT_FOUND",
         }
     }
 }

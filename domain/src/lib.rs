@@ -14,6 +14,7 @@ pub mod ids;
 pub mod launch;
 pub mod matching;
 pub mod net;
+pub mod plan;
 pub mod readiness;
 pub mod share;
 pub mod validation;

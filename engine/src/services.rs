@@ -83,6 +83,8 @@ pub enum ServiceError {
     LastAdmin,
     #[error("{0}")]
     ApprovalRefused(#[from] domain::auth::ApprovalRefusal),
+    #[error("recovery plan {0} does not exist")]
+    PlanNotFound(String),
 }
 
 impl ServiceError {
@@ -116,6 +118,7 @@ impl ServiceError {
                 ErrorCode::PasswordChangeRequired
             }
             Self::ApprovalRefused(_) => ErrorCode::Forbidden,
+            Self::PlanNotFound(_) => ErrorCode::RecoveryPlanNotFound,
         }
     }
 
@@ -132,6 +135,7 @@ impl ServiceError {
             Self::LoginThrottled { retry_after_secs } => serde_json::json!({ "retry_after_secs": retry_after_secs }),
             Self::UserNotFound(u) | Self::DuplicateUser(u) => serde_json::json!({ "username": u }),
             Self::TokenNotFound(id) => serde_json::json!({ "token_id": id }),
+            Self::PlanNotFound(id) => serde_json::json!({ "recovery_plan_id": id }),
             Self::ApprovalRefused(r) => serde_json::json!({ "reason": r.code() }),
             _ => serde_json::json!({}),
         }

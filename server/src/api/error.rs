@@ -62,7 +62,10 @@ impl ApiError {
             | ErrorCode::SelfApproval
             | ErrorCode::NoPermissionDeclared => StatusCode::FORBIDDEN,
             ErrorCode::LoginThrottled => StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::UserNotFound | ErrorCode::TokenNotFound | ErrorCode::ShareLinkNotFound => StatusCode::NOT_FOUND,
+            ErrorCode::UserNotFound
+            | ErrorCode::TokenNotFound
+            | ErrorCode::ShareLinkNotFound
+            | ErrorCode::RecoveryPlanNotFound => StatusCode::NOT_FOUND,
             ErrorCode::DuplicateUser | ErrorCode::LastAdmin | ErrorCode::AuditChainBroken => StatusCode::CONFLICT,
         }
     }

@@ -1,9 +1,9 @@
 //! `/protection-groups`: create, list, read, replace and delete protection groups.
 
-use super::Who;
 use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use super::parse_id;
 use super::routes::Routes;
+use super::{Who, with_expected_version};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -56,27 +56,9 @@ async fn replace(
     State(s): State<Services>,
     Who(who): Who,
     ApiPath(id): ApiPath<String>,
-    ApiJson(mut body): ApiJson<serde_json::Value>,
+    ApiJson(body): ApiJson<serde_json::Value>,
 ) -> Result<Json<ProtectionGroup>, ApiError> {
-    let expected = match body.as_object_mut().and_then(|o| o.remove("expected_version")) {
-        None | Some(serde_json::Value::Null) => None,
-        Some(v) => Some(v.as_u64().ok_or_else(|| {
-            ApiError::invalid(vec![domain::FieldError::new(
-                "expected_version",
-                "NOT_A_VERSION",
-                "expected_version is a whole number: the version you read",
-            )])
-        })?),
-    };
-    let input: ProtectionGroupInput = serde_json::from_value(body).map_err(|e| {
-        let mut err = ApiError::new(
-            StatusCode::BAD_REQUEST,
-            domain::ErrorCode::MalformedJson,
-            "the body is not a protection group",
-        );
-        err.details = serde_json::json!({ "reason": e.to_string() });
-        err
-    })?;
+    let (input, expected): (ProtectionGroupInput, _) = with_expected_version(body, "a protection group")?;
     Ok(Json(s.update_group(&who, &group_id(&id)?, &input, expected).await?))
 }
 

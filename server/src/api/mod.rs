@@ -10,6 +10,7 @@ pub mod groups;
 pub mod launch;
 pub mod openapi;
 pub mod pairs;
+pub mod plans;
 pub mod routes;
 pub mod share;
 
@@ -46,6 +47,37 @@ pub fn parse_id<T>(
     parse(text).map_err(|e| ApiError::invalid(vec![domain::FieldError::new(field, e.code, e.message)]))
 }
 
+/// Splits a replacement body into the resource and its optional `expected_version` (the version the
+/// client read).
+///
+/// # Errors
+/// A 400 naming the field when `expected_version` is not a whole number or the rest is not `what`.
+pub fn with_expected_version<T: serde::de::DeserializeOwned>(
+    mut body: Value,
+    what: &str,
+) -> Result<(T, Option<u64>), ApiError> {
+    let expected = match body.as_object_mut().and_then(|o| o.remove("expected_version")) {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_u64().ok_or_else(|| {
+            ApiError::invalid(vec![domain::FieldError::new(
+                "expected_version",
+                "NOT_A_VERSION",
+                "expected_version is a whole number: the version you read",
+            )])
+        })?),
+    };
+    let input = serde_json::from_value(body).map_err(|e| {
+        let mut err = ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            domain::ErrorCode::MalformedJson,
+            format!("the body is not {what}"),
+        );
+        err.details = json!({ "reason": e.to_string() });
+        err
+    })?;
+    Ok((input, expected))
+}
+
 /// Every REST route with its declared access.
 pub fn routes() -> Routes {
     Routes::new()
@@ -57,6 +89,7 @@ pub fn routes() -> Routes {
         .merge(pairs::routes())
         .merge(drs::routes())
         .merge(launch::routes())
+        .merge(plans::routes())
         .merge(admin::routes())
         .merge(audit::routes())
         .merge(share::routes())

@@ -115,6 +115,20 @@ pub fn spec() -> Value {
                     "requestBody": body("GroupRef"),
                     "responses": with(json!({ "200": ok("per-pair findings", "ValidationReport") }), error_responses(&[400, 404, 502])) }
             },
+            "/api/v1/recovery-plans": {
+                "get": { "summary": "List recovery plans", "responses": with(json!({ "200": { "description": "{\"recovery_plans\":[RecoveryPlan]}" } }), error_responses(&[401])) },
+                "post": { "summary": "Create a recovery plan; without waves, they are derived from the pairs' dr:wave tags. Refused unless every pair is in one of the plan's groups, in one wave only, and launches into its standby",
+                    "requestBody": body("RecoveryPlanInput"),
+                    "responses": with(json!({ "201": ok("created", "RecoveryPlan") }), error_responses(&[400, 401, 403, 409])) }
+            },
+            "/api/v1/recovery-plans/{plan_id}": {
+                "parameters": [{ "name": "plan_id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "get": { "summary": "Read a recovery plan", "responses": with(json!({ "200": ok("the plan", "RecoveryPlan") }), error_responses(&[401, 404])) },
+                "put": { "summary": "Replace a recovery plan (expected_version optional)", "requestBody": body("RecoveryPlanInput"),
+                    "responses": with(json!({ "200": ok("replaced", "RecoveryPlan") }), error_responses(&[400, 401, 403, 404, 409])) },
+                "delete": { "summary": "Delete a recovery plan", "parameters": [expected],
+                    "responses": with(json!({ "204": { "description": "deleted" } }), error_responses(&[401, 403, 404, 409])) }
+            },
             "/api/v1/session": {
                 "get": { "summary": "Who is signed in, and the session's CSRF token (send it as X-CSRF-Token with state-changing requests signed in by cookie)",
                     "responses": with(json!({ "200": ok("identity", "SessionInfo") }), error_responses(&[401])) },
@@ -191,8 +205,21 @@ pub fn spec() -> Value {
           "schemas": {
             "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "object", "required": ["code", "message", "details"], "properties": {
                 "code": { "type": "string", "enum": ["VALIDATION_FAILED", "MALFORMED_JSON", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "ROUTE_NOT_FOUND", "PROTECTION_GROUP_NOT_FOUND", "PAIR_NOT_FOUND", "VERSION_CONFLICT", "DUPLICATE_NAME", "PAIR_REJECTED", "LAUNCH_CONFIGURATION_APPLIED", "CLOUD_ERROR", "THROTTLED", "INTERNAL",
-                    "UNAUTHENTICATED", "FORBIDDEN", "CSRF_REJECTED", "LOGIN_FAILED", "LOGIN_THROTTLED", "PASSWORD_CHANGE_REQUIRED", "USER_NOT_FOUND", "DUPLICATE_USER", "TOKEN_NOT_FOUND", "SHARE_LINK_NOT_FOUND", "LAST_ADMIN", "SELF_APPROVAL", "NO_PERMISSION_DECLARED", "AUDIT_CHAIN_BROKEN"] },
+                    "UNAUTHENTICATED", "FORBIDDEN", "CSRF_REJECTED", "LOGIN_FAILED", "LOGIN_THROTTLED", "PASSWORD_CHANGE_REQUIRED", "USER_NOT_FOUND", "DUPLICATE_USER", "TOKEN_NOT_FOUND", "SHARE_LINK_NOT_FOUND", "LAST_ADMIN", "SELF_APPROVAL", "NO_PERMISSION_DECLARED", "AUDIT_CHAIN_BROKEN", "RECOVERY_PLAN_NOT_FOUND"] },
                 "message": { "type": "string" }, "details": { "type": "object" } } } } },
+            "Wave": { "type": "object", "required": ["name", "pair_ids"], "properties": {
+                "name": { "type": "string", "maxLength": 128 }, "pair_ids": { "type": "array", "items": { "type": "string" } },
+                "pause_before": { "type": "boolean", "default": false, "description": "an approver releases the execution before this wave" },
+                "on_failure": { "type": "string", "enum": ["stop", "continue"], "default": "stop" },
+                "timeout_minutes": { "type": "integer", "minimum": 1, "maximum": 1440, "default": 60 } } },
+            "RecoveryPlanInput": { "type": "object", "required": ["name", "protection_group_ids"], "properties": {
+                "name": { "type": "string", "maxLength": 128 }, "description": { "type": "string" },
+                "protection_group_ids": { "type": "array", "items": { "type": "string" } },
+                "waves": { "type": "array", "maxItems": 100, "items": { "$ref": "#/components/schemas/Wave" }, "description": "derived from dr:wave tags when absent" },
+                "rto_target_minutes": { "type": "integer", "minimum": 1, "maximum": 1440, "default": 30 },
+                "expected_version": { "type": "integer", "description": "PUT only" } } },
+            "RecoveryPlan": { "allOf": [ { "$ref": "#/components/schemas/RecoveryPlanInput" }, { "type": "object", "properties": {
+                "id": { "type": "string" }, "created_at": { "type": "integer" }, "created_by": { "type": "string" }, "updated_at": { "type": "integer" }, "version": { "type": "integer" } } } ] },
             "Credentials": { "type": "object", "required": ["username", "password"], "properties": { "username": { "type": "string" }, "password": { "type": "string" } } },
             "SessionInfo": { "type": "object", "properties": { "principal": { "type": "object", "properties": {
                 "subject": { "type": "string" }, "role": { "$ref": "#/components/schemas/Role" }, "method": { "type": "string", "enum": ["session", "token", "oidc"] },

@@ -7,5 +7,6 @@ mod launch;
 mod matching;
 mod oidc;
 mod pairs;
+mod plans;
 mod protection_groups;
 mod security;

@@ -10,6 +10,7 @@ fn concrete(path: &str) -> String {
     path.replace("{id}", "pg-00000000000000aa")
         .replace("{pair_id}", "pair-0123456789abcdef0")
         .replace("{username}", "nobody")
+        .replace("{plan_id}", "plan-0000000000000000")
         .replace("{token}", "sl_000000000000_000000000000000000000000000000000000000000000000")
 }
 
