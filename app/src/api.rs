@@ -91,8 +91,17 @@ impl From<engine::ServiceError> for ConsoleError {
     }
 }
 
+/// The services, for a signed-in identity that may read. Console functions are also called in-process while
+/// a page renders on the server, where the HTTP guard does not run; this keeps them closed there too.
 #[cfg(feature = "ssr")]
 pub(crate) fn services() -> Result<engine::Services, ConsoleError> {
+    require(domain::auth::Permission::Read)?;
+    services_for_anyone()
+}
+
+/// The services without an identity check: only for functions open to everyone (who am I, share links).
+#[cfg(feature = "ssr")]
+pub(crate) fn services_for_anyone() -> Result<engine::Services, ConsoleError> {
     use_context::<engine::Services>().ok_or_else(|| ConsoleError {
         code: "INTERNAL".into(),
         message: "services are not wired into the console".into(),
@@ -174,15 +183,20 @@ pub async fn save_group(
 ) -> Result<ProtectionGroup, ConsoleError> {
     let s = services()?;
     Ok(match id {
-        None => s.create_group(&who()?, &input).await?,
-        Some(id) => s.update_group(&who()?, &group_id(&id)?, &input, expected_version).await?,
+        None => s.create_group(&require(domain::auth::Permission::Operate)?, &input).await?,
+        Some(id) => {
+            s.update_group(&require(domain::auth::Permission::Operate)?, &group_id(&id)?, &input, expected_version)
+                .await?
+        }
     })
 }
 
 /// Deletes a protection group and its pairs.
 #[server(prefix = "/console", endpoint = "delete_group", input = leptos::server_fn::codec::Json)]
 pub async fn delete_group(id: String, expected_version: Option<u64>) -> Result<(), ConsoleError> {
-    Ok(services()?.delete_group(&who()?, &group_id(&id)?, expected_version).await?)
+    Ok(services()?
+        .delete_group(&require(domain::auth::Permission::Operate)?, &group_id(&id)?, expected_version)
+        .await?)
 }
 
 /// Runs matching for a group.
@@ -194,7 +208,7 @@ pub async fn run_match(id: String) -> Result<GroupMatch, ConsoleError> {
 /// Accepts pairs, all or none.
 #[server(prefix = "/console", endpoint = "accept_pairs", input = leptos::server_fn::codec::Json)]
 pub async fn accept_pairs(id: String, pairs: Vec<PairRequest>) -> Result<AcceptOutcome, ConsoleError> {
-    Ok(services()?.accept_pairs(&group_id(&id)?, &pairs, &who()?).await?)
+    Ok(services()?.accept_pairs(&group_id(&id)?, &pairs, &require(domain::auth::Permission::Operate)?).await?)
 }
 
 /// Sets a source server's standby by hand.
@@ -210,14 +224,18 @@ pub async fn set_pair(
     let standby =
         domain::ids::InstanceId::parse(standby_instance_id.trim()).map_err(|e| bad_id("standby_instance_id", e))?;
     let pair_id = domain::ids::PairId::for_source(&source);
-    Ok(services()?.set_pair(&group_id(&id)?, &pair_id, &standby, expected_version, &who()?).await?)
+    Ok(services()?
+        .set_pair(&group_id(&id)?, &pair_id, &standby, expected_version, &require(domain::auth::Permission::Operate)?)
+        .await?)
 }
 
 /// Removes a pair.
 #[server(prefix = "/console", endpoint = "delete_pair", input = leptos::server_fn::codec::Json)]
 pub async fn delete_pair(id: String, pair_id: String, expected_version: Option<u64>) -> Result<(), ConsoleError> {
     let pair_id = domain::ids::PairId::parse(&pair_id).map_err(|e| bad_id("pair_id", e))?;
-    Ok(services()?.delete_pair(&who()?, &group_id(&id)?, &pair_id, expected_version).await?)
+    Ok(services()?
+        .delete_pair(&require(domain::auth::Permission::Operate)?, &group_id(&id)?, &pair_id, expected_version)
+        .await?)
 }
 
 /// Where each pair's launch configuration stands.
@@ -242,13 +260,13 @@ pub async fn configure(
         ),
     };
     let req = engine::launch::ConfigureRequest { dry_run, pair_ids };
-    Ok(services()?.configure_launch_into(&group_id(&id)?, &req, &who()?).await?)
+    Ok(services()?.configure_launch_into(&group_id(&id)?, &req, &require(domain::auth::Permission::Operate)?).await?)
 }
 
 /// Restores the launch configurations from before Roundtrip's first write.
 #[server(prefix = "/console", endpoint = "rollback", input = leptos::server_fn::codec::Json)]
 pub async fn rollback(id: String) -> Result<domain::launch::ConfigureOutcome, ConsoleError> {
-    Ok(services()?.rollback_launch_into(&group_id(&id)?, None, &who()?).await?)
+    Ok(services()?.rollback_launch_into(&group_id(&id)?, None, &require(domain::auth::Permission::Operate)?).await?)
 }
 
 /// A group's last readiness and history; `now` evaluates it first.

@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Name of the console's session cookie.
+pub const SESSION_COOKIE: &str = "rt_session";
 /// Most characters in a user name.
 pub const MAX_USERNAME_CHARS: usize = 64;
 /// Fewest characters in a password.
@@ -45,6 +47,17 @@ impl Role {
             Permission::Approve => matches!(self, Role::Approver | Role::Admin),
             Permission::Administer => self == Role::Admin,
         }
+    }
+
+    /// The most powerful role that grants nothing beyond what both `self` and `other` grant: what a token
+    /// of role `self` may do for an owner whose role is now `other`.
+    pub fn meet(self, other: Role) -> Role {
+        const PERMS: [Permission; 4] =
+            [Permission::Read, Permission::Operate, Permission::Approve, Permission::Administer];
+        [Role::Admin, Role::Approver, Role::Operator, Role::Viewer]
+            .into_iter()
+            .find(|r| PERMS.iter().all(|p| !r.grants(*p) || (self.grants(*p) && other.grants(*p))))
+            .unwrap_or(Role::Viewer)
     }
 
     /// The wire form, e.g. `operator`.
@@ -151,7 +164,6 @@ impl Principal {
     pub fn actor(&self) -> String {
         match (&self.method, &self.token) {
             (AuthMethod::Token, Some(t)) => format!("{} (token {t})", self.subject),
-            (AuthMethod::Oidc, _) => format!("{} (oidc)", self.subject),
             _ => self.subject.clone(),
         }
     }
@@ -375,6 +387,20 @@ mod tests {
         let got = [Permission::Read, Permission::Operate, Permission::Approve, Permission::Administer]
             .map(|p| role.grants(p));
         assert_eq!(got, expected, "{role}");
+    }
+
+    #[rstest]
+    #[case(Role::Admin, Role::Admin, Role::Admin)]
+    #[case(Role::Admin, Role::Operator, Role::Operator)]
+    #[case(Role::Approver, Role::Operator, Role::Viewer)]
+    #[case(Role::Operator, Role::Admin, Role::Operator)]
+    #[case(Role::Viewer, Role::Admin, Role::Viewer)]
+    fn a_token_never_does_more_than_its_owner_may_now(
+        #[case] token: Role,
+        #[case] owner: Role,
+        #[case] expected: Role,
+    ) {
+        assert_eq!(token.meet(owner), expected);
     }
 
     #[test]

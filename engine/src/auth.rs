@@ -280,24 +280,60 @@ impl Auth {
         Ok(generated)
     }
 
-    fn failures_within(&self, key: &str, now: i64) -> usize {
-        let window = i64::try_from(self.settings.failure_window_minutes * 60_000).unwrap_or(i64::MAX);
-        let mut f = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let list = f.entry(key.to_owned()).or_default();
-        list.retain(|t| now - *t < window);
-        list.len()
+    fn window_ms(&self) -> i64 {
+        i64::try_from(self.settings.failure_window_minutes * 60_000).unwrap_or(i64::MAX)
     }
 
-    fn note_failure(&self, keys: &[&str], now: i64) {
+    /// Records an attempt for every key unless one of them is at its limit; returns the attempt's time.
+    fn begin_attempt(&self, keys: &[&str; 2], now: i64) -> Option<i64> {
+        let window = self.window_ms();
+        let limits = [self.settings.max_failures_per_user, self.settings.max_failures_per_address];
         let mut f = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Forget idle keys so guessing at random names cannot grow the map without bound.
+        if f.len() > 10_000 {
+            f.retain(|_, v| v.last().is_some_and(|t| now - *t < window));
+        }
+        for (k, limit) in keys.iter().zip(limits) {
+            let list = f.entry((*k).to_owned()).or_default();
+            list.retain(|t| now - *t < window);
+            if list.len() >= limit {
+                return None;
+            }
+        }
         for k in keys {
             f.entry((*k).to_owned()).or_default().push(now);
         }
-        // Forget idle keys so guessing at random names cannot grow the map without bound.
-        if f.len() > 10_000 {
-            let window = i64::try_from(self.settings.failure_window_minutes * 60_000).unwrap_or(i64::MAX);
-            f.retain(|_, v| v.last().is_some_and(|t| now - *t < window));
+        Some(now)
+    }
+
+    /// Takes back a successful attempt (and, with `clear_user`, the user's earlier failures).
+    fn forget_attempt(&self, keys: &[&str; 2], at: i64, clear_user: bool) {
+        let mut f = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if clear_user {
+            f.remove(keys[0]);
         }
+        if let Some(list) = f.get_mut(keys[1])
+            && let Some(i) = list.iter().rposition(|t| *t == at)
+        {
+            list.remove(i);
+        }
+    }
+
+    /// Whether this is the first refused attempt for these keys in the window (only that one is audited,
+    /// so a flood of guesses cannot flood the audit trail).
+    fn first_throttled(&self, user_key: &str, addr_key: &str, now: i64) -> bool {
+        let window = self.window_ms();
+        let mut f = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut first = false;
+        for k in [user_key, addr_key] {
+            let marker = f.entry(format!("throttled:{k}")).or_default();
+            marker.retain(|t| now - *t < window);
+            if marker.is_empty() {
+                marker.push(now);
+                first = true;
+            }
+        }
+        first
     }
 
     /// Signs a user in from `address` and opens a session.
@@ -307,20 +343,26 @@ impl Auth {
     /// [`ServiceError::LoginFailed`] for a wrong name, a wrong password or a disabled user (which one is not said).
     pub async fn login(&self, username: &str, password: &str, address: &str) -> Result<SignedIn, ServiceError> {
         let now = self.now();
-        let name = username.trim().to_ascii_lowercase();
+        // Anything typed as a user name reaches the audit trail and the throttle's keys: bounded first.
+        let name = match Username::parse(username) {
+            Ok(n) => n.to_string(),
+            Err(_) => "<not a valid user name>".to_owned(),
+        };
+        let address: String = address.chars().take(64).collect();
         let user_key = format!("user:{name}");
         let addr_key = format!("addr:{address}");
-        let refused = |outcome: &str| {
-            AuditEvent::ok("auth.login", name.clone(), json!({ "address": address, "reason": outcome }))
+        let anonymous = Principal { subject: name.clone(), ..Principal::system("anonymous") };
+        let refused = |reason: &str| {
+            AuditEvent::ok("auth.login", name.clone(), json!({ "address": address, "reason": reason }))
                 .with_outcome(Outcome::Refused)
         };
-        let anonymous = Principal { subject: name.clone(), ..Principal::system("anonymous") };
-        if self.failures_within(&user_key, now) >= self.settings.max_failures_per_user
-            || self.failures_within(&addr_key, now) >= self.settings.max_failures_per_address
-        {
-            self.audit.record_or_log(&anonymous, refused("throttled")).await;
+        // The attempt counts before the slow check, so parallel guesses cannot all slip under the limit.
+        let Some(attempt) = self.begin_attempt(&[&user_key, &addr_key], now) else {
+            if self.first_throttled(&user_key, &addr_key, now) {
+                self.audit.record_or_log(&anonymous, refused("throttled")).await;
+            }
             return Err(ServiceError::LoginThrottled { retry_after_secs: self.settings.failure_window_minutes * 60 });
-        }
+        };
         let found = if password.len() > domain::auth::MAX_PASSWORD_BYTES { None } else { self.user(&name).await? };
         let ok = match &found {
             Some((u, _)) => verify_password(password, &u.password_hash) && !u.disabled,
@@ -330,11 +372,10 @@ impl Auth {
             }
         };
         let Some((user, _)) = found.filter(|_| ok) else {
-            self.note_failure(&[&user_key, &addr_key], now);
             self.audit.record_or_log(&anonymous, refused("wrong user name or password, or disabled")).await;
             return Err(ServiceError::LoginFailed);
         };
-        self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&user_key);
+        self.forget_attempt(&[&user_key, &addr_key], attempt, true);
         let secret = random_hex(32);
         let session =
             Session { username: name.clone(), created_at: now, last_seen_at: now, csrf_token: random_hex(24) };
@@ -342,6 +383,23 @@ impl Auth {
         let principal = user.principal();
         self.audit.record_or_log(&principal, AuditEvent::ok("auth.login", name, json!({ "address": address }))).await;
         Ok(SignedIn { session_secret: secret, session, principal })
+    }
+
+    /// Ends every session of `username` but `keep` (a session secret).
+    async fn end_sessions(&self, username: &str, keep: Option<&str>) -> Result<usize, ServiceError> {
+        let keep = keep.map(secret_hash);
+        let mut ops = Vec::new();
+        for r in self.store.list(SESSIONS, "").await? {
+            let s: Session = decode(&r)?;
+            if s.username == username && keep.as_deref() != Some(r.key.as_str()) {
+                ops.push(WriteOp::Delete { table: SESSIONS.into(), key: r.key, expect: Expect::Any });
+            }
+        }
+        let n = ops.len();
+        if n > 0 {
+            self.store.transact(ops).await?;
+        }
+        Ok(n)
     }
 
     /// The identity behind a session secret, or `None` when it is unknown, expired, or its user is gone or
@@ -391,7 +449,13 @@ impl Auth {
     ///
     /// # Errors
     /// [`ServiceError::LoginFailed`] for a wrong current password; [`ServiceError::Invalid`] for a weak new one.
-    pub async fn change_password(&self, who: &Principal, current: &str, new: &str) -> Result<UserView, ServiceError> {
+    pub async fn change_password(
+        &self,
+        who: &Principal,
+        current: &str,
+        new: &str,
+        keep_session: Option<&str>,
+    ) -> Result<UserView, ServiceError> {
         if who.method != AuthMethod::Session {
             return Err(ServiceError::Forbidden("only a signed-in user can change their own password".into()));
         }
@@ -419,7 +483,10 @@ impl Auth {
         user.must_change_password = false;
         user.updated_at = self.now();
         let v = self.store.transact(vec![put(USERS, user.username.as_str(), &user, Expect::Version(version))]).await?;
-        self.audit.record_or_log(who, AuditEvent::ok("user.change_password", who.subject.clone(), json!({}))).await;
+        // A stolen session must not outlive the password it was stolen with.
+        let ended = self.end_sessions(user.username.as_str(), keep_session).await?;
+        let details = json!({ "other_sessions_ended": ended });
+        self.audit.record_or_log(who, AuditEvent::ok("user.change_password", who.subject.clone(), details)).await;
         Ok(user.view(v[0]))
     }
 
@@ -529,6 +596,9 @@ impl Auth {
             e => e.into(),
         })?;
         let view = user.view(v[0]);
+        if change.reset_password.is_some() || user.disabled {
+            self.end_sessions(user.username.as_str(), None).await?;
+        }
         let details = json!({
             "before": before.view(version),
             "after": view,
@@ -543,6 +613,11 @@ impl Auth {
     /// # Errors
     /// [`ServiceError::Invalid`] for a bad name, role or expiry, or too many tokens.
     pub async fn create_token(&self, who: &Principal, input: &NewToken) -> Result<CreatedToken, ServiceError> {
+        if self.user(&who.subject).await?.is_none() {
+            return Err(ServiceError::Forbidden(
+                "API tokens act for a local user; sign in with a local account to create one".into(),
+            ));
+        }
         let mut errors = Vec::new();
         let name = check_label("name", &input.name).map_err(|e| errors.push(e)).ok();
         let role = Role::parse(&input.role).map_err(|e| errors.push(e)).ok();
@@ -627,19 +702,19 @@ impl Auth {
         {
             return Ok(None);
         }
-        // A token of a user that no longer exists or is disabled acts for no one. Tokens of OIDC or system
-        // owners are not created by Roundtrip.
-        match self.user(&t.owner).await? {
-            Some((u, _)) if !u.disabled => {}
+        // A token acts for its owner as the owner is now: never for a user who is gone, disabled or on a
+        // one-time password, and never beyond the owner's current role.
+        let owner_role = match self.user(&t.owner).await? {
+            Some((u, _)) if !u.disabled && !u.must_change_password => u.role,
             _ => return Ok(None),
-        }
+        };
         if t.last_used_at.is_none_or(|l| now - l >= 60_000) {
             t.last_used_at = Some(now);
             let _ = self.store.transact(vec![put(API_TOKENS, id, &t, Expect::Version(r.version))]).await;
         }
         Ok(Some(Principal {
             subject: t.owner,
-            role: t.role,
+            role: t.role.meet(owner_role),
             method: AuthMethod::Token,
             token: Some(t.name),
             must_change_password: false,
@@ -779,9 +854,9 @@ mod tests {
         f.auth.create_user(&admin(), &bob).await.unwrap();
         let s = f.auth.login("bob", "a one-time secret", "a").await.unwrap();
         assert!(s.principal.must_change_password);
-        let e = f.auth.change_password(&s.principal, "wrong", "bob's own password!").await.unwrap_err();
+        let e = f.auth.change_password(&s.principal, "wrong", "bob's own password!", None).await.unwrap_err();
         assert!(matches!(e, ServiceError::LoginFailed));
-        f.auth.change_password(&s.principal, "a one-time secret", "my own password!").await.unwrap();
+        f.auth.change_password(&s.principal, "a one-time secret", "my own password!", None).await.unwrap();
         assert!(matches!(f.auth.login("bob", "a one-time secret", "a").await, Err(ServiceError::LoginFailed)));
         let s = f.auth.login("bob", "my own password!", "a").await.unwrap();
         assert!(!s.principal.must_change_password);

@@ -135,7 +135,19 @@ pub fn router(services: Services, settings: &Settings, oidc: Option<Arc<oidc::Oi
         .layer(tower_http::limit::RequestBodyLimitLayer::new(settings.max_body_bytes.saturating_mul(2)))
         .layer(axum::middleware::from_fn(security::headers))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            tracing::info_span!("request", method = %req.method(), path = %redacted_path(req.uri().path()))
+        }))
+}
+
+/// The path as logged: share-link tokens are secrets and never reach the log.
+fn redacted_path(path: &str) -> String {
+    for prefix in ["/status/", "/api/v1/share/"] {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            return format!("{prefix}{}", if rest.is_empty() { "" } else { "…" });
+        }
+    }
+    path.to_owned()
 }
 
 /// A panic in a handler is a bug: log it and answer a 500 in the API's error format, never a dropped

@@ -3,7 +3,8 @@
 //!
 //! Invariants: a token passes only with a known key id, an asymmetric algorithm that matches its key, the
 //! configured issuer and audience, and a valid expiry; symmetric (`HS*`) tokens are refused, so a public
-//! key can never be used as an HMAC secret. The key set is fetched at first use and again when a token
+//! key can never be used as an HMAC secret; a key that names its algorithm serves only that one; `nbf` is
+//! checked. Subjects are `oidc:<claim>`, apart from local user names. The key set is fetched at first use and again when a token
 //! names an unknown key, at most once a minute. A person in several mapped groups gets the most powerful
 //! role; a person in none is refused.
 
@@ -22,6 +23,8 @@ pub struct Oidc {
     config: OidcConfig,
     http: reqwest::Client,
     keys: RwLock<Option<(JwkSet, Instant)>>,
+    /// One fetch at a time: tokens naming an unknown key wait for it instead of each fetching.
+    fetching: tokio::sync::Mutex<()>,
 }
 
 impl Oidc {
@@ -31,7 +34,7 @@ impl Oidc {
     /// When the HTTP client cannot be built.
     pub fn new(config: OidcConfig) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
-        Ok(Self { config, http, keys: RwLock::new(None) })
+        Ok(Self { config, http, keys: RwLock::new(None), fetching: tokio::sync::Mutex::new(()) })
     }
 
     async fn fetch(&self) -> Result<JwkSet, String> {
@@ -42,23 +45,35 @@ impl Oidc {
         r.json::<JwkSet>().await.map_err(|e| format!("JWKS does not decode: {e}"))
     }
 
-    async fn key(&self, kid: &str) -> Result<Option<DecodingKey>, String> {
-        let stale = {
-            let keys = self.keys.read().await;
-            if let Some((set, _)) = keys.as_ref()
-                && let Some(jwk) = set.find(kid)
-            {
-                return DecodingKey::from_jwk(jwk).map(Some).map_err(|e| format!("key {kid}: {e}"));
-            }
-            keys.as_ref().is_none_or(|(_, at)| at.elapsed() >= REFETCH_AFTER)
-        };
-        if !stale {
+    /// The key `kid` for algorithm `alg`, fetching the key set when the key is unknown (at most once a minute).
+    async fn key(&self, kid: &str, alg: Algorithm) -> Result<Option<DecodingKey>, String> {
+        if let Some(found) = self.cached(kid, alg).await {
+            return found;
+        }
+        let _turn = self.fetching.lock().await;
+        // Another request may have fetched while this one waited.
+        if let Some(found) = self.cached(kid, alg).await {
+            return found;
+        }
+        if self.keys.read().await.as_ref().is_some_and(|(_, at)| at.elapsed() < REFETCH_AFTER) {
             return Ok(None);
         }
         let set = self.fetch().await?;
-        let key = set.find(kid).map(DecodingKey::from_jwk).transpose().map_err(|e| format!("key {kid}: {e}"))?;
         *self.keys.write().await = Some((set, Instant::now()));
-        Ok(key)
+        self.cached(kid, alg).await.unwrap_or(Ok(None))
+    }
+
+    /// `Some` when the cached set has `kid`: its key, or `None` when the key is not for `alg`.
+    async fn cached(&self, kid: &str, alg: Algorithm) -> Option<Result<Option<DecodingKey>, String>> {
+        let keys = self.keys.read().await;
+        let jwk = keys.as_ref()?.0.find(kid)?;
+        // A key that names its algorithm is used for that algorithm only.
+        if let Some(key_alg) = jwk.common.key_algorithm
+            && format!("{key_alg:?}") != format!("{alg:?}")
+        {
+            return Some(Ok(None));
+        }
+        Some(DecodingKey::from_jwk(jwk).map(Some).map_err(|e| format!("key {kid}: {e}")))
     }
 
     /// The identity a bearer JWT proves, `Ok(None)` when it does not verify or maps to no role.
@@ -71,10 +86,12 @@ impl Oidc {
             return Ok(None);
         }
         let Some(kid) = header.kid else { return Ok(None) };
-        let Some(key) = self.key(&kid).await? else { return Ok(None) };
+        let Some(key) = self.key(&kid, header.alg).await? else { return Ok(None) };
         let mut v = Validation::new(header.alg);
         v.set_issuer(&[&self.config.issuer]);
         v.set_audience(&[&self.config.audience]);
+        v.set_required_spec_claims(&["exp", "iss", "aud"]);
+        v.validate_nbf = true;
         v.leeway = 30;
         let Ok(data) = decode::<serde_json::Value>(token, &key, &v) else { return Ok(None) };
         Ok(self.principal(&data.claims))
@@ -92,7 +109,8 @@ impl Oidc {
         };
         let role: Role = groups.iter().filter_map(|g| self.config.roles.get(*g).copied()).max()?;
         Some(Principal {
-            subject: subject.to_owned(),
+            // Its own namespace: an issuer's `alice` is not the local user `alice` (local names cannot hold ':').
+            subject: format!("oidc:{subject}"),
             role,
             method: AuthMethod::Oidc,
             token: None,

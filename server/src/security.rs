@@ -24,8 +24,7 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// Name of the console's session cookie.
-pub const SESSION_COOKIE: &str = "rt_session";
+pub use domain::auth::SESSION_COOKIE;
 /// Header carrying the session's CSRF token on state-changing requests.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
@@ -145,8 +144,9 @@ pub async fn authenticate(State(sec): State<Security>, mut req: Request, next: N
                 return ApiError::from(e).into_response();
             }
         }
-    } else if unsafe_method(req.method()) && same_origin(req.headers()) == Some(false) {
-        // A sign-in posted from another site (login CSRF).
+    }
+    if facts.session.is_none() && unsafe_method(req.method()) && same_origin(req.headers()) == Some(false) {
+        // A form posted from another site without a session of ours (login CSRF).
         return csrf_rejected("this form must be posted from the Roundtrip console itself");
     }
     req.extensions_mut().insert(facts);
@@ -158,10 +158,30 @@ fn is_asset(path: &str) -> bool {
     path.starts_with("/pkg/") || path == "/favicon.ico"
 }
 
+/// Whether a path is in its one canonical form: no empty, `.` or `..` segment, no backslash, no control
+/// character, and no percent-encoded dot, slash or backslash. The page renderer resolves such segments
+/// (`/auth/%2e%2e/audit` renders `/audit`), so a path that is not canonical could be checked as one page
+/// and rendered as another; it is refused instead.
+fn is_canonical(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    path.starts_with('/')
+        && !path.contains('\\')
+        && !path.chars().any(char::is_control)
+        && !["%2e", "%2f", "%5c", "%00"].iter().any(|e| lower.contains(e))
+        && path.split('/').skip(1).enumerate().all(|(i, seg)| {
+            let last = i + 1 == path.split('/').count() - 1;
+            seg != "." && seg != ".." && (!seg.is_empty() || last)
+        })
+}
+
 /// Pages and console functions: deny by default, as declared in [`app::access`].
 pub async fn guard(req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
-    if path.starts_with(crate::api::PREFIX) || path.starts_with("/auth/") || is_asset(&path) {
+    if !is_canonical(&path) {
+        return ApiError::new(StatusCode::NOT_FOUND, ErrorCode::RouteNotFound, "no such path").into_response();
+    }
+    let is_api = path == crate::api::PREFIX || path.starts_with(&format!("{}/", crate::api::PREFIX));
+    if is_api || path == "/auth/login" || path == "/auth/logout" || is_asset(&path) {
         return next.run(req).await;
     }
     let who = req.extensions().get::<Principal>();
@@ -209,10 +229,18 @@ fn encode_component(s: &str) -> String {
         .collect()
 }
 
-/// Where to go after signing in: a path on this site only (never `//host` or a full URL).
+/// Where to go after signing in: a path on this site only (never `//host`, a full URL, or anything a
+/// browser would clean into one: whitespace, control characters and backslashes are refused).
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && n.len() <= 2048 => n.to_owned(),
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && n.len() <= 2048
+                && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+        {
+            n.to_owned()
+        }
         _ => "/".to_owned(),
     }
 }
@@ -346,9 +374,11 @@ pub mod session_api {
     async fn change_password(
         State(s): State<Services>,
         Who(who): Who,
+        axum::Extension(facts): axum::Extension<RequestFacts>,
         ApiJson(c): ApiJson<PasswordChange>,
     ) -> Result<Json<engine::auth::UserView>, ApiError> {
-        Ok(Json(s.auth.change_password(&who, &c.current_password, &c.new_password).await?))
+        let keep = facts.session.as_ref().map(|(secret, _)| secret.as_str());
+        Ok(Json(s.auth.change_password(&who, &c.current_password, &c.new_password, keep).await?))
     }
 }
 
@@ -386,8 +416,39 @@ mod tests {
     #[test]
     fn next_stays_on_this_site() {
         assert_eq!(safe_next(Some("/protection-groups?x=1")), "/protection-groups?x=1");
-        for bad in ["//evil.example", "https://evil.example", "\\\\evil", "/\\evil", "evil"] {
-            assert_eq!(safe_next(Some(bad)), "/", "{bad}");
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "\\\\evil",
+            "/\\evil",
+            "evil",
+            "/\t/evil.example",
+            "/ /evil",
+            "/\n/x",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_canonical_paths_pass() {
+        for good in
+            ["/", "/audit", "/protection-groups/pg-1/configuration", "/status/sl_a_b", "/pkg/webapp.js", "/matching/"]
+        {
+            assert!(is_canonical(good), "{good}");
+        }
+        for bad in [
+            "/auth/../audit",
+            "/auth/%2e%2e/admin/users",
+            "/pkg/%2E%2E/audit",
+            "/admin/./users",
+            "//audit",
+            "/a//b",
+            "/status/..",
+            "/x\\y",
+            "/a%2fb",
+        ] {
+            assert!(!is_canonical(bad), "{bad}");
         }
     }
 

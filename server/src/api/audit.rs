@@ -72,10 +72,10 @@ fn download(body: String, content_type: &'static str, name: &str) -> Response {
         .into_response()
 }
 
-/// One CSV field: quoted, quotes doubled, and a leading `=`, `+`, `-` or `@` defused so a spreadsheet does
-/// not run it as a formula.
+/// One CSV field: quoted, quotes doubled, and a leading `=`, `+`, `-`, `@`, tab or carriage return defused
+/// so a spreadsheet does not run it as a formula.
 fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_owned() };
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{s}") } else { s.to_owned() };
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 

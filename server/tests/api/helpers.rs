@@ -108,7 +108,15 @@ impl TestApp {
                 role: role.into(),
                 password: "long enough passphrase".into(),
             };
-            let _ = self.services.auth.create_user(&admin, &input).await;
+            if self.services.auth.create_user(&admin, &input).await.is_ok() {
+                // New users start on a one-time password, which no token may act under: replace it.
+                let me = domain::auth::Principal { subject: owner.into(), must_change_password: true, ..admin.clone() };
+                self.services
+                    .auth
+                    .change_password(&me, "long enough passphrase", "their own passphrase", None)
+                    .await
+                    .expect("password change");
+            }
         }
         let owner = domain::auth::Principal { subject: owner.into(), ..admin };
         let input = engine::auth::NewToken { name: format!("{role} token"), role: role.into(), expires_in_days: None };

@@ -14,6 +14,8 @@ const AUDIENCE: &str = "roundtrip";
 
 struct Issuer {
     pkcs8: Vec<u8>,
+    /// The public key as an uncompressed point: public knowledge.
+    public: Vec<u8>,
     jwks_url: String,
     fetches: Arc<AtomicUsize>,
 }
@@ -22,7 +24,7 @@ async fn issuer() -> Issuer {
     let rng = ring::rand::SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap().as_ref().to_vec();
     let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8, &rng).unwrap();
-    let public = pair.public_key().as_ref();
+    let public = pair.public_key().as_ref().to_vec();
     let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
     let jwks = json!({ "keys": [{ "kty": "EC", "crv": "P-256", "x": b64(&public[1..33]), "y": b64(&public[33..65]), "kid": "k1", "alg": "ES256", "use": "sig" }] });
     let fetches = Arc::new(AtomicUsize::new(0));
@@ -38,7 +40,7 @@ async fn issuer() -> Issuer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Issuer { pkcs8, jwks_url: format!("http://{addr}/jwks"), fetches }
+    Issuer { pkcs8, public: public.to_vec(), jwks_url: format!("http://{addr}/jwks"), fetches }
 }
 
 fn now() -> u64 {
@@ -98,7 +100,7 @@ async fn a_token_from_the_issuer_acts_with_the_role_its_groups_map_to() {
     let (status, body) = call(&app, &operator, reqwest::Method::POST, "/api/v1/protection-groups").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (_, audit) = app.get("/api/v1/audit?action=protection_group.create").await;
-    assert_eq!(audit["entries"][0]["actor"], "carol@example.com (oidc)");
+    assert_eq!(audit["entries"][0]["actor"], "oidc:carol@example.com");
 
     let both = issuer.token(issuer.claims("dave@example.com", &["dr-operators", "dr-approvers"]));
     let (_, me) = call(&app, &both, reqwest::Method::GET, "/api/v1/session").await;
@@ -119,20 +121,46 @@ async fn tokens_that_do_not_verify_or_map_to_no_role_are_refused() {
     let mut expired = issuer.claims("eve", &["dr-operators"]);
     expired["exp"] = json!(now() - 3600);
     let unmapped = issuer.claims("eve", &["staff"]);
+    // Algorithm confusion: an HMAC signed with the issuer's public key (what an attacker knows).
     let mut hs = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     hs.kid = Some("k1".into());
     let symmetric = jsonwebtoken::encode(
         &hs,
         &issuer.claims("eve", &["dr-operators"]),
-        &jsonwebtoken::EncodingKey::from_secret(b"the public key is not a secret"),
+        &jsonwebtoken::EncodingKey::from_secret(&issuer.public),
     )
     .unwrap();
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let unsigned =
+        format!("{}.{}.", b64(&json!({ "alg": "none", "kid": "k1" })), b64(&issuer.claims("eve", &["dr-operators"])));
+    let mut no_kid = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    no_kid.kid = None;
+    let no_kid = jsonwebtoken::encode(
+        &no_kid,
+        &issuer.claims("eve", &["dr-operators"]),
+        &jsonwebtoken::EncodingKey::from_ec_der(&issuer.pkcs8),
+    )
+    .unwrap();
+    let mut other_kid = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    other_kid.kid = Some("k2".into());
+    let other_kid = jsonwebtoken::encode(
+        &other_kid,
+        &issuer.claims("eve", &["dr-operators"]),
+        &jsonwebtoken::EncodingKey::from_ec_der(&issuer.pkcs8),
+    )
+    .unwrap();
+    let mut not_yet = issuer.claims("eve", &["dr-operators"]);
+    not_yet["nbf"] = json!(now() + 3600);
     let tokens = [
         issuer.token(wrong_audience),
         issuer.token(wrong_issuer),
         issuer.token(expired),
         issuer.token(unmapped),
         symmetric,
+        unsigned,
+        no_kid,
+        other_kid,
+        issuer.token(not_yet),
         "not.a.jwt".to_owned(),
     ];
     for (i, t) in tokens.iter().enumerate() {

@@ -513,3 +513,128 @@ async fn roles_gate_admin_work_and_the_last_admin_stays() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["details"]["fields"].as_array().unwrap().len(), 2, "{body}");
 }
+
+/// Sends a request line exactly as written (HTTP clients clean `..` and `%2e%2e` out of paths first).
+async fn raw_get(app: &crate::helpers::TestApp, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", app.addr);
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, text)
+}
+
+#[tokio::test]
+async fn dot_segments_cannot_smuggle_a_page_past_the_guard() {
+    let app = spawn_app().await;
+    for path in [
+        "/auth/%2e%2e/admin/users",
+        "/auth/../audit",
+        "/pkg/%2E%2E/audit",
+        "/api/v1x/../admin/tokens",
+        "/status/..",
+        "/admin/./users",
+        "//audit",
+        "/audit%2f",
+    ] {
+        let (status, text) = raw_get(&app, path).await;
+        assert_eq!(status, 404, "{path}: {text}");
+        assert!(
+            !text.contains("users-table") && !text.contains("audit-table") && !text.contains("user.bootstrap"),
+            "{path}"
+        );
+    }
+    let (status, _) = raw_get(&app, "/audit").await;
+    assert_eq!(status, 303, "the canonical path still goes to the login page");
+}
+
+#[tokio::test]
+async fn a_next_that_a_browser_would_clean_into_another_site_goes_home() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    for next in ["/\t/evil.example", "/\\evil.example", "/ /evil.example"] {
+        let form = [("username", "admin"), ("password", ADMIN_PASSWORD), ("next", next)];
+        let r = client.post(app.url("/auth/login")).form(&form).send().await.unwrap();
+        assert_eq!(r.headers()["location"], "/", "{next:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_token_does_no_more_than_its_owner_may_now() {
+    let app = spawn_app().await;
+    let dora = client_with_token(&app.token_for("dora", "admin").await);
+    assert_eq!(dora.get(app.url("/api/v1/users")).send().await.unwrap().status(), StatusCode::OK);
+    let (status, _) = app.send(Method::PATCH, "/api/v1/users/dora", &json!({ "role": "operator" })).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(dora.get(app.url("/api/v1/users")).send().await.unwrap().status(), StatusCode::FORBIDDEN, "demoted");
+    let r = dora.post(app.url("/api/v1/protection-groups")).json(&group_body("Dora's")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED, "still an operator");
+    let (status, _) =
+        app.send(Method::PATCH, "/api/v1/users/dora", &json!({ "reset_password": "reset one-time pw" })).await;
+    assert_eq!(status, StatusCode::OK);
+    let r = dora.get(app.url("/api/v1/estate")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "a reset (one-time) password stops the owner's tokens");
+}
+
+#[tokio::test]
+async fn changing_a_password_ends_the_other_sessions() {
+    let app = spawn_app().await;
+    let (mine, csrf) = sign_in(&app, "admin", ADMIN_PASSWORD).await;
+    let (stolen, _) = sign_in(&app, "admin", ADMIN_PASSWORD).await;
+    let r = mine
+        .post(app.url("/api/v1/session/password"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({ "current_password": ADMIN_PASSWORD, "new_password": "a brand new passphrase" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(mine.get(app.url("/api/v1/estate")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(stolen.get(app.url("/api/v1/estate")).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_cookie_session_gets_exactly_its_role() {
+    let app = spawn_app().await;
+    app.post("/api/v1/users", &json!({ "username": "vera", "role": "viewer", "password": "first one-time 1" })).await;
+    let (client, csrf) = sign_in(&app, "vera", "first one-time 1").await;
+    client
+        .post(app.url("/api/v1/session/password"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({ "current_password": "first one-time 1", "new_password": "a viewer's passphrase" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(client.get(app.url("/api/v1/protection-groups")).send().await.unwrap().status(), StatusCode::OK);
+    let r = client
+        .post(app.url("/api/v1/protection-groups"))
+        .header("x-csrf-token", &csrf)
+        .json(&group_body("V"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = client
+        .post(app.url("/console/save_group"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({ "id": null, "input": group_body("V"), "expected_version": null }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_guessed_user_name_of_any_size_enters_the_audit_trail_bounded() {
+    let app = spawn_app().await;
+    let huge = "x".repeat(100_000);
+    let (status, _) = app.post("/api/v1/session", &json!({ "username": huge, "password": "guess" })).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (_, audit) = app.get("/api/v1/audit?action=auth.login").await;
+    let entry = &audit["entries"][0];
+    assert_eq!(entry["target"], "<not a valid user name>");
+    assert!(entry.to_string().len() < 1_000);
+}
