@@ -16,6 +16,7 @@ pub mod matching;
 pub mod net;
 pub mod plan;
 pub mod readiness;
+pub mod recovery;
 pub mod share;
 pub mod validation;
 

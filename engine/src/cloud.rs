@@ -9,6 +9,7 @@ use domain::estate::{AccountRegion, Ec2Instance, SourceServer, Subnet};
 use domain::ids::SourceServerId;
 use domain::launch::{LaunchConfiguration, LaunchConfigurationUpdate};
 use domain::readiness::Quotas;
+use domain::recovery::{DrsJob, JobLogItem, RecoveryInstance};
 use serde::{Deserialize, Serialize};
 
 /// Why a cloud call failed.
@@ -29,6 +30,12 @@ pub enum CloudError {
     /// The named resource does not exist.
     #[error("not found: {message}")]
     NotFound { message: String },
+    /// The resource is busy, e.g. a source server already in an active job (`ConflictException`, 409).
+    #[error("conflict: {message}")]
+    Conflict { message: String, resource_id: Option<String> },
+    /// A service quota would be exceeded (`ServiceQuotaExceededException`, HTTP 402).
+    #[error("quota exceeded: {message}")]
+    QuotaExceeded { message: String, quota: String },
     /// Anything else.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -108,4 +115,38 @@ pub trait Cloud: Send + Sync {
     /// # Errors
     /// As [`Cloud::describe_instances`].
     async fn quotas(&self, at: &AccountRegion) -> Result<Quotas, CloudError>;
+
+    /// `StartRecovery` for `servers` (at most 100, none in an active job). Never passes tags (§2.1).
+    ///
+    /// # Errors
+    /// MUST return [`CloudError::Conflict`] naming a server already in an active job, and
+    /// [`CloudError::QuotaExceeded`] beyond 100 servers per job, 20 active jobs or 500 servers in active jobs.
+    async fn start_recovery(
+        &self,
+        at: &AccountRegion,
+        servers: &[SourceServerId],
+        is_drill: bool,
+    ) -> Result<DrsJob, CloudError>;
+
+    /// `DescribeJobs` for these job ids (every job when empty), newest first.
+    ///
+    /// # Errors
+    /// Throttling and service errors.
+    async fn describe_jobs(&self, at: &AccountRegion, job_ids: &[String]) -> Result<Vec<DrsJob>, CloudError>;
+
+    /// `DescribeJobLogItems` of one job, oldest first.
+    ///
+    /// # Errors
+    /// [`CloudError::NotFound`] for an unknown job.
+    async fn describe_job_log_items(&self, at: &AccountRegion, job_id: &str) -> Result<Vec<JobLogItem>, CloudError>;
+
+    /// `DescribeRecoveryInstances`, filtered by source server when `servers` is not empty.
+    ///
+    /// # Errors
+    /// Throttling and service errors.
+    async fn describe_recovery_instances(
+        &self,
+        at: &AccountRegion,
+        servers: &[SourceServerId],
+    ) -> Result<Vec<RecoveryInstance>, CloudError>;
 }

@@ -102,6 +102,8 @@ fn cloud_code(e: &CloudError) -> &'static str {
         CloudError::Throttled { .. } => "THROTTLED",
         CloudError::AccessDenied { .. } => "ACCESS_DENIED",
         CloudError::NotFound { .. } => "NOT_FOUND",
+        CloudError::Conflict { .. } => "DRS_CONFLICT",
+        CloudError::QuotaExceeded { .. } => "DRS_QUOTA_EXCEEDED",
         CloudError::Unavailable { .. } => "DRS_UNAVAILABLE",
         CloudError::Unexpected(_) => "CLOUD_ERROR",
     }

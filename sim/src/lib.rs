@@ -3,11 +3,12 @@
 //!
 //! The simulated world plays the part of AWS, so it outlives the console: its state is saved in the data
 //! folder and a restarted server finds it as AWS would have left it — virtual time went on while the
-//! console was down. It implements the engine's cloud port; DRS and EC2 reads now, mutations in later
-//! issues. It is a real stateful implementation, not a mock: tests drive failures through it.
+//! console was down. It implements the engine's cloud port: DRS and EC2 reads, launch configuration, and recovery jobs
+//! (`StartRecovery` into the configured standbys). It is a real stateful implementation, not a mock: tests drive failures through it.
 
 pub mod clock;
 pub mod generate;
+pub mod jobs;
 pub mod scenario;
 pub mod world;
 

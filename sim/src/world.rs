@@ -12,6 +12,7 @@ use domain::estate::{AccountRegion, Ec2Instance, ReplicationState, SourceServer,
 use domain::ids::SourceServerId;
 use domain::launch::{LaunchConfiguration, LaunchConfigurationUpdate, RightSizing};
 use domain::readiness::Quotas;
+use domain::recovery::{DrsJob, JobLogItem, RecoveryInstance};
 use engine::clock::{Clock, SystemClock};
 use engine::cloud::{Cloud, CloudError, CloudInfo, KnownAccountRegion};
 use serde::{Deserialize, Serialize};
@@ -47,6 +48,15 @@ pub struct World {
     /// Every DRS and EC2 call the estate answered, in order.
     #[serde(default)]
     pub calls: Vec<ApiCall>,
+    /// Recovery jobs started since the scenario began.
+    #[serde(default)]
+    pub launch_jobs: Vec<crate::jobs::SimJob>,
+    /// Recovery instances those jobs left (one per source server, the latest).
+    #[serde(default)]
+    pub recovery_instances: Vec<domain::recovery::RecoveryInstance>,
+    /// Jobs started so far: the next job's id.
+    #[serde(default)]
+    pub job_counter: u64,
 }
 
 /// A fault injected into one source server's DRS calls.
@@ -57,6 +67,12 @@ pub enum Fault {
     RejectLaunchInto { message: String },
     /// The next `count` DRS calls for this server fail with HTTP 500.
     ServiceErrors { count: u32 },
+    /// The server's launch fails with this reason (`LAUNCH_FAILED` in the job log).
+    LaunchFails { message: String },
+    /// The server's launch never ends, so its job stays `STARTED`.
+    JobStalls,
+    /// The server's recovery instance comes up with this private IP instead of its own.
+    ComesUpWithIp { ip: std::net::Ipv4Addr },
 }
 
 /// One call the simulated estate answered.
@@ -84,6 +100,9 @@ impl World {
             launch_configurations,
             faults: BTreeMap::new(),
             calls: Vec::new(),
+            launch_jobs: Vec::new(),
+            recovery_instances: Vec::new(),
+            job_counter: 0,
         }
     }
 
@@ -404,16 +423,71 @@ impl Cloud for Simulator {
         let mut w = self.world.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         self.reachable(&w, at)?;
         self.admit(&mut w, "drs:DescribeJobs", None)?;
-        record(&mut w, self.clock.now_millis(), "drs:DescribeJobs", None, "ok", None);
-        Ok(w.scenario
-            .jobs
+        let now = self.clock.now_millis();
+        record(&mut w, now, "drs:DescribeJobs", None, "ok", None);
+        crate::jobs::settle(&mut w, now);
+        Ok(crate::jobs::servers_in_active_jobs(&w, at))
+    }
+
+    async fn start_recovery(
+        &self,
+        at: &AccountRegion,
+        servers: &[SourceServerId],
+        is_drill: bool,
+    ) -> Result<DrsJob, CloudError> {
+        let mut w = self.world.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.reachable(&w, at)?;
+        self.admit(&mut w, "drs:StartRecovery", servers.first())?;
+        let now = self.clock.now_millis();
+        let result = crate::jobs::start(&mut w, at, servers, is_drill, now);
+        record(&mut w, now, "drs:StartRecovery", servers.first(), outcome(&result), None);
+        result
+    }
+
+    async fn describe_jobs(&self, at: &AccountRegion, job_ids: &[String]) -> Result<Vec<DrsJob>, CloudError> {
+        let mut w = self.world.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.reachable(&w, at)?;
+        self.admit(&mut w, "drs:DescribeJobs", None)?;
+        let now = self.clock.now_millis();
+        record(&mut w, now, "drs:DescribeJobs", None, "ok", None);
+        crate::jobs::settle(&mut w, now);
+        Ok(crate::jobs::describe(&w, at, job_ids))
+    }
+
+    async fn describe_job_log_items(&self, at: &AccountRegion, job_id: &str) -> Result<Vec<JobLogItem>, CloudError> {
+        let mut w = self.world.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.reachable(&w, at)?;
+        self.admit(&mut w, "drs:DescribeJobLogItems", None)?;
+        let now = self.clock.now_millis();
+        crate::jobs::settle(&mut w, now);
+        let result = crate::jobs::log_items(&w, at, job_id, now);
+        record(&mut w, now, "drs:DescribeJobLogItems", None, outcome(&result), None);
+        result
+    }
+
+    async fn describe_recovery_instances(
+        &self,
+        at: &AccountRegion,
+        servers: &[SourceServerId],
+    ) -> Result<Vec<RecoveryInstance>, CloudError> {
+        let mut w = self.world.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.reachable(&w, at)?;
+        self.admit(&mut w, "drs:DescribeRecoveryInstances", None)?;
+        let now = self.clock.now_millis();
+        record(&mut w, now, "drs:DescribeRecoveryInstances", None, "ok", None);
+        crate::jobs::settle(&mut w, now);
+        let in_region: Vec<SourceServerId> = w
+            .scenario
+            .source_servers
             .iter()
-            .filter(|j| {
-                j.account_id == at.account_id
-                    && j.region == at.region
-                    && (j.status == "PENDING" || j.status == "STARTED")
-            })
-            .flat_map(|j| j.source_server_ids.iter().cloned())
+            .filter(|s| s.account_id == at.account_id && s.region == at.region)
+            .map(|s| s.source_server_id.clone())
+            .collect();
+        Ok(w.recovery_instances
+            .iter()
+            .filter(|r| in_region.contains(&r.source_server_id))
+            .filter(|r| servers.is_empty() || servers.contains(&r.source_server_id))
+            .cloned()
             .collect())
     }
 
@@ -448,6 +522,8 @@ fn outcome<T>(r: &Result<T, CloudError>) -> &'static str {
         Err(CloudError::NotFound { .. }) => "ResourceNotFoundException",
         Err(CloudError::AccessDenied { .. }) => "AccessDeniedException",
         Err(CloudError::Throttled { .. }) => "ThrottlingException",
+        Err(CloudError::Conflict { .. }) => "ConflictException",
+        Err(CloudError::QuotaExceeded { .. }) => "ServiceQuotaExceededException",
         Err(_) => "InternalServerException",
     }
 }
