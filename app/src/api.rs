@@ -288,3 +288,45 @@ pub async fn readiness(id: String, now: bool) -> Result<ReadinessView, ConsoleEr
 pub async fn verdicts() -> Result<Vec<VerdictSummary>, ConsoleError> {
     Ok(services()?.verdicts().await?)
 }
+
+#[server(prefix = "/console", endpoint = "list_plans", input = leptos::server_fn::codec::Json)]
+pub async fn list_plans() -> Result<Vec<domain::plan::RecoveryPlan>, ConsoleError> {
+    Ok(services()?.list_plans().await?)
+}
+
+#[server(prefix = "/console", endpoint = "get_plan", input = leptos::server_fn::codec::Json)]
+pub async fn get_plan(id: String) -> Result<domain::plan::RecoveryPlan, ConsoleError> {
+    Ok(services()?.get_plan(&id).await?)
+}
+
+/// The pairs of these groups (for naming a plan's servers).
+#[server(prefix = "/console", endpoint = "group_pairs", input = leptos::server_fn::codec::Json)]
+pub async fn group_pairs(ids: Vec<String>) -> Result<Vec<InstancePair>, ConsoleError> {
+    let s = services()?;
+    let mut out = Vec::new();
+    for id in ids.iter().take(100) {
+        out.extend(s.list_pairs(&group_id(id)?).await?);
+    }
+    Ok(out)
+}
+
+/// Creates (no `id`) or replaces a plan.
+#[server(prefix = "/console", endpoint = "save_plan", input = leptos::server_fn::codec::Json)]
+pub async fn save_plan(
+    id: Option<String>,
+    input: domain::plan::RecoveryPlanInput,
+    expected_version: Option<u64>,
+) -> Result<domain::plan::RecoveryPlan, ConsoleError> {
+    let who = require(domain::auth::Permission::Operate)?;
+    let s = services()?;
+    Ok(match id {
+        None => s.create_plan(&who, &input).await?,
+        Some(id) => s.update_plan(&who, &id, &input, expected_version).await?,
+    })
+}
+
+#[server(prefix = "/console", endpoint = "delete_plan", input = leptos::server_fn::codec::Json)]
+pub async fn delete_plan(id: String, expected_version: Option<u64>) -> Result<(), ConsoleError> {
+    let who = require(domain::auth::Permission::Operate)?;
+    Ok(services()?.delete_plan(&who, &id, expected_version).await?)
+}

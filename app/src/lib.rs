@@ -57,6 +57,7 @@ fn TopBar() -> impl IntoView {
                     <A href="/" exact=true>"Estate"</A>
                     <A href="/protection-groups">"Protection groups"</A>
                     <A href="/matching">"Instance matching"</A>
+                    <A href="/recovery-plans">"Recovery plans"</A>
                     <A href="/audit">"Audit"</A>
                     <A href="/share-links">"Share links"</A>
                     <Transition fallback=|| ()>
@@ -94,6 +95,8 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/protection-groups/:id") view=pages::groups::GroupEdit/>
                         <Route path=path!("/protection-groups/:id/configuration") view=pages::configure::Configuration/>
                         <Route path=path!("/matching") view=pages::matching::Matching/>
+                        <Route path=path!("/recovery-plans") view=pages::plans::Plans/>
+                        <Route path=path!("/recovery-plans/:id") view=pages::plans::PlanEdit/>
                         <Route path=path!("/login") view=pages::signin::Login/>
                         <Route path=path!("/account") view=pages::signin::Account/>
                         <Route path=path!("/status/:token") view=pages::share::Status/>

@@ -6,6 +6,7 @@ pub mod configure;
 pub mod groups;
 pub mod matching;
 pub mod overview;
+pub mod plans;
 pub mod readiness;
 pub mod share;
 pub mod signin;
