@@ -180,9 +180,18 @@ fn PlanEditor(plan: RecoveryPlan) -> impl IntoView {
                     .enumerate()
                     .map(|(i, w)| Wave {
                         name: w.name.get_untracked(),
-                        pair_ids: placement.get_untracked().into_iter().filter(|(_, at)| *at == i).map(|(p, _)| p).collect(),
+                        pair_ids: placement
+                            .get_untracked()
+                            .into_iter()
+                            .filter(|(_, at)| *at == i)
+                            .map(|(p, _)| p)
+                            .collect(),
                         pause_before: w.pause_before.get_untracked(),
-                        on_failure: if w.continue_on_failure.get_untracked() { OnFailure::Continue } else { OnFailure::Stop },
+                        on_failure: if w.continue_on_failure.get_untracked() {
+                            OnFailure::Continue
+                        } else {
+                            OnFailure::Stop
+                        },
                         timeout_minutes: w.timeout.get_untracked().trim().parse().unwrap_or(0),
                     })
                     .collect(),
