@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub mod error;
 pub mod estate;
+pub mod execution;
 pub mod group;
 pub mod ids;
 pub mod launch;

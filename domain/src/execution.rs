@@ -1,0 +1,755 @@
+//! The execution of a recovery plan as a pure state machine: events in, new state out; the commands the
+//! state calls for are derived from it (`code-style.md` §7). No I/O, no clock: times come in with events.
+//!
+//! How a runner uses it, so that a crash at any point never starts a DRS job twice:
+//! 1. `decide(&state, &limits)` lists commands. For `StartJob`, the runner first applies
+//!    [`Event::BatchClaimed`] (servers `Waiting` → `Starting`) and persists the state with a conditional
+//!    write, *then* calls `StartRecovery`, then applies [`Event::JobStarted`] with the job id and persists
+//!    again.
+//! 2. After a crash, servers left `Starting` without a job id come back as a `Reconcile` command: the
+//!    runner looks for a job holding them (`DescribeJobs`) and applies `JobStarted` if one exists, or
+//!    [`Event::StartAbandoned`] (back to `Waiting`) if none does.
+//! 3. `PollJobs` and `Verify` are idempotent reads.
+//!
+//! Terminal phases absorb late events; an event that makes no sense in the current state is an
+//! [`InvalidTransition`].
+
+use crate::ids::{InstanceId, SourceServerId};
+use crate::plan::OnFailure;
+use serde::{Deserialize, Serialize};
+use std::net::Ipv4Addr;
+
+/// Drill or real recovery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// `isDrill=true`; runs without approval.
+    Drill,
+    /// A real failover; runs only once a second person approves.
+    Recovery,
+}
+
+/// Where an execution stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    AwaitingApproval,
+    Running,
+    /// Waiting for an approver to release the next wave.
+    AwaitingGate,
+    Succeeded,
+    /// Ended with at least one server not verified.
+    Failed,
+    Cancelled,
+    Rejected,
+    /// Nobody approved in time.
+    Expired,
+}
+
+impl Phase {
+    /// Whether the execution has ended.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Phase::Succeeded | Phase::Failed | Phase::Cancelled | Phase::Rejected | Phase::Expired)
+    }
+}
+
+/// Where one server stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerState {
+    Waiting,
+    /// Claimed for a `StartRecovery` call that may or may not have reached DRS.
+    Starting,
+    /// In a DRS job.
+    Launching,
+    /// DRS says `LAUNCHED`; identity not yet verified.
+    Launched,
+    Verified,
+    Failed,
+}
+
+/// Where one wave stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaveState {
+    Pending,
+    Running,
+    Succeeded,
+    /// At least one server failed (or the wave timed out).
+    Failed,
+    /// Not run: an earlier wave stopped the execution, or it was cancelled.
+    Skipped,
+}
+
+/// One server of an execution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerRun {
+    pub source_server_id: SourceServerId,
+    /// The standby it must come up as.
+    pub standby_instance_id: InstanceId,
+    /// The private IP it must come up with.
+    pub expected_ip: Ipv4Addr,
+    pub state: ServerState,
+    pub job_id: Option<String>,
+    pub started_at: Option<i64>,
+    pub launched_at: Option<i64>,
+    pub verified_at: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// One wave of an execution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaveRun {
+    pub name: String,
+    pub pause_before: bool,
+    pub on_failure: OnFailure,
+    pub timeout_ms: i64,
+    pub state: WaveState,
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub servers: Vec<ServerRun>,
+}
+
+/// The whole state of an execution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionState {
+    pub mode: Mode,
+    pub phase: Phase,
+    pub requested_by: String,
+    pub requested_at: i64,
+    /// A recovery not approved by then expires.
+    pub approval_deadline: Option<i64>,
+    pub approved_by: Option<String>,
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    /// The wave running or next to run.
+    pub current_wave: usize,
+    pub cancel_requested: bool,
+    pub waves: Vec<WaveRun>,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// A second person approved (the caller has checked the two-person rule).
+    Approved {
+        by: String,
+        at: i64,
+    },
+    Rejected {
+        by: String,
+        at: i64,
+    },
+    /// An approver released the gate before the current wave.
+    GateReleased {
+        by: String,
+        at: i64,
+    },
+    /// Servers claimed for a `StartRecovery` call (persisted before the call).
+    BatchClaimed {
+        servers: Vec<SourceServerId>,
+        at: i64,
+    },
+    /// DRS accepted the job.
+    JobStarted {
+        job_id: String,
+        servers: Vec<SourceServerId>,
+        at: i64,
+    },
+    /// The claimed call never reached DRS (found no job on reconciliation, or a retryable refusal).
+    StartAbandoned {
+        servers: Vec<SourceServerId>,
+    },
+    /// DRS refused the start for good (e.g. the server is not replicating).
+    StartFailed {
+        servers: Vec<SourceServerId>,
+        error: String,
+        at: i64,
+    },
+    Launched {
+        server: SourceServerId,
+        at: i64,
+    },
+    LaunchFailed {
+        server: SourceServerId,
+        error: String,
+        at: i64,
+    },
+    /// Identity verification passed: the standby's id, its private IP, running.
+    Verified {
+        server: SourceServerId,
+        at: i64,
+    },
+    VerificationFailed {
+        server: SourceServerId,
+        error: String,
+        at: i64,
+    },
+    CancelRequested {
+        by: String,
+        at: i64,
+    },
+    /// Time passed (approval expiry, wave timeouts).
+    Tick {
+        at: i64,
+    },
+}
+
+/// What the state calls for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Command {
+    StartJob {
+        servers: Vec<SourceServerId>,
+        is_drill: bool,
+    },
+    /// Find out whether a claimed start reached DRS.
+    Reconcile {
+        servers: Vec<SourceServerId>,
+    },
+    PollJobs {
+        job_ids: Vec<String>,
+    },
+    Verify {
+        servers: Vec<SourceServerId>,
+    },
+}
+
+/// DRS's limits, as configured or read from the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    pub max_servers_per_job: usize,
+    pub max_concurrent_jobs: usize,
+    pub max_servers_in_active_jobs: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_servers_per_job: 100, max_concurrent_jobs: 20, max_servers_in_active_jobs: 500 }
+    }
+}
+
+/// An event that does not fit the state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{event} is not possible while the execution is {phase:?}: {why}")]
+pub struct InvalidTransition {
+    pub phase: Phase,
+    pub event: &'static str,
+    pub why: String,
+}
+
+impl ExecutionState {
+    /// A new execution of `waves`: a drill runs at once, a recovery waits for approval until `deadline`.
+    pub fn new(mode: Mode, waves: Vec<WaveRun>, requested_by: &str, at: i64, approval_ttl_ms: i64) -> Self {
+        let (phase, deadline) = match mode {
+            Mode::Drill => (Phase::Running, None),
+            Mode::Recovery => (Phase::AwaitingApproval, Some(at + approval_ttl_ms)),
+        };
+        let mut s = Self {
+            mode,
+            phase,
+            requested_by: requested_by.to_owned(),
+            requested_at: at,
+            approval_deadline: deadline,
+            approved_by: None,
+            started_at: None,
+            ended_at: None,
+            current_wave: 0,
+            cancel_requested: false,
+            waves,
+        };
+        if phase == Phase::Running {
+            s.started_at = Some(at);
+            s.enter_wave(at, false);
+        }
+        s
+    }
+
+    fn server_mut(&mut self, id: &SourceServerId) -> Option<&mut ServerRun> {
+        self.waves.get_mut(self.current_wave)?.servers.iter_mut().find(|s| &s.source_server_id == id)
+    }
+
+    /// Starts the current wave, or stops at its gate unless an approver `released` it.
+    fn enter_wave(&mut self, at: i64, released: bool) {
+        match self.waves.get_mut(self.current_wave) {
+            None => self.finish(at),
+            Some(w) if w.pause_before && !released && w.state == WaveState::Pending => {
+                self.phase = Phase::AwaitingGate;
+            }
+            Some(w) => {
+                self.phase = Phase::Running;
+                w.state = WaveState::Running;
+                w.started_at = Some(at);
+            }
+        }
+    }
+
+    fn finish(&mut self, at: i64) {
+        let all_verified = self.waves.iter().all(|w| w.servers.iter().all(|s| s.state == ServerState::Verified));
+        self.phase = if self.cancel_requested {
+            Phase::Cancelled
+        } else if all_verified {
+            Phase::Succeeded
+        } else {
+            Phase::Failed
+        };
+        self.ended_at = Some(at);
+        for w in &mut self.waves {
+            if w.state == WaveState::Pending {
+                w.state = WaveState::Skipped;
+            }
+        }
+    }
+
+    /// Closes the current wave once no server is in flight, and moves on (or stops).
+    fn settle_wave(&mut self, at: i64) {
+        let Some(w) = self.waves.get_mut(self.current_wave) else { return };
+        if w.state != WaveState::Running {
+            return;
+        }
+        let in_flight = w
+            .servers
+            .iter()
+            .any(|s| matches!(s.state, ServerState::Starting | ServerState::Launching | ServerState::Launched));
+        let waiting = w.servers.iter().any(|s| s.state == ServerState::Waiting);
+        if in_flight || (waiting && !self.cancel_requested) {
+            return;
+        }
+        let failed = w.servers.iter().any(|s| s.state != ServerState::Verified);
+        w.state = if failed { WaveState::Failed } else { WaveState::Succeeded };
+        w.ended_at = Some(at);
+        let stop = self.cancel_requested || (failed && w.on_failure == OnFailure::Stop);
+        if stop {
+            self.finish(at);
+        } else {
+            self.current_wave += 1;
+            self.enter_wave(at, false);
+        }
+    }
+}
+
+fn invalid(state: &ExecutionState, event: &'static str, why: impl Into<String>) -> InvalidTransition {
+    InvalidTransition { phase: state.phase, event, why: why.into() }
+}
+
+/// Applies one event.
+///
+/// # Errors
+/// [`InvalidTransition`] when the event does not fit the state (a terminal state absorbs every event).
+pub fn on_event(mut s: ExecutionState, ev: Event) -> Result<ExecutionState, InvalidTransition> {
+    if s.phase.is_terminal() {
+        return Ok(s);
+    }
+    match ev {
+        Event::Approved { by, at } => {
+            if s.phase != Phase::AwaitingApproval {
+                return Err(invalid(&s, "approved", "nothing awaits approval"));
+            }
+            s.approved_by = Some(by);
+            s.started_at = Some(at);
+            s.phase = Phase::Running;
+            s.enter_wave(at, false);
+        }
+        Event::Rejected { at, .. } => {
+            if s.phase != Phase::AwaitingApproval {
+                return Err(invalid(&s, "rejected", "nothing awaits approval"));
+            }
+            s.phase = Phase::Rejected;
+            s.ended_at = Some(at);
+        }
+        Event::GateReleased { at, .. } => {
+            if s.phase != Phase::AwaitingGate {
+                return Err(invalid(&s, "gate_released", "no wave waits at a gate"));
+            }
+            s.enter_wave(at, true);
+        }
+        Event::BatchClaimed { servers, at } => {
+            if s.phase != Phase::Running || s.cancel_requested {
+                return Err(invalid(&s, "batch_claimed", "no wave is starting servers"));
+            }
+            for id in &servers {
+                let state = s.waves[s.current_wave].servers.iter().find(|r| &r.source_server_id == id).map(|r| r.state);
+                match state {
+                    None => return Err(invalid(&s, "batch_claimed", format!("{id} is not in the current wave"))),
+                    Some(ServerState::Waiting) => {}
+                    Some(other) => return Err(invalid(&s, "batch_claimed", format!("{id} is {other:?}, not waiting"))),
+                }
+            }
+            for id in &servers {
+                if let Some(r) = s.server_mut(id) {
+                    r.state = ServerState::Starting;
+                    r.started_at = Some(at);
+                }
+            }
+        }
+        Event::JobStarted { job_id, servers, .. } => {
+            for id in &servers {
+                if let Some(r) = s.server_mut(id)
+                    && r.state == ServerState::Starting
+                {
+                    r.state = ServerState::Launching;
+                    r.job_id = Some(job_id.clone());
+                }
+            }
+        }
+        Event::StartAbandoned { servers } => {
+            for id in &servers {
+                if let Some(r) = s.server_mut(id)
+                    && r.state == ServerState::Starting
+                {
+                    r.state = ServerState::Waiting;
+                    r.started_at = None;
+                }
+            }
+            let at = s.started_at.unwrap_or(s.requested_at);
+            s.settle_wave(at);
+        }
+        Event::StartFailed { servers, error, at } => {
+            for id in &servers {
+                if let Some(r) = s.server_mut(id)
+                    && matches!(r.state, ServerState::Starting | ServerState::Waiting)
+                {
+                    r.state = ServerState::Failed;
+                    r.error = Some(error.clone());
+                }
+            }
+            s.settle_wave(at);
+        }
+        Event::Launched { server, at } => {
+            if let Some(r) = s.server_mut(&server)
+                && r.state == ServerState::Launching
+            {
+                r.state = ServerState::Launched;
+                r.launched_at = Some(at);
+            }
+        }
+        Event::LaunchFailed { server, error, at } => {
+            if let Some(r) = s.server_mut(&server)
+                && matches!(r.state, ServerState::Launching | ServerState::Starting)
+            {
+                r.state = ServerState::Failed;
+                r.error = Some(error);
+            }
+            s.settle_wave(at);
+        }
+        Event::Verified { server, at } => {
+            if let Some(r) = s.server_mut(&server)
+                && r.state == ServerState::Launched
+            {
+                r.state = ServerState::Verified;
+                r.verified_at = Some(at);
+            }
+            s.settle_wave(at);
+        }
+        Event::VerificationFailed { server, error, at } => {
+            if let Some(r) = s.server_mut(&server)
+                && r.state == ServerState::Launched
+            {
+                r.state = ServerState::Failed;
+                r.error = Some(error);
+            }
+            s.settle_wave(at);
+        }
+        Event::CancelRequested { at, .. } => {
+            s.cancel_requested = true;
+            match s.phase {
+                Phase::AwaitingApproval | Phase::AwaitingGate => s.finish(at),
+                _ => s.settle_wave(at),
+            }
+        }
+        Event::Tick { at } => {
+            if s.phase == Phase::AwaitingApproval && s.approval_deadline.is_some_and(|d| at >= d) {
+                s.phase = Phase::Expired;
+                s.ended_at = Some(at);
+                return Ok(s);
+            }
+            let i = s.current_wave;
+            if s.phase == Phase::Running
+                && let Some(w) = s.waves.get_mut(i)
+                && w.state == WaveState::Running
+                && w.started_at.is_some_and(|t| at >= t + w.timeout_ms)
+            {
+                let minutes = w.timeout_ms / 60_000;
+                for r in &mut w.servers {
+                    if !matches!(r.state, ServerState::Verified | ServerState::Failed) {
+                        r.state = ServerState::Failed;
+                        r.error = Some(format!("the wave timed out after {minutes} minutes"));
+                    }
+                }
+                s.settle_wave(at);
+            }
+        }
+    }
+    Ok(s)
+}
+
+/// The commands the state calls for now, within `limits`: claimed starts to reconcile, jobs to poll,
+/// launched servers to verify, and new batches while job slots are free (none once cancel is requested).
+pub fn decide(s: &ExecutionState, limits: &Limits) -> Vec<Command> {
+    if s.phase != Phase::Running {
+        return Vec::new();
+    }
+    let Some(w) = s.waves.get(s.current_wave) else { return Vec::new() };
+    let mut out = Vec::new();
+    let in_state = |st: ServerState| -> Vec<SourceServerId> {
+        w.servers.iter().filter(|r| r.state == st).map(|r| r.source_server_id.clone()).collect()
+    };
+    let orphans: Vec<SourceServerId> = w
+        .servers
+        .iter()
+        .filter(|r| r.state == ServerState::Starting && r.job_id.is_none())
+        .map(|r| r.source_server_id.clone())
+        .collect();
+    if !orphans.is_empty() {
+        out.push(Command::Reconcile { servers: orphans });
+    }
+    let mut jobs: Vec<String> =
+        w.servers.iter().filter(|r| r.state == ServerState::Launching).filter_map(|r| r.job_id.clone()).collect();
+    jobs.sort();
+    jobs.dedup();
+    if !jobs.is_empty() {
+        out.push(Command::PollJobs { job_ids: jobs.clone() });
+    }
+    let launched = in_state(ServerState::Launched);
+    if !launched.is_empty() {
+        out.push(Command::Verify { servers: launched });
+    }
+    if s.cancel_requested {
+        return out;
+    }
+    let active = w.servers.iter().filter(|r| matches!(r.state, ServerState::Starting | ServerState::Launching)).count();
+    // Claims not yet known as a job may be one: count them as one job in flight.
+    let unknown_job = w.servers.iter().any(|r| r.state == ServerState::Starting && r.job_id.is_none());
+    let mut free_jobs = limits.max_concurrent_jobs.saturating_sub(jobs.len() + usize::from(unknown_job));
+    let mut free_servers = limits.max_servers_in_active_jobs.saturating_sub(active);
+    let waiting = in_state(ServerState::Waiting);
+    for chunk in waiting.chunks(limits.max_servers_per_job.max(1)) {
+        if free_jobs == 0 || free_servers == 0 {
+            break;
+        }
+        let take = chunk.len().min(free_servers);
+        out.push(Command::StartJob { servers: chunk[..take].to_vec(), is_drill: s.mode == Mode::Drill });
+        free_jobs -= 1;
+        free_servers -= take;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000;
+
+    fn server(n: u32) -> ServerRun {
+        ServerRun {
+            source_server_id: SourceServerId::parse(&format!("s-{n:017x}")).unwrap(),
+            standby_instance_id: InstanceId::parse(&format!("i-{n:017x}")).unwrap(),
+            expected_ip: Ipv4Addr::new(10, 1, 0, 10),
+            state: ServerState::Waiting,
+            job_id: None,
+            started_at: None,
+            launched_at: None,
+            verified_at: None,
+            error: None,
+        }
+    }
+
+    fn wave(name: &str, servers: std::ops::Range<u32>, pause_before: bool, on_failure: OnFailure) -> WaveRun {
+        WaveRun {
+            name: name.into(),
+            pause_before,
+            on_failure,
+            timeout_ms: 60 * MIN,
+            state: WaveState::Pending,
+            started_at: None,
+            ended_at: None,
+            servers: servers.map(server).collect(),
+        }
+    }
+
+    fn id(n: u32) -> SourceServerId {
+        server(n).source_server_id
+    }
+
+    fn apply(s: ExecutionState, events: Vec<Event>) -> ExecutionState {
+        events.into_iter().fold(s, |s, e| on_event(s, e).unwrap())
+    }
+
+    /// Runs every server of the current wave through claim → job → launch → verify.
+    fn run_wave(s: ExecutionState, job: &str, at: i64) -> ExecutionState {
+        let ids: Vec<SourceServerId> =
+            s.waves[s.current_wave].servers.iter().map(|r| r.source_server_id.clone()).collect();
+        let mut evs = vec![
+            Event::BatchClaimed { servers: ids.clone(), at },
+            Event::JobStarted { job_id: job.into(), servers: ids.clone(), at },
+        ];
+        evs.extend(ids.iter().map(|i| Event::Launched { server: i.clone(), at: at + 5 * MIN }));
+        evs.extend(ids.iter().map(|i| Event::Verified { server: i.clone(), at: at + 6 * MIN }));
+        apply(s, evs)
+    }
+
+    #[test]
+    fn a_drill_runs_its_waves_in_order_and_succeeds() {
+        let s = ExecutionState::new(
+            Mode::Drill,
+            vec![wave("db", 1..3, false, OnFailure::Stop), wave("app", 3..5, false, OnFailure::Stop)],
+            "alice",
+            0,
+            0,
+        );
+        assert_eq!((s.phase, s.waves[0].state), (Phase::Running, WaveState::Running));
+        assert_eq!(decide(&s, &Limits::default()), [Command::StartJob { servers: vec![id(1), id(2)], is_drill: true }]);
+        let s = run_wave(s, "drsjob-1", MIN);
+        assert_eq!((s.current_wave, s.waves[0].state, s.waves[1].state), (1, WaveState::Succeeded, WaveState::Running));
+        let s = run_wave(s, "drsjob-2", 10 * MIN);
+        assert_eq!((s.phase, s.ended_at), (Phase::Succeeded, Some(16 * MIN)));
+        assert!(decide(&s, &Limits::default()).is_empty());
+    }
+
+    #[test]
+    fn a_recovery_waits_for_approval_which_can_expire_or_be_rejected() {
+        let waves = || vec![wave("all", 1..2, false, OnFailure::Stop)];
+        let s = ExecutionState::new(Mode::Recovery, waves(), "alice", 0, 60 * MIN);
+        assert_eq!(s.phase, Phase::AwaitingApproval);
+        assert!(decide(&s, &Limits::default()).is_empty(), "nothing starts before approval");
+        let expired = apply(s.clone(), vec![Event::Tick { at: 60 * MIN }]);
+        assert_eq!(expired.phase, Phase::Expired);
+        let rejected = apply(s.clone(), vec![Event::Rejected { by: "bob".into(), at: MIN }]);
+        assert_eq!(rejected.phase, Phase::Rejected);
+        let approved = apply(s, vec![Event::Approved { by: "bob".into(), at: MIN }]);
+        assert_eq!((approved.phase, approved.approved_by.as_deref()), (Phase::Running, Some("bob")));
+        assert!(matches!(decide(&approved, &Limits::default())[0], Command::StartJob { is_drill: false, .. }));
+    }
+
+    #[test]
+    fn batches_respect_the_per_job_and_active_server_limits() {
+        let s = ExecutionState::new(Mode::Drill, vec![wave("big", 0..250, false, OnFailure::Stop)], "alice", 0, 0);
+        let limits = Limits { max_servers_per_job: 100, max_concurrent_jobs: 20, max_servers_in_active_jobs: 220 };
+        let sizes: Vec<usize> = decide(&s, &limits)
+            .into_iter()
+            .map(|c| match c {
+                Command::StartJob { servers, .. } => servers.len(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(sizes, [100, 100, 20]);
+        let two_jobs = Limits { max_concurrent_jobs: 2, ..limits };
+        assert_eq!(decide(&s, &two_jobs).len(), 2);
+    }
+
+    #[test]
+    fn a_claimed_start_without_a_job_is_reconciled_not_started_again() {
+        let s = ExecutionState::new(Mode::Drill, vec![wave("w", 1..3, false, OnFailure::Stop)], "alice", 0, 0);
+        let claimed = apply(s, vec![Event::BatchClaimed { servers: vec![id(1), id(2)], at: MIN }]);
+        // The process died here; on resume the state asks to reconcile, and starts nothing new.
+        assert_eq!(decide(&claimed, &Limits::default()), [Command::Reconcile { servers: vec![id(1), id(2)] }]);
+        let found = apply(
+            claimed.clone(),
+            vec![Event::JobStarted { job_id: "drsjob-9".into(), servers: vec![id(1), id(2)], at: MIN }],
+        );
+        assert_eq!(decide(&found, &Limits::default()), [Command::PollJobs { job_ids: vec!["drsjob-9".into()] }]);
+        let lost = apply(claimed, vec![Event::StartAbandoned { servers: vec![id(1), id(2)] }]);
+        assert!(matches!(&decide(&lost, &Limits::default())[..], [Command::StartJob { .. }]));
+    }
+
+    #[test]
+    fn a_failed_server_stops_the_plan_or_not_as_the_wave_says() {
+        let waves = |policy| vec![wave("a", 1..3, false, policy), wave("b", 3..4, false, OnFailure::Stop)];
+        let fail_one = |s: ExecutionState| {
+            apply(
+                s,
+                vec![
+                    Event::BatchClaimed { servers: vec![id(1), id(2)], at: 0 },
+                    Event::JobStarted { job_id: "j".into(), servers: vec![id(1), id(2)], at: 0 },
+                    Event::Launched { server: id(1), at: MIN },
+                    Event::LaunchFailed { server: id(2), error: "LAUNCH_FAILED".into(), at: MIN },
+                    Event::VerificationFailed {
+                        server: id(1),
+                        error: "came up with 10.9.9.9, expected 10.1.0.10".into(),
+                        at: 2 * MIN,
+                    },
+                ],
+            )
+        };
+        let stopped = fail_one(ExecutionState::new(Mode::Drill, waves(OnFailure::Stop), "a", 0, 0));
+        assert_eq!((stopped.phase, stopped.waves[1].state), (Phase::Failed, WaveState::Skipped));
+        let went_on = fail_one(ExecutionState::new(Mode::Drill, waves(OnFailure::Continue), "a", 0, 0));
+        assert_eq!(
+            (went_on.phase, went_on.current_wave, went_on.waves[1].state),
+            (Phase::Running, 1, WaveState::Running)
+        );
+    }
+
+    #[test]
+    fn a_gate_holds_the_next_wave_until_released() {
+        let s = ExecutionState::new(
+            Mode::Drill,
+            vec![wave("a", 1..2, false, OnFailure::Stop), wave("b", 2..3, true, OnFailure::Stop)],
+            "a",
+            0,
+            0,
+        );
+        let s = run_wave(s, "j1", 0);
+        assert_eq!((s.phase, s.waves[1].state), (Phase::AwaitingGate, WaveState::Pending));
+        assert!(decide(&s, &Limits::default()).is_empty());
+        let s = apply(s, vec![Event::GateReleased { by: "bob".into(), at: 20 * MIN }]);
+        assert_eq!((s.phase, s.waves[1].started_at), (Phase::Running, Some(20 * MIN)));
+    }
+
+    #[test]
+    fn cancel_starts_nothing_new_and_ends_when_jobs_in_flight_settle() {
+        let s = ExecutionState::new(
+            Mode::Drill,
+            vec![wave("a", 1..3, false, OnFailure::Stop), wave("b", 3..4, false, OnFailure::Stop)],
+            "a",
+            0,
+            0,
+        );
+        let s = apply(
+            s,
+            vec![
+                Event::BatchClaimed { servers: vec![id(1)], at: 0 },
+                Event::JobStarted { job_id: "j".into(), servers: vec![id(1)], at: 0 },
+                Event::CancelRequested { by: "alice".into(), at: MIN },
+            ],
+        );
+        assert_eq!(s.phase, Phase::Running, "server 1 is still launching");
+        assert_eq!(decide(&s, &Limits::default()), [Command::PollJobs { job_ids: vec!["j".into()] }]);
+        let s = apply(
+            s,
+            vec![Event::Launched { server: id(1), at: 2 * MIN }, Event::Verified { server: id(1), at: 3 * MIN }],
+        );
+        assert_eq!(s.phase, Phase::Cancelled);
+        assert_eq!(
+            (s.waves[0].servers[1].state, s.waves[1].state),
+            (ServerState::Waiting, WaveState::Skipped),
+            "never launched"
+        );
+    }
+
+    #[test]
+    fn a_wave_that_runs_past_its_timeout_fails_its_unfinished_servers() {
+        let s = ExecutionState::new(Mode::Drill, vec![wave("a", 1..3, false, OnFailure::Stop)], "a", 0, 0);
+        let s = apply(s, vec![Event::Tick { at: 59 * MIN }]);
+        assert_eq!(s.phase, Phase::Running);
+        let s = apply(s, vec![Event::Tick { at: 60 * MIN }]);
+        assert_eq!(s.phase, Phase::Failed);
+        assert!(s.waves[0].servers[0].error.as_deref().unwrap().contains("timed out after 60 minutes"));
+    }
+
+    #[test]
+    fn events_that_do_not_fit_are_refused_and_terminal_states_absorb_the_rest() {
+        let s = ExecutionState::new(Mode::Drill, vec![wave("a", 1..2, false, OnFailure::Stop)], "a", 0, 0);
+        let e = on_event(s.clone(), Event::Approved { by: "bob".into(), at: 0 }).unwrap_err();
+        assert_eq!(e.event, "approved");
+        assert!(on_event(s.clone(), Event::BatchClaimed { servers: vec![id(9)], at: 0 }).is_err(), "not in the wave");
+        let done = run_wave(s, "j", 0);
+        assert_eq!(done.phase, Phase::Succeeded);
+        assert_eq!(
+            on_event(done.clone(), Event::LaunchFailed { server: id(1), error: "late".into(), at: 99 }).unwrap(),
+            done
+        );
+    }
+}
