@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod cloud;
+pub mod executions;
 pub mod launch;
 pub mod plans;
 pub mod readiness;

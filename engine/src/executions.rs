@@ -1,0 +1,485 @@
+//! Executions of recovery plans: start one (readiness gate, one execution per plan at a time, approval
+//! for real recoveries), and drive it with a runner step that is safe to repeat and to crash.
+//!
+//! Layout: `executions/<id>` → [`ExecutionRecord`] (the pure [`ExecutionState`] plus what the runner needs);
+//! `execution_locks/<plan id>` → the id of the plan's live execution, written with the execution in one
+//! transaction, so two simultaneous requests for one plan make one execution.
+//!
+//! [`Services::advance_execution`] is one step: take (or renew) the lease, apply the clock, ask the state
+//! machine what to do, and do it. Every state change is written with the version read before any AWS call
+//! it leads to; claimed servers are persisted before `StartRecovery`, so after a crash they are reconciled
+//! against `DescribeJobs` and never started twice (`domain::execution`). One process holds an execution's
+//! lease at a time; another takes it over only once it has expired.
+
+use crate::audit::AuditEvent;
+use crate::cloud::CloudError;
+use crate::repo;
+use crate::services::{ServiceError, Services};
+use crate::store::{Expect, StoreError, WriteOp};
+use domain::FieldError;
+use domain::auth::Principal;
+use domain::estate::{AccountRegion, InstanceState};
+use domain::execution::{
+    Command, Event, ExecutionState, Limits, Mode, ServerRun, ServerState, WaveRun, WaveState, decide, on_event,
+};
+use domain::ids::SourceServerId;
+use domain::matching::PairStatus;
+use domain::recovery::LaunchStatus;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+
+pub const EXECUTIONS: &str = "executions";
+pub const EXECUTION_LOCKS: &str = "execution_locks";
+/// How long a lease lasts without renewal.
+pub const LEASE_MS: i64 = 60_000;
+/// How long a recovery waits for approval by default.
+pub const APPROVAL_TTL_MS: i64 = 60 * 60_000;
+
+/// Who drives an execution, until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub owner: String,
+    pub until: i64,
+}
+
+/// A stored execution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionRecord {
+    pub id: String,
+    pub plan_id: String,
+    pub plan_name: String,
+    /// Where its DRS jobs run (every group of the plan recovers into this account and region).
+    pub dr: AccountRegion,
+    pub rto_target_minutes: u32,
+    pub state: ExecutionState,
+    pub lease: Option<Lease>,
+    #[serde(default)]
+    pub version: u64,
+}
+
+/// A request to run a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartExecution {
+    pub plan_id: String,
+    pub mode: Mode,
+    /// Run even though some pairs have readiness warnings (critical checks always block).
+    #[serde(default)]
+    pub acknowledge_warnings: bool,
+}
+
+/// A person's decision on an execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Approve,
+    Reject,
+    /// Release the gate before the next wave.
+    Resume,
+    Cancel,
+}
+
+impl Decision {
+    fn action(self) -> &'static str {
+        match self {
+            Decision::Approve => "execution.approve",
+            Decision::Reject => "execution.reject",
+            Decision::Resume => "execution.resume",
+            Decision::Cancel => "execution.cancel",
+        }
+    }
+}
+
+/// What one runner step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Something changed; step again soon.
+    Advanced,
+    /// Nothing to do until time passes or someone acts.
+    Idle,
+    /// Another process holds the lease.
+    Leased,
+    /// The execution has ended.
+    Done,
+}
+
+fn decode(r: crate::store::Record) -> Result<ExecutionRecord, ServiceError> {
+    let version = r.version;
+    let mut e: ExecutionRecord = serde_json::from_value(r.value).map_err(|e| {
+        ServiceError::Store(StoreError::Unexpected(anyhow::anyhow!("execution {} does not decode: {e}", r.key)))
+    })?;
+    e.version = version;
+    Ok(e)
+}
+
+fn put(e: &ExecutionRecord, expect: Expect) -> WriteOp {
+    WriteOp::Put {
+        table: EXECUTIONS.into(),
+        key: e.id.clone(),
+        value: serde_json::to_value(e).unwrap_or_default(),
+        expect,
+    }
+}
+
+fn refused(field: &str, code: &str, message: String) -> ServiceError {
+    ServiceError::Invalid(vec![FieldError::new(field, code, message)])
+}
+
+impl Services {
+    /// One execution.
+    ///
+    /// # Errors
+    /// [`ServiceError::Invalid`] with `EXECUTION_NOT_FOUND` when there is none.
+    pub async fn get_execution(&self, id: &str) -> Result<ExecutionRecord, ServiceError> {
+        let r =
+            self.store.get(EXECUTIONS, id).await?.ok_or_else(|| {
+                refused("execution_id", "EXECUTION_NOT_FOUND", format!("execution {id} does not exist"))
+            })?;
+        decode(r)
+    }
+
+    /// Every execution, newest first.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn list_executions(&self) -> Result<Vec<ExecutionRecord>, ServiceError> {
+        let mut out: Vec<ExecutionRecord> =
+            self.store.list(EXECUTIONS, "").await?.into_iter().map(decode).collect::<Result<_, _>>()?;
+        out.sort_by_key(|e| std::cmp::Reverse(e.state.requested_at));
+        Ok(out)
+    }
+
+    /// Starts an execution of a plan: a drill runs at once, a recovery waits for a second person.
+    ///
+    /// # Errors
+    /// [`ServiceError::PlanNotFound`]; [`ServiceError::Invalid`] when readiness blocks a server, the plan's
+    /// groups recover into different places, or the plan already has a live execution.
+    pub async fn start_execution(
+        &self,
+        who: &Principal,
+        req: &StartExecution,
+    ) -> Result<ExecutionRecord, ServiceError> {
+        let plan = self.get_plan(&req.plan_id).await?;
+        let mut dr: Option<AccountRegion> = None;
+        let mut pairs = HashMap::new();
+        let mut problems = Vec::new();
+        for g in &plan.protection_group_ids {
+            let group = self.get_group(g).await?;
+            if dr.as_ref().is_some_and(|d| d != &group.dr) {
+                return Err(refused(
+                    "plan_id",
+                    "MIXED_DR_REGIONS",
+                    "the plan's groups recover into different accounts or regions; make one plan per DR account and region".into(),
+                ));
+            }
+            dr = Some(group.dr.clone());
+            for p in repo::list_pairs(&*self.store, Some(g)).await? {
+                pairs.insert(p.id.clone(), p);
+            }
+            // Readiness now, not as it was: critical checks block; warnings block unless acknowledged.
+            let readiness = self.evaluate_readiness(g).await?.readiness;
+            for pr in readiness.pairs {
+                let blocked =
+                    pr.status == PairStatus::Blocked || (pr.status == PairStatus::Warning && !req.acknowledge_warnings);
+                let in_plan = plan.waves.iter().any(|w| w.pair_ids.contains(&pr.pair_id));
+                if blocked && in_plan {
+                    let failing: Vec<&str> = pr.checks.iter().filter(|c| !c.passed).map(|c| c.id.as_str()).collect();
+                    problems.push(FieldError::new(
+                        pr.pair_id.to_string(),
+                        if pr.status == PairStatus::Blocked { "NOT_READY" } else { "WARNINGS_NOT_ACKNOWLEDGED" },
+                        format!("{}: {}", pr.source_name, failing.join(", ")),
+                    ));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ServiceError::Invalid(problems));
+        }
+        let Some(dr) = dr else {
+            return Err(refused("plan_id", "EMPTY_PLAN", "the plan names no protection group".into()));
+        };
+        let waves = plan
+            .waves
+            .iter()
+            .map(|w| WaveRun {
+                name: w.name.clone(),
+                pause_before: w.pause_before,
+                on_failure: w.on_failure,
+                timeout_ms: i64::from(w.timeout_minutes) * 60_000,
+                state: WaveState::Pending,
+                started_at: None,
+                ended_at: None,
+                servers: w
+                    .pair_ids
+                    .iter()
+                    .filter_map(|id| pairs.get(id))
+                    .map(|p| ServerRun {
+                        source_server_id: p.source_server_id.clone(),
+                        standby_instance_id: p.standby_instance_id.clone(),
+                        expected_ip: p.standby_private_ip,
+                        state: ServerState::Waiting,
+                        job_id: None,
+                        started_at: None,
+                        launched_at: None,
+                        verified_at: None,
+                        error: None,
+                    })
+                    .collect(),
+            })
+            .collect();
+        let now = self.clock.now_millis();
+        let record = ExecutionRecord {
+            id: format!("exec-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]),
+            plan_id: plan.id.clone(),
+            plan_name: plan.name.clone(),
+            dr,
+            rto_target_minutes: plan.rto_target_minutes,
+            state: ExecutionState::new(req.mode, waves, &who.subject, now, APPROVAL_TTL_MS),
+            lease: None,
+            version: 1,
+        };
+        let lock = WriteOp::Put {
+            table: EXECUTION_LOCKS.into(),
+            key: plan.id.clone(),
+            value: serde_json::json!(record.id),
+            expect: Expect::Absent,
+        };
+        match self.store.transact(vec![lock, put(&record, Expect::Absent)]).await {
+            Err(StoreError::Conflict { table, .. }) if table == EXECUTION_LOCKS => {
+                return Err(refused(
+                    "plan_id",
+                    "EXECUTION_IN_PROGRESS",
+                    format!("plan {} already has an execution that has not ended", plan.name),
+                ));
+            }
+            r => r?,
+        };
+        let details = serde_json::json!({ "plan_id": plan.id, "mode": req.mode, "acknowledge_warnings": req.acknowledge_warnings });
+        self.audit.record_or_log(who, AuditEvent::ok("execution.start", record.id.as_str(), details)).await;
+        Ok(record)
+    }
+
+    /// Applies `events` to the stored execution and writes it with the version read; releases the plan's
+    /// lock when it ends.
+    async fn commit(&self, mut rec: ExecutionRecord, events: Vec<Event>) -> Result<ExecutionRecord, ServiceError> {
+        let before = rec.version;
+        let old = rec.state.clone();
+        for ev in events {
+            rec.state = on_event(rec.state, ev).map_err(|e| refused("event", "INVALID_TRANSITION", e.to_string()))?;
+        }
+        if rec.state == old {
+            return Ok(rec);
+        }
+        let mut ops = vec![put(&rec, Expect::Version(before))];
+        if rec.state.phase.is_terminal() {
+            ops.push(WriteOp::Delete { table: EXECUTION_LOCKS.into(), key: rec.plan_id.clone(), expect: Expect::Any });
+        }
+        let v = self.store.transact(ops).await.map_err(|e| match e {
+            StoreError::Conflict { actual, .. } => ServiceError::VersionConflict { expected: before, actual },
+            e => e.into(),
+        })?;
+        rec.version = v[0];
+        Ok(rec)
+    }
+
+    /// Records a person's decision on an execution: approve or reject a requested recovery, release a gate,
+    /// or cancel. Approving and releasing gates follow the two-person rule.
+    ///
+    /// # Errors
+    /// [`ServiceError::ApprovalRefused`] or [`ServiceError::Forbidden`] from the two-person rule;
+    /// [`ServiceError::Invalid`] (`INVALID_TRANSITION`) when the execution is not waiting for that decision.
+    pub async fn decide_execution(
+        &self,
+        who: &Principal,
+        id: &str,
+        decision: Decision,
+    ) -> Result<ExecutionRecord, ServiceError> {
+        let rec = self.get_execution(id).await?;
+        let at = self.clock.now_millis();
+        let by = who.subject.clone();
+        let event = match decision {
+            Decision::Approve | Decision::Resume => {
+                self.auth.authorize_approval(&rec.state.requested_by, who).await?;
+                if decision == Decision::Approve { Event::Approved { by, at } } else { Event::GateReleased { by, at } }
+            }
+            Decision::Reject => {
+                self.auth.authorize_approval(&rec.state.requested_by, who).await?;
+                Event::Rejected { by, at }
+            }
+            Decision::Cancel => Event::CancelRequested { by, at },
+        };
+        let rec = self.commit(rec, vec![event]).await?;
+        self.audit
+            .record_or_log(who, AuditEvent::ok(decision.action(), id, serde_json::json!({ "phase": rec.state.phase })))
+            .await;
+        Ok(rec)
+    }
+
+    /// Takes or renews the lease for `owner`; `None` when another owner holds it.
+    async fn lease(&self, id: &str, owner: &str) -> Result<Option<ExecutionRecord>, ServiceError> {
+        let mut rec = self.get_execution(id).await?;
+        let now = self.wall_clock.now_millis();
+        if rec.lease.as_ref().is_some_and(|l| l.owner != owner && l.until > now) {
+            return Ok(None);
+        }
+        let before = rec.version;
+        rec.lease = Some(Lease { owner: owner.to_owned(), until: now + LEASE_MS });
+        match self.store.transact(vec![put(&rec, Expect::Version(before))]).await {
+            Ok(v) => {
+                rec.version = v[0];
+                Ok(Some(rec))
+            }
+            Err(StoreError::Conflict { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// One runner step for `owner` (a process id): see the module documentation.
+    ///
+    /// # Errors
+    /// Store failures; cloud failures other than the ones the state machine absorbs.
+    pub async fn advance_execution(&self, id: &str, owner: &str, limits: &Limits) -> Result<Step, ServiceError> {
+        let Some(rec) = self.lease(id, owner).await? else { return Ok(Step::Leased) };
+        if rec.state.phase.is_terminal() {
+            return Ok(Step::Done);
+        }
+        let now = self.clock.now_millis();
+        let version = rec.version;
+        let mut rec = self.commit(rec, vec![Event::Tick { at: now }]).await?;
+        let mut advanced = rec.version != version;
+        for cmd in decide(&rec.state, limits) {
+            let events = match cmd {
+                Command::StartJob { servers, is_drill } => {
+                    // Persist the claim before the call: a crash after it is reconciled, never repeated.
+                    rec = self.commit(rec, vec![Event::BatchClaimed { servers: servers.clone(), at: now }]).await?;
+                    match self.retried(|| self.cloud.start_recovery(&rec.dr, &servers, is_drill)).await {
+                        Ok(job) => vec![Event::JobStarted { job_id: job.job_id, servers, at: now }],
+                        // Busy or over quota now: try again on a later step.
+                        Err(
+                            CloudError::QuotaExceeded { .. }
+                            | CloudError::Throttled { .. }
+                            | CloudError::Conflict { .. },
+                        ) => {
+                            vec![Event::StartAbandoned { servers }]
+                        }
+                        Err(e) => vec![Event::StartFailed { servers, error: e.to_string(), at: now }],
+                    }
+                }
+                Command::Reconcile { servers } => {
+                    let jobs = self.retried(|| self.cloud.describe_jobs(&rec.dr, &[])).await?;
+                    let mut evs = Vec::new();
+                    let mut found: HashSet<SourceServerId> = HashSet::new();
+                    for j in jobs.iter().filter(|j| j.created_at >= rec.state.requested_at) {
+                        let mine: Vec<SourceServerId> = j
+                            .servers
+                            .iter()
+                            .map(|s| s.source_server_id.clone())
+                            .filter(|s| servers.contains(s) && !found.contains(s))
+                            .collect();
+                        if !mine.is_empty() {
+                            found.extend(mine.iter().cloned());
+                            evs.push(Event::JobStarted { job_id: j.job_id.clone(), servers: mine, at: now });
+                        }
+                    }
+                    let lost: Vec<SourceServerId> = servers.into_iter().filter(|s| !found.contains(s)).collect();
+                    if !lost.is_empty() {
+                        evs.push(Event::StartAbandoned { servers: lost });
+                    }
+                    evs
+                }
+                Command::PollJobs { job_ids } => {
+                    let jobs = self.retried(|| self.cloud.describe_jobs(&rec.dr, &job_ids)).await?;
+                    let mut evs = Vec::new();
+                    for j in jobs {
+                        for s in &j.servers {
+                            match s.launch_status {
+                                LaunchStatus::Launched => {
+                                    evs.push(Event::Launched { server: s.source_server_id.clone(), at: now })
+                                }
+                                LaunchStatus::Failed | LaunchStatus::Terminated => {
+                                    let log =
+                                        self.retried(|| self.cloud.describe_job_log_items(&rec.dr, &j.job_id)).await?;
+                                    let reason = log
+                                        .iter()
+                                        .rev()
+                                        .find(|l| {
+                                            l.source_server_id.as_ref() == Some(&s.source_server_id)
+                                                && l.error.is_some()
+                                        })
+                                        .and_then(|l| l.error.clone())
+                                        .unwrap_or_else(|| "DRS reports the launch as failed".into());
+                                    evs.push(Event::LaunchFailed {
+                                        server: s.source_server_id.clone(),
+                                        error: reason,
+                                        at: now,
+                                    });
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                    evs
+                }
+                Command::Verify { servers } => self.verify(&rec, &servers, now).await?,
+            };
+            if !events.is_empty() {
+                rec = self.commit(rec, events).await?;
+                advanced = true;
+            }
+        }
+        if rec.state.phase.is_terminal() {
+            let details = serde_json::json!({ "phase": rec.state.phase });
+            self.audit
+                .record_or_log(&Principal::system("runner"), AuditEvent::ok("execution.end", rec.id.as_str(), details))
+                .await;
+            return Ok(Step::Done);
+        }
+        Ok(if advanced { Step::Advanced } else { Step::Idle })
+    }
+
+    /// Identity verification: the recovery instance is the paired standby, with its recorded private IP,
+    /// running.
+    async fn verify(
+        &self,
+        rec: &ExecutionRecord,
+        servers: &[SourceServerId],
+        now: i64,
+    ) -> Result<Vec<Event>, ServiceError> {
+        let recovered = self.retried(|| self.cloud.describe_recovery_instances(&rec.dr, servers)).await?;
+        let instances = self.retried(|| self.cloud.describe_instances(&rec.dr)).await?;
+        let runs: Vec<&ServerRun> =
+            rec.state.waves.iter().flat_map(|w| &w.servers).filter(|s| servers.contains(&s.source_server_id)).collect();
+        Ok(runs
+            .into_iter()
+            .map(|run| {
+                let server = run.source_server_id.clone();
+                let Some(ri) = recovered.iter().find(|r| r.source_server_id == server) else {
+                    return Event::VerificationFailed {
+                        server,
+                        error: "DRS lists no recovery instance for it".into(),
+                        at: now,
+                    };
+                };
+                if ri.ec2_instance_id != run.standby_instance_id {
+                    let error =
+                        format!("came up as {}, not its standby {}", ri.ec2_instance_id, run.standby_instance_id);
+                    return Event::VerificationFailed { server, error, at: now };
+                }
+                match instances.iter().find(|i| i.instance_id == run.standby_instance_id) {
+                    None => Event::VerificationFailed { server, error: "the standby no longer exists".into(), at: now },
+                    Some(i) if i.private_ip != run.expected_ip => Event::VerificationFailed {
+                        server,
+                        error: format!("came up with private IP {}, expected {}", i.private_ip, run.expected_ip),
+                        at: now,
+                    },
+                    Some(i) if i.state != InstanceState::Running => Event::VerificationFailed {
+                        server,
+                        error: format!("the standby is {}, not running", i.state.as_str()),
+                        at: now,
+                    },
+                    Some(_) => Event::Verified { server, at: now },
+                }
+            })
+            .collect())
+    }
+}

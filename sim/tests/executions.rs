@@ -1,0 +1,181 @@
+//! The execution runner (engine) on the simulated estate with a manual clock: drills, approvals, faults,
+//! a crash between claim and record, and two requests racing for one plan.
+
+use domain::auth::{AuthMethod, Principal, Role};
+use domain::execution::{Limits, Mode, Phase, ServerState};
+use engine::Services;
+use engine::clock::Clock;
+use engine::executions::{Decision, StartExecution, Step};
+use engine::store::memory::MemoryStore;
+use sim::world::Fault;
+use sim::{DEFAULT_SCENARIO, Scenario, SimClock, Simulator};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+fn person(name: &str, role: Role) -> Principal {
+    Principal { subject: name.into(), role, method: AuthMethod::Oidc, token: None, must_change_password: false }
+}
+
+struct Estate {
+    services: Services,
+    sim: Arc<Simulator>,
+    clock: Arc<SimClock>,
+    plan_id: String,
+}
+
+/// The billing application paired, configured and in a plan (waves from its dr:wave tags).
+async fn estate() -> Estate {
+    let clock = Arc::new(SimClock::manual(1_800_000_000_000));
+    let sim = Arc::new(Simulator::new(Scenario::from_toml(DEFAULT_SCENARIO).unwrap(), clock.clone()));
+    let services = Services::new(sim.clone(), Arc::new(MemoryStore::default()), clock.clone());
+    let alice = person("alice", Role::Operator);
+    let input = serde_json::from_value(serde_json::json!({
+        "name": "Billing",
+        "primary": { "account_id": "111111111111", "region": "us-east-1" },
+        "dr": { "account_id": "222222222222", "region": "us-west-2" },
+        "selection": { "kind": "tags", "tags": { "app": "billing" } }
+    }))
+    .unwrap();
+    let group = services.create_group(&alice, &input).await.unwrap();
+    let m = services.match_group(&group.id).await.unwrap();
+    let requests: Vec<_> = m
+        .report
+        .pairs
+        .iter()
+        .filter(|p| p.status == domain::matching::PairStatus::Ready)
+        .map(|p| domain::group::PairRequest {
+            source_server_id: p.source_server_id.clone(),
+            standby_instance_id: p.standby_instance_id.clone(),
+        })
+        .collect();
+    services.accept_pairs(&group.id, &requests, &alice).await.unwrap();
+    let req = engine::launch::ConfigureRequest { dry_run: false, pair_ids: None };
+    services.configure_launch_into(&group.id, &req, &alice).await.unwrap();
+    let plan = domain::plan::RecoveryPlanInput {
+        name: "Billing".into(),
+        description: String::new(),
+        protection_group_ids: vec![group.id.clone()],
+        waves: None,
+        rto_target_minutes: 30,
+    };
+    let plan = services.create_plan(&alice, &plan).await.unwrap();
+    Estate { services, sim, clock, plan_id: plan.id }
+}
+
+/// Steps the runner every 30 virtual seconds until the execution ends (or 200 steps).
+async fn run(e: &Estate, id: &str) -> usize {
+    for i in 0..200 {
+        match e.services.advance_execution(id, "runner-1", &Limits::default()).await.unwrap() {
+            Step::Done => return i,
+            _ => e.clock.advance(30_000),
+        }
+    }
+    panic!("the execution did not end: {:#?}", e.services.get_execution(id).await.unwrap().state);
+}
+
+/// How many jobs each source server was part of.
+fn launches(sim: &Simulator) -> HashMap<String, usize> {
+    sim.with_world(|w| {
+        let mut n = HashMap::new();
+        for j in &w.launch_jobs {
+            for s in &j.job.servers {
+                *n.entry(s.source_server_id.to_string()).or_default() += 1;
+            }
+        }
+        n
+    })
+}
+
+#[tokio::test]
+async fn a_drill_launches_every_server_once_into_its_standby_and_verifies_it() {
+    let e = estate().await;
+    let start = StartExecution { plan_id: e.plan_id.clone(), mode: Mode::Drill, acknowledge_warnings: true };
+    let exec = e.services.start_execution(&person("alice", Role::Operator), &start).await.unwrap();
+    let servers: usize = exec.state.waves.iter().map(|w| w.servers.len()).sum();
+    assert!(servers >= 3 && exec.state.waves.len() >= 2, "{servers} servers in {} waves", exec.state.waves.len());
+    run(&e, &exec.id).await;
+    let done = e.services.get_execution(&exec.id).await.unwrap();
+    assert_eq!(done.state.phase, Phase::Succeeded, "{:#?}", done.state.waves);
+    assert!(done.state.waves.iter().flat_map(|w| &w.servers).all(|s| s.state == ServerState::Verified));
+    let counts = launches(&e.sim);
+    assert_eq!(counts.len(), servers);
+    assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+    // Waves ran in order: each started after the one before ended.
+    for pair in done.state.waves.windows(2) {
+        assert!(pair[1].started_at.unwrap() >= pair[0].ended_at.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn a_recovery_waits_for_a_second_person_and_the_requester_cannot_approve() {
+    let e = estate().await;
+    let start = StartExecution { plan_id: e.plan_id.clone(), mode: Mode::Recovery, acknowledge_warnings: true };
+    let exec = e.services.start_execution(&person("alice", Role::Admin), &start).await.unwrap();
+    assert_eq!(e.services.advance_execution(&exec.id, "runner-1", &Limits::default()).await.unwrap(), Step::Idle);
+    assert!(launches(&e.sim).is_empty(), "nothing launches before approval");
+    let own =
+        e.services.decide_execution(&person("alice", Role::Admin), &exec.id, Decision::Approve).await.unwrap_err();
+    assert_eq!(own.code(), domain::ErrorCode::SelfApproval);
+    e.services.decide_execution(&person("bob", Role::Approver), &exec.id, Decision::Approve).await.unwrap();
+    run(&e, &exec.id).await;
+    assert_eq!(e.services.get_execution(&exec.id).await.unwrap().state.phase, Phase::Succeeded);
+}
+
+#[tokio::test]
+async fn a_standby_that_comes_up_with_another_ip_fails_verification_with_the_reason() {
+    let e = estate().await;
+    let start = StartExecution { plan_id: e.plan_id.clone(), mode: Mode::Drill, acknowledge_warnings: true };
+    let exec = e.services.start_execution(&person("alice", Role::Operator), &start).await.unwrap();
+    let victim = exec.state.waves[0].servers[0].source_server_id.clone();
+    e.sim.set_fault(&victim, Some(Fault::ComesUpWithIp { ip: "10.1.63.250".parse().unwrap() }));
+    run(&e, &exec.id).await;
+    let done = e.services.get_execution(&exec.id).await.unwrap();
+    assert_eq!(done.state.phase, Phase::Failed);
+    let s = &done.state.waves[0].servers[0];
+    assert_eq!(s.state, ServerState::Failed);
+    assert!(s.error.as_deref().unwrap().contains("came up with private IP 10.1.63.250"), "{:?}", s.error);
+}
+
+#[tokio::test]
+async fn a_crash_between_claim_and_record_is_reconciled_without_a_second_job() {
+    let e = estate().await;
+    let start = StartExecution { plan_id: e.plan_id.clone(), mode: Mode::Drill, acknowledge_warnings: true };
+    let exec = e.services.start_execution(&person("alice", Role::Operator), &start).await.unwrap();
+    // What a runner does before it dies: the claim is written, StartRecovery reaches DRS, the job id is lost.
+    let wave0: Vec<_> = exec.state.waves[0].servers.iter().map(|s| s.source_server_id.clone()).collect();
+    let mut claimed = exec.clone();
+    claimed.state = domain::execution::on_event(
+        claimed.state,
+        domain::execution::Event::BatchClaimed { servers: wave0.clone(), at: e.clock.now_millis() },
+    )
+    .unwrap();
+    e.services
+        .store
+        .transact(vec![engine::store::WriteOp::Put {
+            table: engine::executions::EXECUTIONS.into(),
+            key: exec.id.clone(),
+            value: serde_json::to_value(&claimed).unwrap(),
+            expect: engine::store::Expect::Version(exec.version),
+        }])
+        .await
+        .unwrap();
+    use engine::cloud::Cloud;
+    e.sim.start_recovery(&exec.dr, &wave0, true).await.unwrap();
+    // A new process picks it up.
+    run(&e, &exec.id).await;
+    assert_eq!(e.services.get_execution(&exec.id).await.unwrap().state.phase, Phase::Succeeded);
+    assert!(launches(&e.sim).values().all(|n| *n == 1), "{:?}", launches(&e.sim));
+}
+
+#[tokio::test]
+async fn two_requests_for_one_plan_make_one_execution_and_a_lease_keeps_a_second_runner_out() {
+    let e = estate().await;
+    let start = StartExecution { plan_id: e.plan_id.clone(), mode: Mode::Drill, acknowledge_warnings: true };
+    let alice = person("alice", Role::Operator);
+    let (a, b) = tokio::join!(e.services.start_execution(&alice, &start), e.services.start_execution(&alice, &start));
+    assert_eq!(a.is_ok() as u8 + b.is_ok() as u8, 1, "{a:?} {b:?}");
+    let id = a.or(b).unwrap().id;
+    assert_eq!(e.services.list_executions().await.unwrap().len(), 1);
+    assert_ne!(e.services.advance_execution(&id, "runner-1", &Limits::default()).await.unwrap(), Step::Leased);
+    assert_eq!(e.services.advance_execution(&id, "runner-2", &Limits::default()).await.unwrap(), Step::Leased);
+}
