@@ -68,8 +68,11 @@ impl Services {
         let mut pairs = Vec::new();
         let mut configured = HashSet::new();
         for g in unique(&input.protection_group_ids) {
-            if self.get_group(g).await.is_err() {
-                continue;
+            match self.get_group(g).await {
+                Ok(_) => {}
+                // Reported by validation as a group that does not exist.
+                Err(ServiceError::GroupNotFound(_)) => continue,
+                Err(e) => return Err(e),
             }
             known.insert(g.clone());
             pairs.extend(repo::list_pairs(&*self.store, Some(g)).await?);
@@ -78,6 +81,13 @@ impl Services {
                     configured.insert(s.pair_id);
                 }
             }
+        }
+        if input.description.chars().count() > domain::group::MAX_DESCRIPTION_CHARS {
+            return Err(ServiceError::Invalid(vec![domain::FieldError::new(
+                "description",
+                "TOO_LONG",
+                format!("the description has at most {} characters", domain::group::MAX_DESCRIPTION_CHARS),
+            )]));
         }
         let waves = input.waves.clone().unwrap_or_else(|| derive_waves(&pairs));
         let ctx = PlanContext { pairs: &pairs, known_groups: &known, configured: &configured };

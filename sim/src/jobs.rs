@@ -30,6 +30,9 @@ pub struct SimJob {
     pub region: domain::ids::Region,
     /// Per server, when its launch ends (virtual ms), or `None` when it never ends (a stalled job).
     pub done_at: Vec<Option<i64>>,
+    /// Per server, the launch-into target its launch configuration named when the job started.
+    #[serde(default)]
+    pub targets: Vec<Option<InstanceId>>,
     pub log: Vec<JobLogItem>,
 }
 
@@ -97,6 +100,9 @@ pub fn start(
     if servers.is_empty() {
         return Err(CloudError::Validation { message: "sourceServers must list at least one source server".into() });
     }
+    if let Some(twice) = servers.iter().enumerate().find(|(i, s)| servers[..*i].contains(s)).map(|(_, s)| s) {
+        return Err(CloudError::Validation { message: format!("source server {twice} is listed twice") });
+    }
     if servers.len() > q.max_servers_per_job {
         return Err(CloudError::QuotaExceeded {
             message: format!("{} source servers in one job; the quota is {}", servers.len(), q.max_servers_per_job),
@@ -149,15 +155,27 @@ pub fn start(
     let start = now + PENDING_MS;
     let mut log_items = vec![log(now, "JOB_START", None, None)];
     let mut done_at = Vec::new();
+    let mut targets = Vec::new();
     for s in servers {
+        // A new drill removes the server's previous drill or recovery instance; a new recovery removes its
+        // previous recovery instance (aws-drs-api.md §1.5). With launch-into that instance is the standby:
+        // DRS's record goes, the EC2 instance stays.
+        let before = w.recovery_instances.len();
+        w.recovery_instances.retain(|r| !(&r.source_server_id == s && (is_drill || !r.is_drill)));
+        if w.recovery_instances.len() < before {
+            log_items.push(log(now, "CLEANUP_START", Some(s), None));
+            log_items.push(log(now, "CLEANUP_END", Some(s), None));
+        }
+        let target = w.launch_configurations.get(s).and_then(|c| c.launch_into_instance_id.clone());
         let [snap, conv, boot] = phases(&job_id, s);
         log_items.push(log(start, "SNAPSHOT_START", Some(s), None));
         log_items.push(log(start + snap, "SNAPSHOT_END", Some(s), None));
         log_items.push(log(start + snap, "CONVERSION_START", Some(s), None));
         log_items.push(log(start + snap + conv, "CONVERSION_END", Some(s), None));
-        log_items.push(log(start + snap + conv, "LAUNCH_START", Some(s), None));
+        log_items.push(log(start + snap + conv, "LAUNCH_START", Some(s), target.as_ref()));
         let stalls = matches!(w.faults.get(s), Some(Fault::JobStalls));
         done_at.push((!stalls).then_some(start + snap + conv + boot));
+        targets.push(target);
     }
     let job = DrsJob {
         job_id,
@@ -179,6 +197,7 @@ pub fn start(
         account_id: at.account_id.clone(),
         region: at.region.clone(),
         done_at,
+        targets,
         log: log_items,
     });
     Ok(job)
@@ -232,7 +251,7 @@ pub fn settle(w: &mut World, now: i64) {
                 continue;
             };
             let source = w.launch_jobs[j].job.servers[k].source_server_id.clone();
-            let target = w.launch_configurations.get(&source).and_then(|c| c.launch_into_instance_id.clone());
+            let target = w.launch_jobs[j].targets.get(k).cloned().flatten();
             let refusal = match w.faults.get(&source) {
                 Some(Fault::LaunchFails { message }) => Some(message.clone()),
                 _ => launch_into_refusal(w, &at, target.as_ref()),
@@ -259,7 +278,6 @@ pub fn settle(w: &mut World, now: i64) {
                     i.private_ip = ip;
                 }
             }
-            w.recovery_instances.retain(|r| r.source_server_id != source);
             w.recovery_instances.push(RecoveryInstance {
                 recovery_instance_id: target.clone(),
                 ec2_instance_id: target.clone(),
@@ -271,7 +289,6 @@ pub fn settle(w: &mut World, now: i64) {
             let job = &mut w.launch_jobs[j];
             job.job.servers[k].launch_status = LaunchStatus::Launched;
             job.job.servers[k].recovery_instance_id = Some(target.clone());
-            job.log.push(log(done, "LAUNCH_END", Some(&source), Some(&target)));
         }
         let job = &mut w.launch_jobs[j];
         if job.job.status == JobStatus::Completed {
@@ -418,10 +435,8 @@ mod tests {
             .filter(|l| l.source_server_id.as_ref() == Some(&pairs[0].0))
             .map(|l| l.event)
             .collect();
-        assert_eq!(
-            events,
-            ["SNAPSHOT_START", "SNAPSHOT_END", "CONVERSION_START", "CONVERSION_END", "LAUNCH_START", "LAUNCH_END"]
-        );
+        // DRS logs no end of a launch: success is the server's launchStatus.
+        assert_eq!(events, ["SNAPSHOT_START", "SNAPSHOT_END", "CONVERSION_START", "CONVERSION_END", "LAUNCH_START"]);
     }
 
     #[tokio::test]
@@ -508,5 +523,42 @@ mod tests {
         let job = sim.describe_jobs(&dr(), &[job_id]).await.unwrap().remove(0);
         assert_eq!((job.status, job.servers[0].launch_status), (JobStatus::Completed, LaunchStatus::Launched));
         assert_eq!(job.servers[0].source_server_id, source);
+    }
+
+    #[tokio::test]
+    async fn a_new_drill_replaces_the_previous_recovery_instance_and_a_server_may_not_be_listed_twice() {
+        let (sim, clock, pairs) = estate(1);
+        let e = sim.start_recovery(&dr(), &[pairs[0].0.clone(), pairs[0].0.clone()], true).await.unwrap_err();
+        assert!(matches!(e, CloudError::Validation { .. }), "{e:?}");
+        let first = sim.start_recovery(&dr(), &[pairs[0].0.clone()], true).await.unwrap();
+        clock.advance(10 * MIN);
+        assert_eq!(sim.describe_recovery_instances(&dr(), &[]).await.unwrap()[0].job_id, first.job_id);
+        // Back to standby, as a drill's cleanup would leave it.
+        sim.with_world(|w| {
+            w.scenario.instances.iter_mut().find(|i| i.instance_id == pairs[0].1).unwrap().state =
+                InstanceState::Stopped
+        });
+        let second = sim.start_recovery(&dr(), &[pairs[0].0.clone()], true).await.unwrap();
+        assert!(
+            sim.describe_recovery_instances(&dr(), &[]).await.unwrap().is_empty(),
+            "removed when the new drill starts"
+        );
+        let log = sim.describe_job_log_items(&dr(), &second.job_id).await.unwrap();
+        assert!(log.iter().any(|l| l.event == "CLEANUP_END"));
+        clock.advance(10 * MIN);
+        let now = sim.describe_recovery_instances(&dr(), &[]).await.unwrap();
+        assert_eq!((now.len(), now[0].job_id.as_str()), (1, second.job_id.as_str()));
+    }
+
+    #[tokio::test]
+    async fn the_target_is_the_one_configured_when_the_job_started_and_ec2_shows_the_launch_without_a_job_call() {
+        let (sim, clock, pairs) = estate(1);
+        sim.start_recovery(&dr(), &[pairs[0].0.clone()], false).await.unwrap();
+        // A later change of the launch configuration does not redirect a launch already under way.
+        sim.with_world(|w| w.launch_configurations.get_mut(&pairs[0].0).unwrap().launch_into_instance_id = None);
+        clock.advance(10 * MIN);
+        let standby =
+            sim.describe_instances(&dr()).await.unwrap().into_iter().find(|i| i.instance_id == pairs[0].1).unwrap();
+        assert_eq!(standby.state, InstanceState::Running);
     }
 }

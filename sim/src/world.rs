@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 const STATE_FORMAT: u32 = 1;
+/// Most API calls the estate remembers.
+const MAX_CALLS: usize = 20_000;
 
 /// What the state file holds.
 #[derive(Debug, Serialize, Deserialize)]
@@ -251,6 +253,16 @@ impl Simulator {
         Ok(())
     }
 
+    /// Saves after starting a job, as AWS would keep it even if the console died the next moment (a killed
+    /// server must find its jobs). Launch-configuration writes are saved at shutdown only: saving the whole
+    /// estate on each of hundreds of writes costs more than it protects. A failure is logged; the next save
+    /// catches up.
+    fn persist(&self) {
+        if let Err(e) = self.save() {
+            tracing::error!(error = %e, "the simulated estate could not be saved");
+        }
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, World> {
         // Readers never leave the world half-changed, so a poisoned lock still guards consistent data.
         self.world.read().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -340,8 +352,10 @@ impl Cloud for Simulator {
     }
 
     async fn describe_instances(&self, at: &AccountRegion) -> Result<Vec<Ec2Instance>, CloudError> {
-        let w = self.read();
+        let mut w = self.world.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         self.reachable(&w, at)?;
+        // Launches that have happened by now show in EC2 whether or not anyone asked DRS.
+        crate::jobs::settle(&mut w, self.clock.now_millis());
         Ok(w.scenario
             .instances
             .iter()
@@ -441,6 +455,10 @@ impl Cloud for Simulator {
         let now = self.clock.now_millis();
         let result = crate::jobs::start(&mut w, at, servers, is_drill, now);
         record(&mut w, now, "drs:StartRecovery", servers.first(), outcome(&result), None);
+        drop(w);
+        if result.is_ok() {
+            self.persist();
+        }
         result
     }
 
@@ -506,6 +524,10 @@ fn record(
     outcome: &str,
     update: Option<LaunchConfigurationUpdate>,
 ) {
+    // A bounded log: the most recent calls are what tests and the console look at.
+    if w.calls.len() >= MAX_CALLS {
+        w.calls.drain(..MAX_CALLS / 10);
+    }
     w.calls.push(ApiCall {
         at_ms,
         operation: operation.into(),

@@ -168,11 +168,12 @@ fn PlanEditor(plan: RecoveryPlan) -> impl IntoView {
     let rto = RwSignal::new(plan.rto_target_minutes.to_string());
     let plan_id = plan.id.clone();
     let group_ids = plan.protection_group_ids.clone();
+    let description = plan.description.clone();
     let waves_for_save = waves.clone();
     let save = Action::new(move |_: &()| {
         let input = RecoveryPlanInput {
             name: name.get_untracked(),
-            description: String::new(),
+            description: description.clone(),
             protection_group_ids: group_ids.clone(),
             waves: Some(
                 waves_for_save
@@ -240,11 +241,13 @@ fn PlanEditor(plan: RecoveryPlan) -> impl IntoView {
         </div>
         {move || error.get().map(|e| view! { <ErrorBox error=e/> })}
         {move || saved.get().map(|m| view! { <div class="alert alert-success" role="status">{m}</div> })}
-        <form class="form card form-row" on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); save.dispatch(()); }>
-            <label class="field"><span>"Name"</span><input required maxlength="128" bind:value=name/></label>
-            <label class="field"><span>"RTO target (minutes)"</span><input inputmode="numeric" bind:value=rto/></label>
-            <div class="form-actions"><button class="btn btn-primary" type="submit" disabled=busy>"Save plan"</button></div>
-        </form>
+        <IfAllowed permission=Permission::Operate otherwise="Operators and admins change recovery plans.">
+            <form class="form card form-row" on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); save.dispatch(()); }>
+                <label class="field"><span>"Name"</span><input required maxlength="128" bind:value=name/></label>
+                <label class="field"><span>"RTO target (minutes)"</span><input inputmode="numeric" bind:value=rto/></label>
+                <div class="form-actions"><button class="btn btn-primary" type="submit" disabled=busy>"Save plan"</button></div>
+            </form>
+        </IfAllowed>
         <Transition fallback=|| view! { <Loading what="the plan's servers"/> }>
             {move || pairs.get().map(|r| match r {
                 Err(e) => view! { <ErrorBox error=e/> }.into_any(),
