@@ -67,6 +67,8 @@ pub enum ErrorCode {
     AuditChainBroken,
     /// The recovery plan does not exist.
     RecoveryPlanNotFound,
+    /// The execution does not exist.
+    ExecutionNotFound,
 }
 
 impl ErrorCode {
@@ -102,6 +104,7 @@ impl ErrorCode {
             Self::NoPermissionDeclared => "NO_PERMISSION_DECLARED",
             Self::AuditChainBroken => "AUDIT_CHAIN_BROKEN",
             Self::RecoveryPlanNotFound => "RECOVERY_PLAN_NOT_FOUND",
+            Self::ExecutionNotFound => "EXECUTION_NOT_FOUND",
         }
     }
 }

@@ -536,6 +536,76 @@ pub fn decide(s: &ExecutionState, limits: &Limits) -> Vec<Command> {
     out
 }
 
+/// One wave's progress, for the dashboard and the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaveStatus {
+    pub name: String,
+    pub state: WaveState,
+    pub servers: usize,
+    pub verified: usize,
+    pub failed: usize,
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    /// From the execution's start to the wave's last verification.
+    pub rto_ms: Option<i64>,
+}
+
+/// An execution's progress: phase, percent done, elapsed time and RTO against its target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionStatus {
+    pub phase: Phase,
+    pub mode: Mode,
+    /// Servers verified or failed, of all servers, in percent.
+    pub progress_percent: u8,
+    pub elapsed_ms: Option<i64>,
+    /// From the start to the last server's verification (measured RTO), once every server is verified.
+    pub rto_ms: Option<i64>,
+    pub rto_target_ms: i64,
+    pub waves: Vec<WaveStatus>,
+}
+
+/// The progress of `s` at `now`.
+pub fn status(s: &ExecutionState, rto_target_minutes: u32, now: i64) -> ExecutionStatus {
+    let servers: Vec<&ServerRun> = s.waves.iter().flat_map(|w| &w.servers).collect();
+    let done = servers.iter().filter(|r| matches!(r.state, ServerState::Verified | ServerState::Failed)).count();
+    let rto_of = |rs: &[&ServerRun]| -> Option<i64> {
+        let start = s.started_at?;
+        if rs.is_empty() || rs.iter().any(|r| r.state != ServerState::Verified) {
+            return None;
+        }
+        rs.iter().filter_map(|r| r.verified_at).max().map(|t| t - start)
+    };
+    ExecutionStatus {
+        phase: s.phase,
+        mode: s.mode,
+        progress_percent: if servers.is_empty() {
+            100
+        } else {
+            u8::try_from(done * 100 / servers.len()).unwrap_or(100)
+        },
+        elapsed_ms: s.started_at.map(|t| s.ended_at.unwrap_or(now) - t),
+        rto_ms: rto_of(&servers),
+        rto_target_ms: i64::from(rto_target_minutes) * 60_000,
+        waves: s
+            .waves
+            .iter()
+            .map(|w| {
+                let rs: Vec<&ServerRun> = w.servers.iter().collect();
+                WaveStatus {
+                    name: w.name.clone(),
+                    state: w.state,
+                    servers: w.servers.len(),
+                    verified: w.servers.iter().filter(|r| r.state == ServerState::Verified).count(),
+                    failed: w.servers.iter().filter(|r| r.state == ServerState::Failed).count(),
+                    started_at: w.started_at,
+                    ended_at: w.ended_at,
+                    rto_ms: rto_of(&rs),
+                }
+            })
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -606,6 +676,24 @@ mod tests {
         let s = run_wave(s, "drsjob-2", 10 * MIN);
         assert_eq!((s.phase, s.ended_at), (Phase::Succeeded, Some(16 * MIN)));
         assert!(decide(&s, &Limits::default()).is_empty());
+    }
+
+    #[test]
+    fn status_counts_progress_and_measures_rto_from_the_start() {
+        let s = ExecutionState::new(
+            Mode::Drill,
+            vec![wave("a", 1..3, false, OnFailure::Stop), wave("b", 3..5, false, OnFailure::Stop)],
+            "a",
+            0,
+            0,
+        );
+        let s = run_wave(s, "j1", MIN);
+        let half = status(&s, 30, 8 * MIN);
+        assert_eq!((half.progress_percent, half.rto_ms, half.elapsed_ms), (50, None, Some(8 * MIN)));
+        assert_eq!(half.waves[0].rto_ms, Some(7 * MIN));
+        let s = run_wave(s, "j2", 10 * MIN);
+        let done = status(&s, 30, 60 * MIN);
+        assert_eq!((done.progress_percent, done.rto_ms, done.elapsed_ms), (100, Some(16 * MIN), Some(16 * MIN)));
     }
 
     #[test]

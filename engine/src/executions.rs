@@ -129,12 +129,9 @@ impl Services {
     /// One execution.
     ///
     /// # Errors
-    /// [`ServiceError::Invalid`] with `EXECUTION_NOT_FOUND` when there is none.
+    /// [`ServiceError::ExecutionNotFound`].
     pub async fn get_execution(&self, id: &str) -> Result<ExecutionRecord, ServiceError> {
-        let r =
-            self.store.get(EXECUTIONS, id).await?.ok_or_else(|| {
-                refused("execution_id", "EXECUTION_NOT_FOUND", format!("execution {id} does not exist"))
-            })?;
+        let r = self.store.get(EXECUTIONS, id).await?.ok_or_else(|| ServiceError::ExecutionNotFound(id.to_owned()))?;
         decode(r)
     }
 
@@ -293,6 +290,7 @@ impl Services {
         who: &Principal,
         id: &str,
         decision: Decision,
+        comment: &str,
     ) -> Result<ExecutionRecord, ServiceError> {
         let rec = self.get_execution(id).await?;
         let at = self.clock.now_millis();
@@ -309,10 +307,25 @@ impl Services {
             Decision::Cancel => Event::CancelRequested { by, at },
         };
         let rec = self.commit(rec, vec![event]).await?;
-        self.audit
-            .record_or_log(who, AuditEvent::ok(decision.action(), id, serde_json::json!({ "phase": rec.state.phase })))
-            .await;
+        let comment: String = comment.chars().take(1000).collect();
+        let details = serde_json::json!({ "phase": rec.state.phase, "comment": comment });
+        self.audit.record_or_log(who, AuditEvent::ok(decision.action(), id, details)).await;
         Ok(rec)
+    }
+
+    /// DRS's limits for the runner: the simulated or real account's quotas when readable.
+    ///
+    /// # Errors
+    /// Cloud failures.
+    pub async fn quotas_for_runner(&self) -> Result<Limits, ServiceError> {
+        let groups = repo::list_groups(&*self.store).await?;
+        let Some(g) = groups.first() else { return Ok(Limits::default()) };
+        let q = self.retried(|| self.cloud.quotas(&g.dr)).await?;
+        Ok(Limits {
+            max_servers_per_job: q.max_servers_per_job,
+            max_concurrent_jobs: q.max_concurrent_jobs,
+            max_servers_in_active_jobs: q.max_servers_in_active_jobs,
+        })
     }
 
     /// Takes or renews the lease for `owner`; `None` when another owner holds it.

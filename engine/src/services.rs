@@ -85,6 +85,8 @@ pub enum ServiceError {
     ApprovalRefused(#[from] domain::auth::ApprovalRefusal),
     #[error("recovery plan {0} does not exist")]
     PlanNotFound(String),
+    #[error("execution {0} does not exist")]
+    ExecutionNotFound(String),
 }
 
 impl ServiceError {
@@ -119,6 +121,7 @@ impl ServiceError {
             }
             Self::ApprovalRefused(_) => ErrorCode::Forbidden,
             Self::PlanNotFound(_) => ErrorCode::RecoveryPlanNotFound,
+            Self::ExecutionNotFound(_) => ErrorCode::ExecutionNotFound,
         }
     }
 
@@ -136,6 +139,7 @@ impl ServiceError {
             Self::UserNotFound(u) | Self::DuplicateUser(u) => serde_json::json!({ "username": u }),
             Self::TokenNotFound(id) => serde_json::json!({ "token_id": id }),
             Self::PlanNotFound(id) => serde_json::json!({ "recovery_plan_id": id }),
+            Self::ExecutionNotFound(id) => serde_json::json!({ "execution_id": id }),
             Self::ApprovalRefused(r) => serde_json::json!({ "reason": r.code() }),
             _ => serde_json::json!({}),
         }

@@ -199,10 +199,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         tracing::info!(address = %format!("http://{}", listener.local_addr()?), data_dir = %settings.data_dir.display(), "Roundtrip is serving");
         let readiness = server::spawn_readiness_loop(wired.services.clone(), settings.readiness_interval_minutes);
+        let runner = server::spawn_execution_runner(
+            wired.services.clone(),
+            std::time::Duration::from_millis(settings.runner_interval_ms.max(100)),
+        );
         server::serve(listener, wired.router, shutdown_signal()).await?;
         if let Some(r) = readiness {
             r.abort();
         }
+        runner.abort();
         wired.simulator.save()?;
         tracing::info!("simulated estate saved; goodbye");
         Ok(())

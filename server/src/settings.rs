@@ -51,6 +51,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Minutes between background readiness evaluations of every group (0 turns them off).
     pub readiness_interval_minutes: u64,
+    /// Milliseconds between runner passes over live executions (each pass polls DRS for each of them).
+    pub runner_interval_ms: u64,
     pub auth: AuthConfig,
     /// Bearer JWTs from an OIDC issuer, when configured.
     pub oidc: Option<OidcConfig>,
@@ -148,6 +150,7 @@ impl Default for Settings {
             max_body_bytes: 2 * 1024 * 1024,
             log_format: LogFormat::Pretty,
             readiness_interval_minutes: 15,
+            runner_interval_ms: 5_000,
             auth: AuthConfig::default(),
             oidc: None,
         }
@@ -204,6 +207,9 @@ impl Settings {
                 "ADMIN_USERNAME" => s.auth.admin_username = value.clone(),
                 "ADMIN_PASSWORD" => s.auth.admin_password = Some(Secret::new(value.clone())),
                 "SECURE_COOKIES" => s.auth.secure_cookies = value.parse().map_err(|_| bad("expected true or false"))?,
+                "RUNNER_INTERVAL_MS" => {
+                    s.runner_interval_ms = value.parse().map_err(|_| bad("expected milliseconds"))?
+                }
                 "SITE_ROOT" => s.site_root = PathBuf::from(&value),
                 "MAX_BODY_BYTES" => s.max_body_bytes = value.parse().map_err(|_| bad("expected a number of bytes"))?,
                 "LOG_FORMAT" => {

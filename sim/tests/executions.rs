@@ -113,10 +113,13 @@ async fn a_recovery_waits_for_a_second_person_and_the_requester_cannot_approve()
     let exec = e.services.start_execution(&person("alice", Role::Admin), &start).await.unwrap();
     assert_eq!(e.services.advance_execution(&exec.id, "runner-1", &Limits::default()).await.unwrap(), Step::Idle);
     assert!(launches(&e.sim).is_empty(), "nothing launches before approval");
-    let own =
-        e.services.decide_execution(&person("alice", Role::Admin), &exec.id, Decision::Approve).await.unwrap_err();
+    let own = e
+        .services
+        .decide_execution(&person("alice", Role::Admin), &exec.id, Decision::Approve, "go")
+        .await
+        .unwrap_err();
     assert_eq!(own.code(), domain::ErrorCode::SelfApproval);
-    e.services.decide_execution(&person("bob", Role::Approver), &exec.id, Decision::Approve).await.unwrap();
+    e.services.decide_execution(&person("bob", Role::Approver), &exec.id, Decision::Approve, "go").await.unwrap();
     run(&e, &exec.id).await;
     assert_eq!(e.services.get_execution(&exec.id).await.unwrap().state.phase, Phase::Succeeded);
 }

@@ -65,7 +65,8 @@ impl ApiError {
             ErrorCode::UserNotFound
             | ErrorCode::TokenNotFound
             | ErrorCode::ShareLinkNotFound
-            | ErrorCode::RecoveryPlanNotFound => StatusCode::NOT_FOUND,
+            | ErrorCode::RecoveryPlanNotFound
+            | ErrorCode::ExecutionNotFound => StatusCode::NOT_FOUND,
             ErrorCode::DuplicateUser | ErrorCode::LastAdmin | ErrorCode::AuditChainBroken => StatusCode::CONFLICT,
         }
     }

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod audit;
 pub mod drs;
 pub mod error;
+pub mod executions;
 pub mod groups;
 pub mod launch;
 pub mod openapi;
@@ -90,6 +91,7 @@ pub fn routes() -> Routes {
         .merge(drs::routes())
         .merge(launch::routes())
         .merge(plans::routes())
+        .merge(executions::routes())
         .merge(admin::routes())
         .merge(audit::routes())
         .merge(share::routes())

@@ -37,6 +37,8 @@ pub fn spec() -> Value {
     let pair_id = json!({ "name": "pair_id", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^pair-[0-9a-f]{17}$" } });
     let expected =
         json!({ "name": "expected_version", "in": "query", "required": false, "schema": { "type": "integer" } });
+    let execution_id =
+        json!({ "name": "execution_id", "in": "path", "required": true, "schema": { "type": "string" } });
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -129,6 +131,42 @@ pub fn spec() -> Value {
                 "delete": { "summary": "Delete a recovery plan", "parameters": [expected],
                     "responses": with(json!({ "204": { "description": "deleted" } }), error_responses(&[401, 403, 404, 409])) }
             },
+            "/api/v1/executions/allow-launching/failover": {
+                "post": { "summary": "Start an execution of a plan: a drill runs at once; a recovery waits until a second person with the approver role approves. Refused when readiness blocks a server (warnings too unless acknowledged) or the plan already has a live execution",
+                    "requestBody": body("StartExecution"),
+                    "responses": with(json!({ "201": ok("the execution", "Execution") }), error_responses(&[400, 401, 403, 404])) }
+            },
+            "/api/v1/executions": {
+                "get": { "summary": "List executions, newest first", "responses": with(json!({ "200": { "description": "{\"executions\":[Execution]}" } }), error_responses(&[401])) }
+            },
+            "/api/v1/executions/{execution_id}": {
+                "parameters": [execution_id],
+                "get": { "summary": "Read an execution: phase, waves and per-server states, job ids, errors", "responses": with(json!({ "200": ok("the execution", "Execution") }), error_responses(&[401, 404])) }
+            },
+            "/api/v1/executions/{execution_id}/allow-launching/status": {
+                "parameters": [execution_id],
+                "get": { "summary": "Progress: phase, percent done, elapsed time, per-wave counts and RTO against the plan's target", "responses": with(json!({ "200": { "description": "ExecutionStatus" } }), error_responses(&[400, 401])) }
+            },
+            "/api/v1/executions/{execution_id}/approve": {
+                "parameters": [execution_id],
+                "post": { "summary": "Approve a requested recovery (a comment is required; the requester cannot approve)", "requestBody": body("Decision"),
+                    "responses": with(json!({ "200": ok("the execution", "Execution") }), error_responses(&[400, 401, 403])) }
+            },
+            "/api/v1/executions/{execution_id}/reject": {
+                "parameters": [execution_id],
+                "post": { "summary": "Reject a requested recovery (a comment is required)", "requestBody": body("Decision"),
+                    "responses": with(json!({ "200": ok("the execution", "Execution") }), error_responses(&[400, 401, 403])) }
+            },
+            "/api/v1/executions/{execution_id}/resume": {
+                "parameters": [execution_id],
+                "post": { "summary": "Release the gate before the next wave", "requestBody": body("Decision"),
+                    "responses": with(json!({ "200": ok("the execution", "Execution") }), error_responses(&[400, 401, 403])) }
+            },
+            "/api/v1/executions/{execution_id}/cancel": {
+                "parameters": [execution_id],
+                "post": { "summary": "Cancel: no new jobs or waves start; jobs in flight finish and are recorded", "requestBody": body("Decision"),
+                    "responses": with(json!({ "200": ok("the execution", "Execution") }), error_responses(&[400, 401, 403])) }
+            },
             "/api/v1/session": {
                 "get": { "summary": "Who is signed in, and the session's CSRF token (send it as X-CSRF-Token with state-changing requests signed in by cookie)",
                     "responses": with(json!({ "200": ok("identity", "SessionInfo") }), error_responses(&[401])) },
@@ -205,8 +243,16 @@ pub fn spec() -> Value {
           "schemas": {
             "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "object", "required": ["code", "message", "details"], "properties": {
                 "code": { "type": "string", "enum": ["VALIDATION_FAILED", "MALFORMED_JSON", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "ROUTE_NOT_FOUND", "PROTECTION_GROUP_NOT_FOUND", "PAIR_NOT_FOUND", "VERSION_CONFLICT", "DUPLICATE_NAME", "PAIR_REJECTED", "LAUNCH_CONFIGURATION_APPLIED", "CLOUD_ERROR", "THROTTLED", "INTERNAL",
-                    "UNAUTHENTICATED", "FORBIDDEN", "CSRF_REJECTED", "LOGIN_FAILED", "LOGIN_THROTTLED", "PASSWORD_CHANGE_REQUIRED", "USER_NOT_FOUND", "DUPLICATE_USER", "TOKEN_NOT_FOUND", "SHARE_LINK_NOT_FOUND", "LAST_ADMIN", "SELF_APPROVAL", "NO_PERMISSION_DECLARED", "AUDIT_CHAIN_BROKEN", "RECOVERY_PLAN_NOT_FOUND"] },
+                    "UNAUTHENTICATED", "FORBIDDEN", "CSRF_REJECTED", "LOGIN_FAILED", "LOGIN_THROTTLED", "PASSWORD_CHANGE_REQUIRED", "USER_NOT_FOUND", "DUPLICATE_USER", "TOKEN_NOT_FOUND", "SHARE_LINK_NOT_FOUND", "LAST_ADMIN", "SELF_APPROVAL", "NO_PERMISSION_DECLARED", "AUDIT_CHAIN_BROKEN", "RECOVERY_PLAN_NOT_FOUND", "EXECUTION_NOT_FOUND"] },
                 "message": { "type": "string" }, "details": { "type": "object" } } } } },
+            "StartExecution": { "type": "object", "required": ["plan_id", "mode"], "properties": {
+                "plan_id": { "type": "string" }, "mode": { "type": "string", "enum": ["drill", "recovery"] },
+                "acknowledge_warnings": { "type": "boolean", "default": false } } },
+            "Decision": { "type": "object", "properties": { "comment": { "type": "string", "maxLength": 1000 } } },
+            "Execution": { "type": "object", "properties": {
+                "id": { "type": "string" }, "plan_id": { "type": "string" }, "plan_name": { "type": "string" }, "dr": { "$ref": "#/components/schemas/AccountRegion" },
+                "rto_target_minutes": { "type": "integer" }, "version": { "type": "integer" },
+                "state": { "type": "object", "description": "mode, phase (awaiting_approval, running, awaiting_gate, succeeded, failed, cancelled, rejected, expired), requested_by, approved_by, waves[] with servers[] (state waiting, starting, launching, launched, verified, failed; job_id; error)" } } },
             "Wave": { "type": "object", "required": ["name", "pair_ids"], "properties": {
                 "name": { "type": "string", "maxLength": 128 }, "pair_ids": { "type": "array", "items": { "type": "string" } },
                 "pause_before": { "type": "boolean", "default": false, "description": "an approver releases the execution before this wave" },

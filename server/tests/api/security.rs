@@ -11,6 +11,7 @@ fn concrete(path: &str) -> String {
         .replace("{pair_id}", "pair-0123456789abcdef0")
         .replace("{username}", "nobody")
         .replace("{plan_id}", "plan-0000000000000000")
+        .replace("{execution_id}", "exec-0000000000000000")
         .replace("{token}", "sl_000000000000_000000000000000000000000000000000000000000000000")
 }
 

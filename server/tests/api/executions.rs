@@ -1,0 +1,112 @@
+//! Executions through the API: a drill of a configured group's plan runs to verified servers; a recovery
+//! needs a second person; the requester cannot approve; a viewer cannot start one.
+
+use crate::helpers::{TestApp, client_with_token, code, spawn_app};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// A plan over the billing application, paired and configured.
+async fn billing_plan(app: &TestApp) -> String {
+    let (_, g) = app
+        .post(
+            "/api/v1/protection-groups",
+            &json!({
+                "name": "Billing",
+                "primary": { "account_id": "111111111111", "region": "us-east-1" },
+                "dr": { "account_id": "222222222222", "region": "us-west-2" },
+                "selection": { "kind": "tags", "tags": { "app": "billing" } }
+            }),
+        )
+        .await;
+    let id = g["id"].as_str().unwrap().to_owned();
+    let report = app.match_group(&id).await;
+    assert_eq!(app.accept_ready(&id, &report).await.0, StatusCode::CREATED);
+    assert_eq!(
+        app.post(&format!("/api/v1/protection-groups/{id}/configure-allow-launching"), &json!({})).await.0,
+        StatusCode::OK
+    );
+    let (status, plan) =
+        app.post("/api/v1/recovery-plans", &json!({ "name": "Billing", "protection_group_ids": [id] })).await;
+    assert_eq!(status, StatusCode::CREATED, "{plan}");
+    plan["id"].as_str().unwrap().to_owned()
+}
+
+/// Steps the runner as the background loop would, moving the simulated clock 30 s a step.
+async fn drive(app: &TestApp, id: &str) -> Value {
+    for _ in 0..200 {
+        let step = app.services.advance_execution(id, "test-runner", &Default::default()).await.unwrap();
+        if step == engine::executions::Step::Done {
+            break;
+        }
+        app.simulator.clock().advance(30_000);
+    }
+    app.get(&format!("/api/v1/executions/{id}/allow-launching/status")).await.1
+}
+
+#[tokio::test]
+async fn a_drill_runs_every_wave_to_verified_servers_and_reports_its_rto() {
+    let app = spawn_app().await;
+    let plan = billing_plan(&app).await;
+    let (status, exec) = app
+        .post(
+            "/api/v1/executions/allow-launching/failover",
+            &json!({ "plan_id": plan, "mode": "drill", "acknowledge_warnings": true }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{exec}");
+    let id = exec["id"].as_str().unwrap();
+    let progress = drive(&app, id).await;
+    assert_eq!(progress["phase"], "succeeded", "{progress}");
+    assert_eq!(progress["progress_percent"], 100);
+    let rto = progress["rto_ms"].as_i64().unwrap();
+    assert!(rto > 0 && rto <= progress["rto_target_ms"].as_i64().unwrap(), "{progress}");
+    assert!(progress["waves"].as_array().unwrap().iter().all(|w| w["verified"] == w["servers"]));
+    // The plan is free again, but its standbys are running now: readiness refuses another run until they are
+    // back to standby (returning them after a drill is still to be built).
+    let (status, again) = app
+        .post(
+            "/api/v1/executions/allow-launching/failover",
+            &json!({ "plan_id": plan, "mode": "drill", "acknowledge_warnings": true }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let codes: Vec<&str> =
+        again["error"]["details"]["fields"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap()).collect();
+    assert!(!codes.is_empty() && codes.iter().all(|c| *c == "NOT_READY"), "{again}");
+}
+
+#[tokio::test]
+async fn a_recovery_needs_a_comment_and_a_second_person() {
+    let app = spawn_app().await;
+    let plan = billing_plan(&app).await;
+    let viewer = client_with_token(&app.token_for("vic", "viewer").await);
+    let r = viewer
+        .post(app.url("/api/v1/executions/allow-launching/failover"))
+        .json(&json!({ "plan_id": plan, "mode": "recovery" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let (status, exec) = app
+        .post(
+            "/api/v1/executions/allow-launching/failover",
+            &json!({ "plan_id": plan, "mode": "recovery", "acknowledge_warnings": true }),
+        )
+        .await;
+    assert_eq!((status, exec["state"]["phase"].as_str()), (StatusCode::CREATED, Some("awaiting_approval")));
+    let id = exec["id"].as_str().unwrap();
+    let path = format!("/api/v1/executions/{id}/approve");
+    let (status, body) = app.post(&path, &json!({})).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "VALIDATION_FAILED"), "a comment is required");
+    let (status, body) = app.post(&path, &json!({ "comment": "looks fine" })).await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "SELF_APPROVAL"), "the requester (admin) cannot approve");
+    let bob = client_with_token(&app.token_for("bob", "approver").await);
+    let r = bob.post(app.url(&path)).json(&json!({ "comment": "region down, go" })).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let progress = drive(&app, id).await;
+    assert_eq!(progress["phase"], "succeeded", "{progress}");
+    let (_, audit) = app.get("/api/v1/audit?action=execution.approve").await;
+    assert_eq!(audit["entries"][0]["details"]["comment"], "region down, go");
+    let (status, body) = app.get("/api/v1/executions/exec-0000000000000000").await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "EXECUTION_NOT_FOUND"));
+}
