@@ -1,22 +1,5 @@
-import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
-
-/** Headers for a state-changing API call made with the signed-in session: its CSRF token. */
-async function csrf(request: APIRequestContext): Promise<Record<string, string>> {
-  const me = await (await request.get("/api/v1/session")).json();
-  return { "x-csrf-token": me.csrf_token };
-}
-
-/** Collects console errors and page errors; a clean console is part of every test. */
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
-  page.on("pageerror", (e) => errors.push(e.message));
-  return errors;
-}
-
-async function hydrated(page: Page) {
-  await expect(page.locator("#hydrated")).toHaveAttribute("data-hydrated", "true", { timeout: 60_000 });
-}
+import { expect, test } from "@playwright/test";
+import { csrf, hydrated, watchErrors } from "./helpers";
 
 test("the estate overview shows the bundled estate and its problems", async ({ page }) => {
   const errors = watchErrors(page);

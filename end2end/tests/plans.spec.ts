@@ -1,19 +1,9 @@
-import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
-
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
-  page.on("pageerror", (e) => errors.push(e.message));
-  return errors;
-}
-
-async function hydrated(page: Page) {
-  await expect(page.locator("#hydrated")).toHaveAttribute("data-hydrated", "true", { timeout: 60_000 });
-}
+import { expect, test, type APIRequestContext } from "@playwright/test";
+import { csrf, hydrated, watchErrors } from "./helpers";
 
 /** A configured group of the billing application, through the API with the admin's session. */
 async function configuredGroup(request: APIRequestContext): Promise<string> {
-  const headers = { "x-csrf-token": (await (await request.get("/api/v1/session")).json()).csrf_token };
+  const headers = await csrf(request);
   for (const s of (await (await request.get("/api/v1/protection-groups")).json()).protection_groups) {
     await request.post(`/api/v1/protection-groups/${s.group.id}/configure-allow-launching/rollback`, { headers, data: {} });
     expect((await request.delete(`/api/v1/protection-groups/${s.group.id}`, { headers })).status()).toBe(204);

@@ -1,16 +1,6 @@
 import { expect, test, request as playwrightRequest, type Browser, type Page } from "@playwright/test";
+import { hydrated, watchErrors } from "./helpers";
 import { ADMIN_PASSWORD, HOSTILE_NAME, HOSTILE_URL, LONG_NAME } from "../playwright.config";
-
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
-  page.on("pageerror", (e) => errors.push(e.message));
-  return errors;
-}
-
-async function hydrated(page: Page) {
-  await expect(page.locator("#hydrated")).toHaveAttribute("data-hydrated", "true", { timeout: 60_000 });
-}
 
 /** A page in a fresh browser context: no cookies, nobody signed in. */
 async function stranger(browser: Browser): Promise<Page> {
