@@ -69,6 +69,8 @@ pub enum ErrorCode {
     RecoveryPlanNotFound,
     /// The execution does not exist.
     ExecutionNotFound,
+    /// A recovery plan uses the group or pair; change or delete the plan first.
+    InRecoveryPlan,
 }
 
 impl ErrorCode {
@@ -105,6 +107,7 @@ impl ErrorCode {
             Self::AuditChainBroken => "AUDIT_CHAIN_BROKEN",
             Self::RecoveryPlanNotFound => "RECOVERY_PLAN_NOT_FOUND",
             Self::ExecutionNotFound => "EXECUTION_NOT_FOUND",
+            Self::InRecoveryPlan => "IN_RECOVERY_PLAN",
         }
     }
 }

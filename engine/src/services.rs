@@ -87,6 +87,8 @@ pub enum ServiceError {
     PlanNotFound(String),
     #[error("execution {0} does not exist")]
     ExecutionNotFound(String),
+    #[error("recovery plan(s) {} use this; change or delete them first", .0.join(", "))]
+    InRecoveryPlan(Vec<String>),
 }
 
 impl ServiceError {
@@ -122,6 +124,7 @@ impl ServiceError {
             Self::ApprovalRefused(_) => ErrorCode::Forbidden,
             Self::PlanNotFound(_) => ErrorCode::RecoveryPlanNotFound,
             Self::ExecutionNotFound(_) => ErrorCode::ExecutionNotFound,
+            Self::InRecoveryPlan(_) => ErrorCode::InRecoveryPlan,
         }
     }
 
@@ -140,6 +143,7 @@ impl ServiceError {
             Self::TokenNotFound(id) => serde_json::json!({ "token_id": id }),
             Self::PlanNotFound(id) => serde_json::json!({ "recovery_plan_id": id }),
             Self::ExecutionNotFound(id) => serde_json::json!({ "execution_id": id }),
+            Self::InRecoveryPlan(plans) => serde_json::json!({ "recovery_plans": plans }),
             Self::ApprovalRefused(r) => serde_json::json!({ "reason": r.code() }),
             _ => serde_json::json!({}),
         }
@@ -398,6 +402,16 @@ impl Services {
         if kept > 0 {
             return Err(ServiceError::LaunchConfigurationApplied(kept));
         }
+        let using: Vec<String> = self
+            .list_plans()
+            .await?
+            .into_iter()
+            .filter(|p| p.protection_group_ids.contains(id))
+            .map(|p| p.name)
+            .collect();
+        if !using.is_empty() {
+            return Err(ServiceError::InRecoveryPlan(using));
+        }
         let pairs = repo::list_pairs(&*self.store, Some(id)).await?;
         let mut ops: Vec<WriteOp> = Vec::new();
         for p in &pairs {
@@ -649,6 +663,16 @@ impl Services {
             .get(repo::INSTANCE_PAIRS, &repo::pair_key(id, pair_id))
             .await?
             .ok_or_else(|| ServiceError::PairNotFound(pair_id.clone()))?;
+        let using: Vec<String> = self
+            .list_plans()
+            .await?
+            .into_iter()
+            .filter(|p| p.waves.iter().any(|w| w.pair_ids.contains(pair_id)))
+            .map(|p| p.name)
+            .collect();
+        if !using.is_empty() {
+            return Err(ServiceError::InRecoveryPlan(using));
+        }
         check_version(expected_version, rec.version)?;
         let source = format!("s-{}", &pair_id.as_str()[5..]);
         if self.store.get(repo::LAUNCH_CONFIG_BACKUPS, &format!("{id}/{source}")).await?.is_some() {

@@ -67,7 +67,10 @@ impl ApiError {
             | ErrorCode::ShareLinkNotFound
             | ErrorCode::RecoveryPlanNotFound
             | ErrorCode::ExecutionNotFound => StatusCode::NOT_FOUND,
-            ErrorCode::DuplicateUser | ErrorCode::LastAdmin | ErrorCode::AuditChainBroken => StatusCode::CONFLICT,
+            ErrorCode::DuplicateUser
+            | ErrorCode::LastAdmin
+            | ErrorCode::AuditChainBroken
+            | ErrorCode::InRecoveryPlan => StatusCode::CONFLICT,
         }
     }
 }

@@ -243,7 +243,7 @@ pub fn spec() -> Value {
           "schemas": {
             "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "object", "required": ["code", "message", "details"], "properties": {
                 "code": { "type": "string", "enum": ["VALIDATION_FAILED", "MALFORMED_JSON", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "ROUTE_NOT_FOUND", "PROTECTION_GROUP_NOT_FOUND", "PAIR_NOT_FOUND", "VERSION_CONFLICT", "DUPLICATE_NAME", "PAIR_REJECTED", "LAUNCH_CONFIGURATION_APPLIED", "CLOUD_ERROR", "THROTTLED", "INTERNAL",
-                    "UNAUTHENTICATED", "FORBIDDEN", "CSRF_REJECTED", "LOGIN_FAILED", "LOGIN_THROTTLED", "PASSWORD_CHANGE_REQUIRED", "USER_NOT_FOUND", "DUPLICATE_USER", "TOKEN_NOT_FOUND", "SHARE_LINK_NOT_FOUND", "LAST_ADMIN", "SELF_APPROVAL", "NO_PERMISSION_DECLARED", "AUDIT_CHAIN_BROKEN", "RECOVERY_PLAN_NOT_FOUND", "EXECUTION_NOT_FOUND"] },
+                    "UNAUTHENTICATED", "FORBIDDEN", "CSRF_REJECTED", "LOGIN_FAILED", "LOGIN_THROTTLED", "PASSWORD_CHANGE_REQUIRED", "USER_NOT_FOUND", "DUPLICATE_USER", "TOKEN_NOT_FOUND", "SHARE_LINK_NOT_FOUND", "LAST_ADMIN", "SELF_APPROVAL", "NO_PERMISSION_DECLARED", "AUDIT_CHAIN_BROKEN", "RECOVERY_PLAN_NOT_FOUND", "EXECUTION_NOT_FOUND", "IN_RECOVERY_PLAN"] },
                 "message": { "type": "string" }, "details": { "type": "object" } } } } },
             "StartExecution": { "type": "object", "required": ["plan_id", "mode"], "properties": {
                 "plan_id": { "type": "string" }, "mode": { "type": "string", "enum": ["drill", "recovery"] },

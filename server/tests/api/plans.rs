@@ -123,3 +123,23 @@ async fn plan_names_are_unique() {
         app.post("/api/v1/recovery-plans", &json!({ "name": " shop ", "protection_group_ids": [id] })).await;
     assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "DUPLICATE_NAME"));
 }
+
+#[tokio::test]
+async fn a_group_or_pair_in_a_plan_cannot_be_deleted_until_the_plan_lets_go() {
+    let app = spawn_app().await;
+    let (id, pairs) = group_with_pairs(&app).await;
+    configure(&app, &id).await;
+    let (_, plan) = app.post("/api/v1/recovery-plans", &json!({ "name": "Shop", "protection_group_ids": [id] })).await;
+    let rollback = format!("/api/v1/protection-groups/{id}/configure-allow-launching/rollback");
+    assert_eq!(app.post(&rollback, &json!({})).await.0, StatusCode::OK);
+    let (status, body) = app.delete(&format!("/api/v1/protection-groups/{id}/instance-pairs/{}", pairs[0])).await;
+    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "IN_RECOVERY_PLAN"));
+    let (status, body) = app.delete(&format!("/api/v1/protection-groups/{id}")).await;
+    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "IN_RECOVERY_PLAN"));
+    assert_eq!(body["error"]["details"]["recovery_plans"], json!(["Shop"]));
+    assert_eq!(
+        app.delete(&format!("/api/v1/recovery-plans/{}", plan["id"].as_str().unwrap())).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(app.delete(&format!("/api/v1/protection-groups/{id}")).await.0, StatusCode::NO_CONTENT);
+}
