@@ -189,6 +189,19 @@ impl Services {
                 }
             }
         }
+        // A pair removed since the plan was saved would silently drop a server: refuse instead.
+        for w in &plan.waves {
+            for id in w.pair_ids.iter().filter(|id| !pairs.contains_key(*id)) {
+                problems.push(FieldError::new(
+                    id.to_string(),
+                    "PAIR_GONE",
+                    format!(
+                        "wave {:?} names {id}, which is no longer a pair of the plan's groups; edit the plan",
+                        w.name
+                    ),
+                ));
+            }
+        }
         if !problems.is_empty() {
             return Err(ServiceError::Invalid(problems));
         }

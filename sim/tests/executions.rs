@@ -182,3 +182,34 @@ async fn two_requests_for_one_plan_make_one_execution_and_a_lease_keeps_a_second
     assert_ne!(e.services.advance_execution(&id, "runner-1", &Limits::default()).await.unwrap(), Step::Leased);
     assert_eq!(e.services.advance_execution(&id, "runner-2", &Limits::default()).await.unwrap(), Step::Leased);
 }
+
+#[tokio::test]
+async fn a_plan_naming_a_pair_that_is_gone_does_not_start() {
+    let e = estate().await;
+    let plan = e.services.get_plan(&e.plan_id).await.unwrap();
+    let gone = plan.waves[0].pair_ids[0].clone();
+    // Behind the services' back (they refuse to delete a pair a plan uses).
+    let key = e
+        .services
+        .store
+        .list(engine::repo::INSTANCE_PAIRS, "")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.key.ends_with(gone.as_str()))
+        .unwrap()
+        .key;
+    e.services
+        .store
+        .transact(vec![engine::store::WriteOp::Delete {
+            table: engine::repo::INSTANCE_PAIRS.into(),
+            key,
+            expect: engine::store::Expect::Any,
+        }])
+        .await
+        .unwrap();
+    let start = StartExecution { plan_id: e.plan_id.clone(), mode: Mode::Drill, acknowledge_warnings: true };
+    let err = e.services.start_execution(&person("alice", Role::Operator), &start).await.unwrap_err();
+    let engine::ServiceError::Invalid(fields) = err else { panic!("{err:?}") };
+    assert!(fields.iter().any(|f| f.code == "PAIR_GONE" && f.field == gone.as_str()), "{fields:?}");
+}
