@@ -312,6 +312,22 @@ impl Simulator {
         Ok(())
     }
 
+    /// The start of every DRS call: the world locked for writing, the account and region checked, the call
+    /// admitted (rate limit, injected service errors) and launches brought up to the current virtual time.
+    fn drs_call(
+        &self,
+        at: &AccountRegion,
+        operation: &str,
+        source: Option<&SourceServerId>,
+    ) -> Result<(std::sync::RwLockWriteGuard<'_, World>, i64), CloudError> {
+        let mut w = self.world.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.reachable(&w, at)?;
+        self.admit(&mut w, operation, source)?;
+        let now = self.clock.now_millis();
+        crate::jobs::settle(&mut w, now);
+        Ok((w, now))
+    }
+
     fn reachable(&self, w: &World, at: &AccountRegion) -> Result<(), CloudError> {
         if !w.scenario.accounts.iter().any(|a| a.id == at.account_id) {
             return Err(CloudError::AccessDenied {
@@ -434,12 +450,8 @@ impl Cloud for Simulator {
     }
 
     async fn servers_in_active_jobs(&self, at: &AccountRegion) -> Result<Vec<SourceServerId>, CloudError> {
-        let mut w = self.world.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        self.reachable(&w, at)?;
-        self.admit(&mut w, "drs:DescribeJobs", None)?;
-        let now = self.clock.now_millis();
+        let (mut w, now) = self.drs_call(at, "drs:DescribeJobs", None)?;
         record(&mut w, now, "drs:DescribeJobs", None, "ok", None);
-        crate::jobs::settle(&mut w, now);
         Ok(crate::jobs::servers_in_active_jobs(&w, at))
     }
 
@@ -449,10 +461,7 @@ impl Cloud for Simulator {
         servers: &[SourceServerId],
         is_drill: bool,
     ) -> Result<DrsJob, CloudError> {
-        let mut w = self.world.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        self.reachable(&w, at)?;
-        self.admit(&mut w, "drs:StartRecovery", servers.first())?;
-        let now = self.clock.now_millis();
+        let (mut w, now) = self.drs_call(at, "drs:StartRecovery", servers.first())?;
         let result = crate::jobs::start(&mut w, at, servers, is_drill, now);
         record(&mut w, now, "drs:StartRecovery", servers.first(), outcome(&result), None);
         drop(w);
@@ -463,21 +472,13 @@ impl Cloud for Simulator {
     }
 
     async fn describe_jobs(&self, at: &AccountRegion, job_ids: &[String]) -> Result<Vec<DrsJob>, CloudError> {
-        let mut w = self.world.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        self.reachable(&w, at)?;
-        self.admit(&mut w, "drs:DescribeJobs", None)?;
-        let now = self.clock.now_millis();
+        let (mut w, now) = self.drs_call(at, "drs:DescribeJobs", None)?;
         record(&mut w, now, "drs:DescribeJobs", None, "ok", None);
-        crate::jobs::settle(&mut w, now);
         Ok(crate::jobs::describe(&w, at, job_ids))
     }
 
     async fn describe_job_log_items(&self, at: &AccountRegion, job_id: &str) -> Result<Vec<JobLogItem>, CloudError> {
-        let mut w = self.world.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        self.reachable(&w, at)?;
-        self.admit(&mut w, "drs:DescribeJobLogItems", None)?;
-        let now = self.clock.now_millis();
-        crate::jobs::settle(&mut w, now);
+        let (mut w, now) = self.drs_call(at, "drs:DescribeJobLogItems", None)?;
         let result = crate::jobs::log_items(&w, at, job_id, now);
         record(&mut w, now, "drs:DescribeJobLogItems", None, outcome(&result), None);
         result
@@ -488,12 +489,8 @@ impl Cloud for Simulator {
         at: &AccountRegion,
         servers: &[SourceServerId],
     ) -> Result<Vec<RecoveryInstance>, CloudError> {
-        let mut w = self.world.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        self.reachable(&w, at)?;
-        self.admit(&mut w, "drs:DescribeRecoveryInstances", None)?;
-        let now = self.clock.now_millis();
+        let (mut w, now) = self.drs_call(at, "drs:DescribeRecoveryInstances", None)?;
         record(&mut w, now, "drs:DescribeRecoveryInstances", None, "ok", None);
-        crate::jobs::settle(&mut w, now);
         let in_region: Vec<SourceServerId> = w
             .scenario
             .source_servers
