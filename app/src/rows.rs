@@ -271,6 +271,7 @@ mod tests {
             source_instance_id: None,
             replication_state: ReplicationState::Continuous,
             lag_seconds: 1,
+            backlog_bytes: 0,
             tags,
             architecture: Architecture::X86_64,
             platform: Platform::Linux,

@@ -41,6 +41,7 @@ fn estate(n: usize) -> (Vec<SourceServer>, Vec<Ec2Instance>, Vec<Subnet>) {
             source_instance_id: None,
             replication_state: ReplicationState::Continuous,
             lag_seconds: 3,
+            backlog_bytes: 0,
             tags,
             architecture: Architecture::X86_64,
             platform: Platform::Linux,

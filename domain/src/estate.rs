@@ -269,6 +269,9 @@ pub struct SourceServer {
     pub replication_state: ReplicationState,
     /// `dataReplicationInfo.lagDuration`, in seconds.
     pub lag_seconds: u64,
+    /// Bytes written on the source and not yet replicated (sum of `replicatedDisks[].backloggedStorageBytes`).
+    #[serde(default)]
+    pub backlog_bytes: u64,
     pub tags: Tags,
     pub architecture: Architecture,
     pub platform: Platform,
@@ -325,6 +328,13 @@ pub fn ip_placement(subnet: Option<&Subnet>, ip: Ipv4Addr) -> IpPlacement {
 pub struct AccountRegion {
     pub account_id: AccountId,
     pub region: Region,
+}
+
+impl AccountRegion {
+    /// Whether a resource in `account` and `region` is here.
+    pub fn holds(&self, account: &AccountId, region: &Region) -> bool {
+        &self.account_id == account && &self.region == region
+    }
 }
 
 /// An account and region Roundtrip can reach, with the account's friendly name.

@@ -14,6 +14,7 @@
 //! Terminal phases absorb late events; an event that makes no sense in the current state is an
 //! [`InvalidTransition`].
 
+use crate::estate::AccountRegion;
 use crate::ids::{InstanceId, SourceServerId};
 use crate::plan::OnFailure;
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,19 @@ pub enum Mode {
     Drill,
     /// A real failover; runs only once a second person approves.
     Recovery,
+}
+
+/// How a recovery treats the source side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailoverKind {
+    /// The primary region is healthy: stop each wave's source instances, wait until replication has shipped
+    /// the last data (lag and backlog zero), then launch. No data loss.
+    Planned,
+    /// The primary may be unreachable: never touch the source side; record the recovery point each server
+    /// launched from. Drills are always of this kind.
+    #[default]
+    Disaster,
 }
 
 /// Where an execution stands.
@@ -44,6 +58,9 @@ pub enum Phase {
     Rejected,
     /// Nobody approved in time.
     Expired,
+    /// A drill has run its waves and is returning its standbys to standby (stopped, no longer a DRS
+    /// recovery instance) before it ends with its outcome.
+    CleaningUp,
 }
 
 impl Phase {
@@ -95,6 +112,46 @@ pub struct ServerRun {
     pub launched_at: Option<i64>,
     pub verified_at: Option<i64>,
     pub error: Option<String>,
+    /// The source instance and where it runs (a planned failover stops it first).
+    #[serde(default)]
+    pub source_instance_id: Option<InstanceId>,
+    #[serde(default)]
+    pub origin: Option<AccountRegion>,
+    /// Planned failover: when `StopInstances` was asked for the source instance.
+    #[serde(default)]
+    pub source_stopped_at: Option<i64>,
+    /// Planned failover: when replication had shipped the last data (lag and backlog zero).
+    #[serde(default)]
+    pub drained_at: Option<i64>,
+    /// The point in time of the data it launched from (DRS's `pointInTimeSnapshotDateTime`).
+    #[serde(default)]
+    pub recovery_point: Option<i64>,
+    /// Drill: when its standby was stopped again and removed from DRS's recovery instances.
+    #[serde(default)]
+    pub cleaned_at: Option<i64>,
+}
+
+impl ServerRun {
+    /// A server about to run, in state `Waiting`.
+    pub fn waiting(source_server_id: SourceServerId, standby_instance_id: InstanceId, expected_ip: Ipv4Addr) -> Self {
+        Self {
+            source_server_id,
+            standby_instance_id,
+            expected_ip,
+            state: ServerState::Waiting,
+            job_id: None,
+            started_at: None,
+            launched_at: None,
+            verified_at: None,
+            error: None,
+            source_instance_id: None,
+            origin: None,
+            source_stopped_at: None,
+            drained_at: None,
+            recovery_point: None,
+            cleaned_at: None,
+        }
+    }
 }
 
 /// One wave of an execution.
@@ -114,7 +171,12 @@ pub struct WaveRun {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecutionState {
     pub mode: Mode,
+    #[serde(default)]
+    pub kind: FailoverKind,
     pub phase: Phase,
+    /// While a drill cleans up: the phase it ends in once done.
+    #[serde(default)]
+    pub outcome: Option<Phase>,
     pub requested_by: String,
     pub requested_at: i64,
     /// A recovery not approved by then expires.
@@ -180,6 +242,24 @@ pub enum Event {
     Verified {
         server: SourceServerId,
         at: i64,
+        /// The point in time of the data it launched from, when DRS says.
+        #[serde(default)]
+        recovery_point: Option<i64>,
+    },
+    /// Planned failover: `StopInstances` was asked for these servers' source instances.
+    SourcesStopped {
+        servers: Vec<SourceServerId>,
+        at: i64,
+    },
+    /// Planned failover: the source instance is stopped and replication has shipped the last data.
+    Drained {
+        servers: Vec<SourceServerId>,
+        at: i64,
+    },
+    /// Drill clean-up: the standby is stopped and no longer a DRS recovery instance.
+    CleanedUp {
+        servers: Vec<SourceServerId>,
+        at: i64,
     },
     VerificationFailed {
         server: SourceServerId,
@@ -194,6 +274,39 @@ pub enum Event {
     Tick {
         at: i64,
     },
+}
+
+impl Event {
+    /// A line for the execution's event log, or `None` for an event worth no line (time passing).
+    pub fn summary(&self) -> Option<String> {
+        let list = |v: &[SourceServerId]| match v {
+            [one] => one.to_string(),
+            many => format!("{} servers", many.len()),
+        };
+        Some(match self {
+            Event::Approved { by, .. } => format!("approved by {by}"),
+            Event::Rejected { by, .. } => format!("rejected by {by}"),
+            Event::GateReleased { by, .. } => format!("gate released by {by}"),
+            Event::BatchClaimed { servers, .. } => format!("starting a recovery job for {}", list(servers)),
+            Event::JobStarted { job_id, servers, .. } => format!("DRS job {job_id} started for {}", list(servers)),
+            Event::StartAbandoned { servers } => format!("start of {} did not reach DRS; will retry", list(servers)),
+            Event::StartFailed { servers, error, .. } => format!("{} could not start: {error}", list(servers)),
+            Event::Launched { server, .. } => format!("{server} launched"),
+            Event::LaunchFailed { server, error, .. } => format!("{server} failed to launch: {error}"),
+            Event::Verified { server, .. } => format!("{server} verified: its standby, its IP, running"),
+            Event::VerificationFailed { server, error, .. } => format!("{server} failed verification: {error}"),
+            Event::SourcesStopped { servers, .. } => format!("stopping the source instance of {}", list(servers)),
+            Event::Drained { servers, .. } => format!("{}: the last data is replicated", list(servers)),
+            Event::CleanedUp { servers, .. } => format!("{}: standby stopped and released by DRS", list(servers)),
+            Event::CancelRequested { by, .. } => format!("cancel requested by {by}"),
+            Event::Tick { .. } => return None,
+        })
+    }
+
+    /// Whether the line reports a failure.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Event::StartFailed { .. } | Event::LaunchFailed { .. } | Event::VerificationFailed { .. })
+    }
 }
 
 /// What the state calls for.
@@ -212,6 +325,19 @@ pub enum Command {
         job_ids: Vec<String>,
     },
     Verify {
+        servers: Vec<SourceServerId>,
+    },
+    /// Planned failover: stop these servers' source instances (idempotent).
+    StopSources {
+        servers: Vec<SourceServerId>,
+    },
+    /// Planned failover: check whether replication has shipped the last data.
+    AwaitDrain {
+        servers: Vec<SourceServerId>,
+    },
+    /// Drill: stop these standbys again and remove them from DRS's recovery instances (never
+    /// `TerminateRecoveryInstances`, which would terminate the standby itself).
+    CleanUp {
         servers: Vec<SourceServerId>,
     },
 }
@@ -241,14 +367,23 @@ pub struct InvalidTransition {
 
 impl ExecutionState {
     /// A new execution of `waves`: a drill runs at once, a recovery waits for approval until `deadline`.
-    pub fn new(mode: Mode, waves: Vec<WaveRun>, requested_by: &str, at: i64, approval_ttl_ms: i64) -> Self {
+    pub fn new(
+        mode: Mode,
+        kind: FailoverKind,
+        waves: Vec<WaveRun>,
+        requested_by: &str,
+        at: i64,
+        approval_ttl_ms: i64,
+    ) -> Self {
         let (phase, deadline) = match mode {
             Mode::Drill => (Phase::Running, None),
             Mode::Recovery => (Phase::AwaitingApproval, Some(at + approval_ttl_ms)),
         };
         let mut s = Self {
             mode,
+            kind: if mode == Mode::Drill { FailoverKind::Disaster } else { kind },
             phase,
+            outcome: None,
             requested_by: requested_by.to_owned(),
             requested_at: at,
             approval_deadline: deadline,
@@ -287,19 +422,41 @@ impl ExecutionState {
 
     fn finish(&mut self, at: i64) {
         let all_verified = self.waves.iter().all(|w| w.servers.iter().all(|s| s.state == ServerState::Verified));
-        self.phase = if self.cancel_requested {
+        let outcome = if self.cancel_requested {
             Phase::Cancelled
         } else if all_verified {
             Phase::Succeeded
         } else {
             Phase::Failed
         };
-        self.ended_at = Some(at);
         for w in &mut self.waves {
             if w.state == WaveState::Pending {
                 w.state = WaveState::Skipped;
             }
         }
+        if self.mode == Mode::Drill && !self.to_clean_up().is_empty() {
+            self.phase = Phase::CleaningUp;
+            self.outcome = Some(outcome);
+        } else {
+            self.phase = outcome;
+            self.ended_at = Some(at);
+        }
+    }
+
+    /// Drill servers that reached DRS and are not yet back to standby.
+    fn to_clean_up(&self) -> Vec<SourceServerId> {
+        self.waves
+            .iter()
+            .flat_map(|w| &w.servers)
+            .filter(|r| r.job_id.is_some() && r.cleaned_at.is_none())
+            .map(|r| r.source_server_id.clone())
+            .collect()
+    }
+
+    /// Whether a waiting server may be put in a job: at once, except in a planned failover, where its
+    /// source must be stopped and drained first.
+    fn may_launch(&self, r: &ServerRun) -> bool {
+        self.kind != FailoverKind::Planned || r.drained_at.is_some()
     }
 
     /// Closes the current wave once no server is in flight, and moves on (or stops).
@@ -339,6 +496,21 @@ fn invalid(state: &ExecutionState, event: &'static str, why: impl Into<String>) 
 /// [`InvalidTransition`] when the event does not fit the state (a terminal state absorbs every event).
 pub fn on_event(mut s: ExecutionState, ev: Event) -> Result<ExecutionState, InvalidTransition> {
     if s.phase.is_terminal() {
+        return Ok(s);
+    }
+    if s.phase == Phase::CleaningUp {
+        // Clean-up always completes; late job events and cancel change nothing.
+        if let Event::CleanedUp { servers, at } = ev {
+            for r in s.waves.iter_mut().flat_map(|w| &mut w.servers) {
+                if servers.contains(&r.source_server_id) && r.cleaned_at.is_none() {
+                    r.cleaned_at = Some(at);
+                }
+            }
+            if s.to_clean_up().is_empty() {
+                s.phase = s.outcome.take().unwrap_or(Phase::Failed);
+                s.ended_at = Some(at);
+            }
+        }
         return Ok(s);
     }
     match ev {
@@ -433,15 +605,37 @@ pub fn on_event(mut s: ExecutionState, ev: Event) -> Result<ExecutionState, Inva
             }
             s.settle_wave(at);
         }
-        Event::Verified { server, at } => {
+        Event::Verified { server, at, recovery_point } => {
             if let Some(r) = s.server_mut(&server)
                 && r.state == ServerState::Launched
             {
                 r.state = ServerState::Verified;
                 r.verified_at = Some(at);
+                r.recovery_point = recovery_point;
             }
             s.settle_wave(at);
         }
+        Event::SourcesStopped { servers, at } => {
+            for id in &servers {
+                if let Some(r) = s.server_mut(id)
+                    && r.state == ServerState::Waiting
+                    && r.source_stopped_at.is_none()
+                {
+                    r.source_stopped_at = Some(at);
+                }
+            }
+        }
+        Event::Drained { servers, at } => {
+            for id in &servers {
+                if let Some(r) = s.server_mut(id)
+                    && r.state == ServerState::Waiting
+                    && r.source_stopped_at.is_some()
+                {
+                    r.drained_at = Some(at);
+                }
+            }
+        }
+        Event::CleanedUp { .. } => return Err(invalid(&s, "cleaned_up", "only a drill that has ended cleans up")),
         Event::VerificationFailed { server, error, at } => {
             if let Some(r) = s.server_mut(&server)
                 && r.state == ServerState::Launched
@@ -487,6 +681,10 @@ pub fn on_event(mut s: ExecutionState, ev: Event) -> Result<ExecutionState, Inva
 /// The commands the state calls for now, within `limits`: claimed starts to reconcile, jobs to poll,
 /// launched servers to verify, and new batches while job slots are free (none once cancel is requested).
 pub fn decide(s: &ExecutionState, limits: &Limits) -> Vec<Command> {
+    if s.phase == Phase::CleaningUp {
+        let servers = s.to_clean_up();
+        return if servers.is_empty() { Vec::new() } else { vec![Command::CleanUp { servers }] };
+    }
     if s.phase != Phase::Running {
         return Vec::new();
     }
@@ -523,7 +721,27 @@ pub fn decide(s: &ExecutionState, limits: &Limits) -> Vec<Command> {
     let unknown_job = w.servers.iter().any(|r| r.state == ServerState::Starting && r.job_id.is_none());
     let mut free_jobs = limits.max_concurrent_jobs.saturating_sub(jobs.len() + usize::from(unknown_job));
     let mut free_servers = limits.max_servers_in_active_jobs.saturating_sub(active);
-    let waiting = in_state(ServerState::Waiting);
+    if s.kind == FailoverKind::Planned {
+        let waiting = || w.servers.iter().filter(|r| r.state == ServerState::Waiting);
+        let to_stop: Vec<SourceServerId> =
+            waiting().filter(|r| r.source_stopped_at.is_none()).map(|r| r.source_server_id.clone()).collect();
+        if !to_stop.is_empty() {
+            out.push(Command::StopSources { servers: to_stop });
+        }
+        let draining: Vec<SourceServerId> = waiting()
+            .filter(|r| r.source_stopped_at.is_some() && r.drained_at.is_none())
+            .map(|r| r.source_server_id.clone())
+            .collect();
+        if !draining.is_empty() {
+            out.push(Command::AwaitDrain { servers: draining });
+        }
+    }
+    let waiting: Vec<SourceServerId> = w
+        .servers
+        .iter()
+        .filter(|r| r.state == ServerState::Waiting && s.may_launch(r))
+        .map(|r| r.source_server_id.clone())
+        .collect();
     for chunk in waiting.chunks(limits.max_servers_per_job.max(1)) {
         if free_jobs == 0 || free_servers == 0 {
             break;
@@ -558,6 +776,8 @@ pub struct ExecutionStatus {
     /// Servers verified or failed, of all servers, in percent.
     pub progress_percent: u8,
     pub elapsed_ms: Option<i64>,
+    /// An estimate while it runs: the time per finished server so far, times the servers left.
+    pub remaining_ms: Option<i64>,
     /// From the start to the last server's verification (measured RTO), once every server is verified.
     pub rto_ms: Option<i64>,
     pub rto_target_ms: i64,
@@ -584,6 +804,15 @@ pub fn status(s: &ExecutionState, rto_target_minutes: u32, now: i64) -> Executio
             u8::try_from(done * 100 / servers.len()).unwrap_or(100)
         },
         elapsed_ms: s.started_at.map(|t| s.ended_at.unwrap_or(now) - t),
+        remaining_ms: match (s.started_at, s.phase) {
+            (_, Phase::CleaningUp) | (None, _) => None,
+            _ if s.phase.is_terminal() => Some(0),
+            (Some(t), _) if done > 0 => {
+                let left = i64::try_from(servers.len() - done).unwrap_or(0);
+                Some((now - t) / i64::try_from(done).unwrap_or(1) * left)
+            }
+            _ => None,
+        },
         rto_ms: rto_of(&servers),
         rto_target_ms: i64::from(rto_target_minutes) * 60_000,
         waves: s
@@ -613,17 +842,11 @@ mod tests {
     const MIN: i64 = 60_000;
 
     fn server(n: u32) -> ServerRun {
-        ServerRun {
-            source_server_id: SourceServerId::parse(&format!("s-{n:017x}")).unwrap(),
-            standby_instance_id: InstanceId::parse(&format!("i-{n:017x}")).unwrap(),
-            expected_ip: Ipv4Addr::new(10, 1, 0, 10),
-            state: ServerState::Waiting,
-            job_id: None,
-            started_at: None,
-            launched_at: None,
-            verified_at: None,
-            error: None,
-        }
+        ServerRun::waiting(
+            SourceServerId::parse(&format!("s-{n:017x}")).unwrap(),
+            InstanceId::parse(&format!("i-{n:017x}")).unwrap(),
+            Ipv4Addr::new(10, 1, 0, 10),
+        )
     }
 
     fn wave(name: &str, servers: std::ops::Range<u32>, pause_before: bool, on_failure: OnFailure) -> WaveRun {
@@ -656,7 +879,11 @@ mod tests {
             Event::JobStarted { job_id: job.into(), servers: ids.clone(), at },
         ];
         evs.extend(ids.iter().map(|i| Event::Launched { server: i.clone(), at: at + 5 * MIN }));
-        evs.extend(ids.iter().map(|i| Event::Verified { server: i.clone(), at: at + 6 * MIN }));
+        evs.extend(ids.iter().map(|i| Event::Verified {
+            server: i.clone(),
+            at: at + 6 * MIN,
+            recovery_point: Some(at),
+        }));
         apply(s, evs)
     }
 
@@ -664,6 +891,7 @@ mod tests {
     fn a_drill_runs_its_waves_in_order_and_succeeds() {
         let s = ExecutionState::new(
             Mode::Drill,
+            FailoverKind::Disaster,
             vec![wave("db", 1..3, false, OnFailure::Stop), wave("app", 3..5, false, OnFailure::Stop)],
             "alice",
             0,
@@ -674,7 +902,16 @@ mod tests {
         let s = run_wave(s, "drsjob-1", MIN);
         assert_eq!((s.current_wave, s.waves[0].state, s.waves[1].state), (1, WaveState::Succeeded, WaveState::Running));
         let s = run_wave(s, "drsjob-2", 10 * MIN);
-        assert_eq!((s.phase, s.ended_at), (Phase::Succeeded, Some(16 * MIN)));
+        // A drill then returns every standby to standby before it ends.
+        assert_eq!((s.phase, s.outcome, s.ended_at), (Phase::CleaningUp, Some(Phase::Succeeded), None));
+        let all = vec![id(1), id(2), id(3), id(4)];
+        assert_eq!(decide(&s, &Limits::default()), [Command::CleanUp { servers: all.clone() }]);
+        let s = apply(s, vec![Event::CleanedUp { servers: vec![id(1)], at: 17 * MIN }]);
+        assert_eq!(decide(&s, &Limits::default()), [Command::CleanUp { servers: all[1..].to_vec() }]);
+        let s = apply(s, vec![Event::CancelRequested { by: "a".into(), at: 17 * MIN }]);
+        assert_eq!(s.phase, Phase::CleaningUp, "clean-up always completes");
+        let s = apply(s, vec![Event::CleanedUp { servers: all[1..].to_vec(), at: 18 * MIN }]);
+        assert_eq!((s.phase, s.ended_at), (Phase::Succeeded, Some(18 * MIN)));
         assert!(decide(&s, &Limits::default()).is_empty());
     }
 
@@ -682,6 +919,7 @@ mod tests {
     fn status_counts_progress_and_measures_rto_from_the_start() {
         let s = ExecutionState::new(
             Mode::Drill,
+            FailoverKind::Disaster,
             vec![wave("a", 1..3, false, OnFailure::Stop), wave("b", 3..5, false, OnFailure::Stop)],
             "a",
             0,
@@ -690,8 +928,10 @@ mod tests {
         let s = run_wave(s, "j1", MIN);
         let half = status(&s, 30, 8 * MIN);
         assert_eq!((half.progress_percent, half.rto_ms, half.elapsed_ms), (50, None, Some(8 * MIN)));
+        assert_eq!(half.remaining_ms, Some(8 * MIN), "two of four done in 8 minutes: 8 more");
         assert_eq!(half.waves[0].rto_ms, Some(7 * MIN));
         let s = run_wave(s, "j2", 10 * MIN);
+        let s = apply(s, vec![Event::CleanedUp { servers: (1..5).map(id).collect(), at: 16 * MIN }]);
         let done = status(&s, 30, 60 * MIN);
         assert_eq!((done.progress_percent, done.rto_ms, done.elapsed_ms), (100, Some(16 * MIN), Some(16 * MIN)));
     }
@@ -699,7 +939,7 @@ mod tests {
     #[test]
     fn a_recovery_waits_for_approval_which_can_expire_or_be_rejected() {
         let waves = || vec![wave("all", 1..2, false, OnFailure::Stop)];
-        let s = ExecutionState::new(Mode::Recovery, waves(), "alice", 0, 60 * MIN);
+        let s = ExecutionState::new(Mode::Recovery, FailoverKind::Disaster, waves(), "alice", 0, 60 * MIN);
         assert_eq!(s.phase, Phase::AwaitingApproval);
         assert!(decide(&s, &Limits::default()).is_empty(), "nothing starts before approval");
         let expired = apply(s.clone(), vec![Event::Tick { at: 60 * MIN }]);
@@ -713,7 +953,14 @@ mod tests {
 
     #[test]
     fn batches_respect_the_per_job_and_active_server_limits() {
-        let s = ExecutionState::new(Mode::Drill, vec![wave("big", 0..250, false, OnFailure::Stop)], "alice", 0, 0);
+        let s = ExecutionState::new(
+            Mode::Drill,
+            FailoverKind::Disaster,
+            vec![wave("big", 0..250, false, OnFailure::Stop)],
+            "alice",
+            0,
+            0,
+        );
         let limits = Limits { max_servers_per_job: 100, max_concurrent_jobs: 20, max_servers_in_active_jobs: 220 };
         let sizes: Vec<usize> = decide(&s, &limits)
             .into_iter()
@@ -729,7 +976,14 @@ mod tests {
 
     #[test]
     fn a_claimed_start_without_a_job_is_reconciled_not_started_again() {
-        let s = ExecutionState::new(Mode::Drill, vec![wave("w", 1..3, false, OnFailure::Stop)], "alice", 0, 0);
+        let s = ExecutionState::new(
+            Mode::Drill,
+            FailoverKind::Disaster,
+            vec![wave("w", 1..3, false, OnFailure::Stop)],
+            "alice",
+            0,
+            0,
+        );
         let claimed = apply(s, vec![Event::BatchClaimed { servers: vec![id(1), id(2)], at: MIN }]);
         // The process died here; on resume the state asks to reconcile, and starts nothing new.
         assert_eq!(decide(&claimed, &Limits::default()), [Command::Reconcile { servers: vec![id(1), id(2)] }]);
@@ -761,9 +1015,14 @@ mod tests {
                 ],
             )
         };
-        let stopped = fail_one(ExecutionState::new(Mode::Drill, waves(OnFailure::Stop), "a", 0, 0));
-        assert_eq!((stopped.phase, stopped.waves[1].state), (Phase::Failed, WaveState::Skipped));
-        let went_on = fail_one(ExecutionState::new(Mode::Drill, waves(OnFailure::Continue), "a", 0, 0));
+        let stopped =
+            fail_one(ExecutionState::new(Mode::Drill, FailoverKind::Disaster, waves(OnFailure::Stop), "a", 0, 0));
+        assert_eq!(
+            (stopped.phase, stopped.outcome, stopped.waves[1].state),
+            (Phase::CleaningUp, Some(Phase::Failed), WaveState::Skipped)
+        );
+        let went_on =
+            fail_one(ExecutionState::new(Mode::Drill, FailoverKind::Disaster, waves(OnFailure::Continue), "a", 0, 0));
         assert_eq!(
             (went_on.phase, went_on.current_wave, went_on.waves[1].state),
             (Phase::Running, 1, WaveState::Running)
@@ -774,6 +1033,7 @@ mod tests {
     fn a_gate_holds_the_next_wave_until_released() {
         let s = ExecutionState::new(
             Mode::Drill,
+            FailoverKind::Disaster,
             vec![wave("a", 1..2, false, OnFailure::Stop), wave("b", 2..3, true, OnFailure::Stop)],
             "a",
             0,
@@ -790,6 +1050,7 @@ mod tests {
     fn cancel_starts_nothing_new_and_ends_when_jobs_in_flight_settle() {
         let s = ExecutionState::new(
             Mode::Drill,
+            FailoverKind::Disaster,
             vec![wave("a", 1..3, false, OnFailure::Stop), wave("b", 3..4, false, OnFailure::Stop)],
             "a",
             0,
@@ -807,9 +1068,13 @@ mod tests {
         assert_eq!(decide(&s, &Limits::default()), [Command::PollJobs { job_ids: vec!["j".into()] }]);
         let s = apply(
             s,
-            vec![Event::Launched { server: id(1), at: 2 * MIN }, Event::Verified { server: id(1), at: 3 * MIN }],
+            vec![
+                Event::Launched { server: id(1), at: 2 * MIN },
+                Event::Verified { server: id(1), at: 3 * MIN, recovery_point: None },
+            ],
         );
-        assert_eq!(s.phase, Phase::Cancelled);
+        assert_eq!((s.phase, s.outcome), (Phase::CleaningUp, Some(Phase::Cancelled)));
+        assert_eq!(decide(&s, &Limits::default()), [Command::CleanUp { servers: vec![id(1)] }], "only what launched");
         assert_eq!(
             (s.waves[0].servers[1].state, s.waves[1].state),
             (ServerState::Waiting, WaveState::Skipped),
@@ -819,7 +1084,14 @@ mod tests {
 
     #[test]
     fn a_wave_that_runs_past_its_timeout_fails_its_unfinished_servers() {
-        let s = ExecutionState::new(Mode::Drill, vec![wave("a", 1..3, false, OnFailure::Stop)], "a", 0, 0);
+        let s = ExecutionState::new(
+            Mode::Drill,
+            FailoverKind::Disaster,
+            vec![wave("a", 1..3, false, OnFailure::Stop)],
+            "a",
+            0,
+            0,
+        );
         let s = apply(s, vec![Event::Tick { at: 59 * MIN }]);
         assert_eq!(s.phase, Phase::Running);
         let s = apply(s, vec![Event::Tick { at: 60 * MIN }]);
@@ -829,15 +1101,69 @@ mod tests {
 
     #[test]
     fn events_that_do_not_fit_are_refused_and_terminal_states_absorb_the_rest() {
-        let s = ExecutionState::new(Mode::Drill, vec![wave("a", 1..2, false, OnFailure::Stop)], "a", 0, 0);
+        let s = ExecutionState::new(
+            Mode::Drill,
+            FailoverKind::Disaster,
+            vec![wave("a", 1..2, false, OnFailure::Stop)],
+            "a",
+            0,
+            0,
+        );
         let e = on_event(s.clone(), Event::Approved { by: "bob".into(), at: 0 }).unwrap_err();
         assert_eq!(e.event, "approved");
         assert!(on_event(s.clone(), Event::BatchClaimed { servers: vec![id(9)], at: 0 }).is_err(), "not in the wave");
-        let done = run_wave(s, "j", 0);
+        let done = apply(run_wave(s, "j", 0), vec![Event::CleanedUp { servers: vec![id(1)], at: MIN }]);
         assert_eq!(done.phase, Phase::Succeeded);
         assert_eq!(
             on_event(done.clone(), Event::LaunchFailed { server: id(1), error: "late".into(), at: 99 }).unwrap(),
             done
         );
+    }
+
+    #[test]
+    fn a_planned_failover_stops_and_drains_each_source_before_launching_it() {
+        let s = ExecutionState::new(
+            Mode::Recovery,
+            FailoverKind::Planned,
+            vec![wave("a", 1..3, false, OnFailure::Stop)],
+            "alice",
+            0,
+            60 * MIN,
+        );
+        let s = apply(s, vec![Event::Approved { by: "bob".into(), at: MIN }]);
+        assert_eq!(decide(&s, &Limits::default()), [Command::StopSources { servers: vec![id(1), id(2)] }]);
+        let s = apply(s, vec![Event::SourcesStopped { servers: vec![id(1), id(2)], at: MIN }]);
+        assert_eq!(decide(&s, &Limits::default()), [Command::AwaitDrain { servers: vec![id(1), id(2)] }]);
+        let s = apply(s, vec![Event::Drained { servers: vec![id(2)], at: 2 * MIN }]);
+        assert_eq!(
+            decide(&s, &Limits::default()),
+            [Command::AwaitDrain { servers: vec![id(1)] }, Command::StartJob { servers: vec![id(2)], is_drill: false }],
+            "only a drained server launches"
+        );
+        let drill = ExecutionState::new(
+            Mode::Drill,
+            FailoverKind::Planned,
+            vec![wave("a", 1..2, false, OnFailure::Stop)],
+            "a",
+            0,
+            0,
+        );
+        assert_eq!(drill.kind, FailoverKind::Disaster, "a drill never touches the source side");
+        assert!(matches!(&decide(&drill, &Limits::default())[..], [Command::StartJob { .. }]));
+    }
+
+    #[test]
+    fn a_recovery_records_the_point_in_time_it_launched_from_and_ends_without_clean_up() {
+        let s = ExecutionState::new(
+            Mode::Recovery,
+            FailoverKind::Disaster,
+            vec![wave("a", 1..2, false, OnFailure::Stop)],
+            "alice",
+            0,
+            60 * MIN,
+        );
+        let s = apply(s, vec![Event::Approved { by: "bob".into(), at: 0 }]);
+        let s = run_wave(s, "j", MIN);
+        assert_eq!((s.phase, s.waves[0].servers[0].recovery_point), (Phase::Succeeded, Some(MIN)));
     }
 }

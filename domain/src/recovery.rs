@@ -79,4 +79,19 @@ pub struct RecoveryInstance {
     pub is_drill: bool,
     /// When the data it was launched from was taken (the recovery point).
     pub point_in_time: i64,
+    /// `DisconnectRecoveryInstance` was called: DRS no longer replicates it; it can be deleted from DRS.
+    #[serde(default)]
+    pub disconnected: bool,
+}
+
+/// An EBS volume attached to no instance (`DescribeVolumes`, `status=available`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AvailableVolume {
+    pub volume_id: String,
+    pub size_gib: u32,
+    /// When it was detached (or created), Unix ms.
+    pub since: i64,
+    /// The instance it was last attached to, when known (for a swapped-out volume: the standby).
+    pub last_instance_id: Option<InstanceId>,
+    pub device_name: Option<String>,
 }

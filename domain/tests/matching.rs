@@ -21,6 +21,7 @@ fn source(n: u32, name: Option<&str>, hostname: &str) -> SourceServer {
         source_instance_id: None,
         replication_state: ReplicationState::Continuous,
         lag_seconds: 5,
+        backlog_bytes: 0,
         tags,
         architecture: Architecture::X86_64,
         platform: Platform::Linux,

@@ -68,6 +68,7 @@ fn ready() -> World {
             source_instance_id: None,
             replication_state: ReplicationState::Continuous,
             lag_seconds: 4,
+            backlog_bytes: 0,
             tags,
             architecture: Architecture::X86_64,
             platform: Platform::Linux,

@@ -6,10 +6,10 @@
 use async_trait::async_trait;
 pub use domain::estate::KnownAccountRegion;
 use domain::estate::{AccountRegion, Ec2Instance, SourceServer, Subnet};
-use domain::ids::SourceServerId;
+use domain::ids::{InstanceId, SourceServerId};
 use domain::launch::{LaunchConfiguration, LaunchConfigurationUpdate};
 use domain::readiness::Quotas;
-use domain::recovery::{DrsJob, JobLogItem, RecoveryInstance};
+use domain::recovery::{AvailableVolume, DrsJob, JobLogItem, RecoveryInstance};
 use serde::{Deserialize, Serialize};
 
 /// Why a cloud call failed.
@@ -149,4 +149,31 @@ pub trait Cloud: Send + Sync {
         at: &AccountRegion,
         servers: &[SourceServerId],
     ) -> Result<Vec<RecoveryInstance>, CloudError>;
+
+    /// EC2 `StopInstances`: asks these instances to stop (idempotent: a stopped instance stays stopped).
+    ///
+    /// # Errors
+    /// [`CloudError::NotFound`] for an unknown instance; access, throttling and service errors.
+    async fn stop_instances(&self, at: &AccountRegion, instances: &[InstanceId]) -> Result<(), CloudError>;
+
+    /// DRS `DisconnectRecoveryInstance`: stops DRS's replication of the recovery instance; the EC2 instance
+    /// stays.
+    ///
+    /// # Errors
+    /// [`CloudError::NotFound`] when DRS lists no such recovery instance.
+    async fn disconnect_recovery_instance(&self, at: &AccountRegion, id: &InstanceId) -> Result<(), CloudError>;
+
+    /// DRS `DeleteRecoveryInstance`: removes a disconnected recovery instance from DRS; the EC2 instance
+    /// stays. (Never `TerminateRecoveryInstances`: for launch-into it terminates the standby itself.)
+    ///
+    /// # Errors
+    /// [`CloudError::NotFound`]; [`CloudError::Conflict`] while it is not disconnected.
+    async fn delete_recovery_instance(&self, at: &AccountRegion, id: &InstanceId) -> Result<(), CloudError>;
+
+    /// EC2 `DescribeVolumes` with `status=available`: volumes attached to no instance, such as the ones a
+    /// launch into an instance swapped out.
+    ///
+    /// # Errors
+    /// As [`Cloud::describe_instances`].
+    async fn describe_available_volumes(&self, at: &AccountRegion) -> Result<Vec<AvailableVolume>, CloudError>;
 }

@@ -2,8 +2,10 @@
 //! for real recoveries), and drive it with a runner step that is safe to repeat and to crash.
 //!
 //! Layout: `executions/<id>` → [`ExecutionRecord`] (the pure [`ExecutionState`] plus what the runner needs);
-//! `execution_locks/<plan id>` → the id of the plan's live execution, written with the execution in one
-//! transaction, so two simultaneous requests for one plan make one execution.
+//! `execution_locks/active` → [`ActiveLocks`]: which plan and which source servers each live execution
+//! holds, written with the execution in one transaction (and released with its last write), so two
+//! simultaneous requests for one plan make one execution, and a drill and a recovery never run on
+//! overlapping servers.
 //!
 //! [`Services::advance_execution`] is one step: take (or renew) the lease, apply the clock, ask the state
 //! machine what to do, and do it. Every state change is written with the version read before any AWS call
@@ -20,13 +22,13 @@ use domain::FieldError;
 use domain::auth::Principal;
 use domain::estate::{AccountRegion, InstanceState};
 use domain::execution::{
-    Command, Event, ExecutionState, Limits, Mode, ServerRun, ServerState, WaveRun, WaveState, decide, on_event,
+    Command, Event, ExecutionState, FailoverKind, Limits, Mode, ServerRun, WaveRun, WaveState, decide, on_event,
 };
-use domain::ids::SourceServerId;
+use domain::ids::{InstanceId, SourceServerId};
 use domain::matching::PairStatus;
 use domain::recovery::LaunchStatus;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub const EXECUTIONS: &str = "executions";
 pub const EXECUTION_LOCKS: &str = "execution_locks";
@@ -34,6 +36,26 @@ pub const EXECUTION_LOCKS: &str = "execution_locks";
 pub const LEASE_MS: i64 = 60_000;
 /// How long a recovery waits for approval by default.
 pub const APPROVAL_TTL_MS: i64 = 60 * 60_000;
+/// The key of the one [`ActiveLocks`] record.
+const ACTIVE: &str = "active";
+/// Lines an execution's event log keeps (the most recent).
+pub const LOG_LINES: usize = 500;
+
+/// What live executions hold: plan id → execution id, and source server id → execution id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActiveLocks {
+    pub plans: BTreeMap<String, String>,
+    pub servers: BTreeMap<SourceServerId, String>,
+}
+
+/// One line of an execution's event log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub at: i64,
+    pub message: String,
+    #[serde(default)]
+    pub failure: bool,
+}
 
 /// Who drives an execution, until when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +75,9 @@ pub struct ExecutionRecord {
     pub rto_target_minutes: u32,
     pub state: ExecutionState,
     pub lease: Option<Lease>,
+    /// What happened, most recent last ([`LOG_LINES`] at most).
+    #[serde(default)]
+    pub log: Vec<LogLine>,
     #[serde(default)]
     pub version: u64,
 }
@@ -63,6 +88,9 @@ pub struct ExecutionRecord {
 pub struct StartExecution {
     pub plan_id: String,
     pub mode: Mode,
+    /// For a recovery: `planned` (stop the sources and drain first) or `disaster` (the default).
+    #[serde(default)]
+    pub kind: FailoverKind,
     /// Run even though some pairs have readiness warnings (critical checks always block).
     #[serde(default)]
     pub acknowledge_warnings: bool,
@@ -118,6 +146,28 @@ fn put(e: &ExecutionRecord, expect: Expect) -> WriteOp {
         key: e.id.clone(),
         value: serde_json::to_value(e).unwrap_or_default(),
         expect,
+    }
+}
+
+/// When an event happened (events without a time: the execution's start).
+fn event_time(ev: &Event, s: &ExecutionState) -> i64 {
+    match ev {
+        Event::Approved { at, .. }
+        | Event::Rejected { at, .. }
+        | Event::GateReleased { at, .. }
+        | Event::BatchClaimed { at, .. }
+        | Event::JobStarted { at, .. }
+        | Event::StartFailed { at, .. }
+        | Event::Launched { at, .. }
+        | Event::LaunchFailed { at, .. }
+        | Event::Verified { at, .. }
+        | Event::VerificationFailed { at, .. }
+        | Event::SourcesStopped { at, .. }
+        | Event::Drained { at, .. }
+        | Event::CleanedUp { at, .. }
+        | Event::CancelRequested { at, .. }
+        | Event::Tick { at } => *at,
+        Event::StartAbandoned { .. } => s.started_at.unwrap_or(s.requested_at),
     }
 }
 
@@ -202,13 +252,25 @@ impl Services {
                 ));
             }
         }
+        if req.mode == Mode::Drill && req.kind == FailoverKind::Planned {
+            problems.push(FieldError::new(
+                "kind",
+                "PLANNED_DRILL",
+                "a drill never touches the source side; a planned failover is a recovery",
+            ));
+        }
         if !problems.is_empty() {
             return Err(ServiceError::Invalid(problems));
         }
         let Some(dr) = dr else {
             return Err(refused("plan_id", "EMPTY_PLAN", "the plan names no protection group".into()));
         };
-        let waves = plan
+        let ids: Vec<SourceServerId> = pairs.values().map(|p| p.source_server_id.clone()).collect();
+        let (sources, recovered) = tokio::try_join!(
+            self.retried(|| self.cloud.describe_source_servers(&dr)),
+            self.retried(|| self.cloud.describe_recovery_instances(&dr, &ids)),
+        )?;
+        let waves: Vec<WaveRun> = plan
             .waves
             .iter()
             .map(|w| WaveRun {
@@ -223,73 +285,190 @@ impl Services {
                     .pair_ids
                     .iter()
                     .filter_map(|id| pairs.get(id))
-                    .map(|p| ServerRun {
-                        source_server_id: p.source_server_id.clone(),
-                        standby_instance_id: p.standby_instance_id.clone(),
-                        expected_ip: p.standby_private_ip,
-                        state: ServerState::Waiting,
-                        job_id: None,
-                        started_at: None,
-                        launched_at: None,
-                        verified_at: None,
-                        error: None,
+                    .map(|p| {
+                        let mut run = ServerRun::waiting(
+                            p.source_server_id.clone(),
+                            p.standby_instance_id.clone(),
+                            p.standby_private_ip,
+                        );
+                        if let Some(src) = sources.iter().find(|s| s.source_server_id == p.source_server_id) {
+                            run.source_instance_id = src.source_instance_id.clone();
+                            run.origin = Some(AccountRegion {
+                                account_id: src.origin_account_id.clone(),
+                                region: src.origin_region.clone(),
+                            });
+                        }
+                        run
                     })
                     .collect(),
             })
             .collect();
+        for run in waves.iter().flat_map(|w| &w.servers) {
+            // A launch would make DRS delete its previous recovery instance: with launch-into, the standby.
+            if recovered
+                .iter()
+                .any(|r| r.source_server_id == run.source_server_id && r.ec2_instance_id == run.standby_instance_id)
+            {
+                problems.push(FieldError::new(
+                    run.source_server_id.to_string(),
+                    "STANDBY_IS_RECOVERY_INSTANCE",
+                    format!(
+                        "DRS still lists standby {} as the recovery instance of an earlier drill or recovery, and a new launch would delete it; fail back or re-arm that recovery first",
+                        run.standby_instance_id
+                    ),
+                ));
+            }
+            if req.mode == Mode::Recovery && req.kind == FailoverKind::Planned && run.source_instance_id.is_none() {
+                problems.push(FieldError::new(
+                    run.source_server_id.to_string(),
+                    "NO_SOURCE_INSTANCE",
+                    "DRS names no source EC2 instance for this server, so a planned failover cannot stop it; run a disaster failover".to_owned(),
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(ServiceError::Invalid(problems));
+        }
         let now = self.clock.now_millis();
-        let record = ExecutionRecord {
+        let mut record = ExecutionRecord {
             id: format!("exec-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]),
             plan_id: plan.id.clone(),
             plan_name: plan.name.clone(),
             dr,
             rto_target_minutes: plan.rto_target_minutes,
-            state: ExecutionState::new(req.mode, waves, &who.subject, now, APPROVAL_TTL_MS),
+            state: ExecutionState::new(req.mode, req.kind, waves, &who.subject, now, APPROVAL_TTL_MS),
             lease: None,
+            log: Vec::new(),
             version: 1,
         };
-        let lock = WriteOp::Put {
-            table: EXECUTION_LOCKS.into(),
-            key: plan.id.clone(),
-            value: serde_json::json!(record.id),
-            expect: Expect::Absent,
+        let what = match (req.mode, record.state.kind) {
+            (Mode::Drill, _) => "drill",
+            (Mode::Recovery, FailoverKind::Planned) => "planned failover",
+            (Mode::Recovery, FailoverKind::Disaster) => "disaster failover",
         };
-        match self.store.transact(vec![lock, put(&record, Expect::Absent)]).await {
-            Err(StoreError::Conflict { table, .. }) if table == EXECUTION_LOCKS => {
-                return Err(refused(
-                    "plan_id",
-                    "EXECUTION_IN_PROGRESS",
-                    format!("plan {} already has an execution that has not ended", plan.name),
-                ));
-            }
-            r => r?,
-        };
-        let details = serde_json::json!({ "plan_id": plan.id, "mode": req.mode, "acknowledge_warnings": req.acknowledge_warnings });
+        record.log.push(LogLine {
+            at: now,
+            message: format!("{what} of {} requested by {}", plan.name, who.subject),
+            failure: false,
+        });
+        self.lock_and_insert(&record).await?;
+        let details = serde_json::json!({ "plan_id": plan.id, "mode": req.mode, "kind": record.state.kind, "acknowledge_warnings": req.acknowledge_warnings });
         self.audit.record_or_log(who, AuditEvent::ok("execution.start", record.id.as_str(), details)).await;
         Ok(record)
     }
 
-    /// Applies `events` to the stored execution and writes it with the version read; releases the plan's
-    /// lock when it ends.
+    /// Reads the active locks and their version (0 when there are none yet).
+    async fn active_locks(&self) -> Result<(ActiveLocks, Expect), ServiceError> {
+        Ok(match self.store.get(EXECUTION_LOCKS, ACTIVE).await? {
+            Some(r) => (
+                serde_json::from_value(r.value).map_err(|e| {
+                    ServiceError::Store(StoreError::Unexpected(anyhow::anyhow!("execution locks do not decode: {e}")))
+                })?,
+                Expect::Version(r.version),
+            ),
+            None => (ActiveLocks::default(), Expect::Absent),
+        })
+    }
+
+    /// Inserts a new execution holding its plan and servers, or refuses when another live execution holds
+    /// either.
+    async fn lock_and_insert(&self, rec: &ExecutionRecord) -> Result<(), ServiceError> {
+        let servers: Vec<&SourceServerId> =
+            rec.state.waves.iter().flat_map(|w| &w.servers).map(|r| &r.source_server_id).collect();
+        loop {
+            let (mut locks, expect) = self.active_locks().await?;
+            if locks.plans.contains_key(&rec.plan_id) {
+                return Err(refused(
+                    "plan_id",
+                    "EXECUTION_IN_PROGRESS",
+                    format!("plan {} already has an execution that has not ended", rec.plan_name),
+                ));
+            }
+            let mut held: Vec<String> =
+                servers.iter().filter_map(|s| locks.servers.get(*s).map(|e| format!("{s} ({e})"))).collect();
+            if !held.is_empty() {
+                let n = held.len();
+                held.truncate(5);
+                return Err(refused(
+                    "plan_id",
+                    "SERVERS_IN_EXECUTION",
+                    format!(
+                        "{n} of the plan's servers are in another execution that has not ended: {}",
+                        held.join(", ")
+                    ),
+                ));
+            }
+            locks.plans.insert(rec.plan_id.clone(), rec.id.clone());
+            locks.servers.extend(servers.iter().map(|s| ((*s).clone(), rec.id.clone())));
+            let ops = vec![
+                WriteOp::Put {
+                    table: EXECUTION_LOCKS.into(),
+                    key: ACTIVE.into(),
+                    value: serde_json::to_value(&locks).unwrap_or_default(),
+                    expect,
+                },
+                put(rec, Expect::Absent),
+            ];
+            match self.store.transact(ops).await {
+                // Another execution started or ended meanwhile: look again.
+                Err(StoreError::Conflict { table, .. }) if table == EXECUTION_LOCKS => {}
+                r => return r.map(|_| ()).map_err(Into::into),
+            }
+        }
+    }
+
+    /// Applies `events` to the stored execution and writes it with the version read; releases its locks
+    /// when it ends.
     async fn commit(&self, mut rec: ExecutionRecord, events: Vec<Event>) -> Result<ExecutionRecord, ServiceError> {
         let before = rec.version;
         let old = rec.state.clone();
         for ev in events {
+            let line = ev.summary().map(|message| LogLine {
+                at: event_time(&ev, &rec.state),
+                failure: ev.is_failure(),
+                message,
+            });
             rec.state = on_event(rec.state, ev).map_err(|e| refused("event", "INVALID_TRANSITION", e.to_string()))?;
+            rec.log.extend(line);
         }
         if rec.state == old {
             return Ok(rec);
         }
-        let mut ops = vec![put(&rec, Expect::Version(before))];
-        if rec.state.phase.is_terminal() {
-            ops.push(WriteOp::Delete { table: EXECUTION_LOCKS.into(), key: rec.plan_id.clone(), expect: Expect::Any });
+        if rec.state.phase.is_terminal() && !old.phase.is_terminal() {
+            rec.log.push(LogLine {
+                at: rec.state.ended_at.unwrap_or_default(),
+                message: format!("ended {:?}", rec.state.phase).to_lowercase(),
+                failure: rec.state.phase != domain::execution::Phase::Succeeded,
+            });
         }
-        let v = self.store.transact(ops).await.map_err(|e| match e {
-            StoreError::Conflict { actual, .. } => ServiceError::VersionConflict { expected: before, actual },
-            e => e.into(),
-        })?;
-        rec.version = v[0];
-        Ok(rec)
+        if rec.log.len() > LOG_LINES {
+            rec.log.drain(..rec.log.len() - LOG_LINES);
+        }
+        loop {
+            let mut ops = vec![put(&rec, Expect::Version(before))];
+            if rec.state.phase.is_terminal() {
+                let (mut locks, expect) = self.active_locks().await?;
+                locks.plans.retain(|_, e| e != &rec.id);
+                locks.servers.retain(|_, e| e != &rec.id);
+                ops.push(WriteOp::Put {
+                    table: EXECUTION_LOCKS.into(),
+                    key: ACTIVE.into(),
+                    value: serde_json::to_value(&locks).unwrap_or_default(),
+                    expect,
+                });
+            }
+            match self.store.transact(ops).await {
+                Ok(v) => {
+                    rec.version = v[0];
+                    return Ok(rec);
+                }
+                Err(StoreError::Conflict { table, .. }) if table == EXECUTION_LOCKS => {}
+                Err(StoreError::Conflict { actual, .. }) => {
+                    return Err(ServiceError::VersionConflict { expected: before, actual });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// Records a person's decision on an execution: approve or reject a requested recovery, release a gate,
@@ -378,7 +557,13 @@ impl Services {
                 Command::StartJob { servers, is_drill } => {
                     // Persist the claim before the call: a crash after it is reconciled, never repeated.
                     rec = self.commit(rec, vec![Event::BatchClaimed { servers: servers.clone(), at: now }]).await?;
-                    match self.retried(|| self.cloud.start_recovery(&rec.dr, &servers, is_drill)).await {
+                    let r = self.retried(|| self.cloud.start_recovery(&rec.dr, &servers, is_drill)).await;
+                    let details = serde_json::json!({
+                        "source_server_ids": servers, "is_drill": is_drill,
+                        "job_id": r.as_ref().ok().map(|j| j.job_id.clone()),
+                    });
+                    self.record_aws_write(&rec, "aws.drs.StartRecovery", &rec.dr, details, &r).await;
+                    match r {
                         Ok(job) => vec![Event::JobStarted { job_id: job.job_id, servers, at: now }],
                         // Busy or over quota now: try again on a later step.
                         Err(
@@ -447,6 +632,9 @@ impl Services {
                     evs
                 }
                 Command::Verify { servers } => self.verify(&rec, &servers, now).await?,
+                Command::StopSources { servers } => self.stop_sources(&rec, &servers, now).await?,
+                Command::AwaitDrain { servers } => self.drained(&rec, &servers, now).await?,
+                Command::CleanUp { servers } => self.clean_up(&rec, &servers, now).await?,
             };
             if !events.is_empty() {
                 rec = self.commit(rec, events).await?;
@@ -473,10 +661,7 @@ impl Services {
     ) -> Result<Vec<Event>, ServiceError> {
         let recovered = self.retried(|| self.cloud.describe_recovery_instances(&rec.dr, servers)).await?;
         let instances = self.retried(|| self.cloud.describe_instances(&rec.dr)).await?;
-        let runs: Vec<&ServerRun> =
-            rec.state.waves.iter().flat_map(|w| &w.servers).filter(|s| servers.contains(&s.source_server_id)).collect();
-        Ok(runs
-            .into_iter()
+        Ok(runs(rec, servers)
             .map(|run| {
                 let server = run.source_server_id.clone();
                 let Some(ri) = recovered.iter().find(|r| r.source_server_id == server) else {
@@ -503,9 +688,180 @@ impl Services {
                         error: format!("the standby is {}, not running", i.state.as_str()),
                         at: now,
                     },
-                    Some(_) => Event::Verified { server, at: now },
+                    Some(_) => Event::Verified { server, at: now, recovery_point: Some(ri.point_in_time) },
                 }
             })
             .collect())
     }
+
+    /// Records one AWS write the runner made, with its outcome.
+    async fn record_aws_write<T>(
+        &self,
+        rec: &ExecutionRecord,
+        action: &str,
+        at: &AccountRegion,
+        mut details: serde_json::Value,
+        r: &Result<T, CloudError>,
+    ) {
+        if let Some(d) = details.as_object_mut() {
+            d.insert("execution_id".into(), rec.id.clone().into());
+            d.insert("account_id".into(), at.account_id.to_string().into());
+            d.insert("region".into(), at.region.to_string().into());
+            d.insert("error".into(), r.as_ref().err().map(ToString::to_string).into());
+        }
+        let outcome = if r.is_ok() { crate::audit::Outcome::Ok } else { crate::audit::Outcome::Failed };
+        let event = AuditEvent::ok(action, rec.id.as_str(), details).with_outcome(outcome);
+        self.audit.record_or_log(&Principal::system("runner"), event).await;
+    }
+
+    /// Planned failover: `StopInstances` on the servers' source instances, per origin account and region.
+    async fn stop_sources(
+        &self,
+        rec: &ExecutionRecord,
+        servers: &[SourceServerId],
+        now: i64,
+    ) -> Result<Vec<Event>, ServiceError> {
+        let mut by_origin: BTreeMap<AccountRegion, Vec<(SourceServerId, InstanceId)>> = BTreeMap::new();
+        let mut events = Vec::new();
+        for run in runs(rec, servers) {
+            match (&run.origin, &run.source_instance_id) {
+                (Some(o), Some(i)) => {
+                    by_origin.entry(o.clone()).or_default().push((run.source_server_id.clone(), i.clone()))
+                }
+                _ => events.push(Event::StartFailed {
+                    servers: vec![run.source_server_id.clone()],
+                    error: "no source instance is known, so it cannot be stopped".into(),
+                    at: now,
+                }),
+            }
+        }
+        for (origin, items) in by_origin {
+            let ids: Vec<InstanceId> = items.iter().map(|(_, i)| i.clone()).collect();
+            let servers: Vec<SourceServerId> = items.into_iter().map(|(s, _)| s).collect();
+            let r = self.retried(|| self.cloud.stop_instances(&origin, &ids)).await;
+            self.record_aws_write(
+                rec,
+                "aws.ec2.StopInstances",
+                &origin,
+                serde_json::json!({ "instance_ids": ids }),
+                &r,
+            )
+            .await;
+            events.push(match r {
+                Ok(()) => Event::SourcesStopped { servers, at: now },
+                Err(CloudError::Throttled { .. } | CloudError::Unavailable { .. }) => continue,
+                Err(e) => {
+                    Event::StartFailed { servers, error: format!("could not stop the source instance: {e}"), at: now }
+                }
+            });
+        }
+        Ok(events)
+    }
+
+    /// Planned failover: servers whose source instance is stopped and whose replication has shipped the
+    /// last data (lag and backlog zero).
+    async fn drained(
+        &self,
+        rec: &ExecutionRecord,
+        servers: &[SourceServerId],
+        now: i64,
+    ) -> Result<Vec<Event>, ServiceError> {
+        let sources = self.retried(|| self.cloud.describe_source_servers(&rec.dr)).await?;
+        let mut stopped: HashSet<InstanceId> = HashSet::new();
+        let origins: HashSet<AccountRegion> = runs(rec, servers).filter_map(|r| r.origin.clone()).collect();
+        for o in origins {
+            let instances = self.retried(|| self.cloud.describe_instances(&o)).await?;
+            stopped.extend(instances.into_iter().filter(|i| i.state == InstanceState::Stopped).map(|i| i.instance_id));
+        }
+        let done: Vec<SourceServerId> = runs(rec, servers)
+            .filter(|r| r.source_instance_id.as_ref().is_some_and(|i| stopped.contains(i)))
+            .filter(|r| {
+                sources
+                    .iter()
+                    .any(|s| s.source_server_id == r.source_server_id && s.lag_seconds == 0 && s.backlog_bytes == 0)
+            })
+            .map(|r| r.source_server_id.clone())
+            .collect();
+        Ok(if done.is_empty() { Vec::new() } else { vec![Event::Drained { servers: done, at: now }] })
+    }
+
+    /// Drill clean-up: each standby leaves DRS's recovery instances (disconnect, then delete; never
+    /// `TerminateRecoveryInstances`) and is stopped again. A server is cleaned up once DRS no longer lists
+    /// its standby and the standby is stopped (or gone, which the log reports).
+    async fn clean_up(
+        &self,
+        rec: &ExecutionRecord,
+        servers: &[SourceServerId],
+        now: i64,
+    ) -> Result<Vec<Event>, ServiceError> {
+        let dr = &rec.dr;
+        let listed = self.retried(|| self.cloud.describe_recovery_instances(dr, servers)).await?;
+        let mut still_listed: HashSet<InstanceId> = HashSet::new();
+        for run in runs(rec, servers) {
+            let Some(ri) = listed
+                .iter()
+                .find(|r| r.source_server_id == run.source_server_id && r.ec2_instance_id == run.standby_instance_id)
+            else {
+                continue;
+            };
+            let id = ri.recovery_instance_id.clone();
+            if !ri.disconnected {
+                let r = self.retried(|| self.cloud.disconnect_recovery_instance(dr, &id)).await;
+                self.record_aws_write(
+                    rec,
+                    "aws.drs.DisconnectRecoveryInstance",
+                    dr,
+                    serde_json::json!({ "recovery_instance_id": id }),
+                    &r,
+                )
+                .await;
+                if r.is_err() {
+                    still_listed.insert(run.standby_instance_id.clone());
+                    continue;
+                }
+            }
+            let r = self.retried(|| self.cloud.delete_recovery_instance(dr, &id)).await;
+            self.record_aws_write(
+                rec,
+                "aws.drs.DeleteRecoveryInstance",
+                dr,
+                serde_json::json!({ "recovery_instance_id": id }),
+                &r,
+            )
+            .await;
+            if r.is_err() {
+                still_listed.insert(run.standby_instance_id.clone());
+            }
+        }
+        let instances = self.retried(|| self.cloud.describe_instances(dr)).await?;
+        let state_of = |id: &InstanceId| instances.iter().find(|i| &i.instance_id == id).map(|i| i.state);
+        let to_stop: Vec<InstanceId> = runs(rec, servers)
+            .map(|r| r.standby_instance_id.clone())
+            .filter(|i| {
+                !still_listed.contains(i)
+                    && matches!(state_of(i), Some(InstanceState::Running | InstanceState::Pending))
+            })
+            .collect();
+        if !to_stop.is_empty() {
+            let r = self.retried(|| self.cloud.stop_instances(dr, &to_stop)).await;
+            self.record_aws_write(rec, "aws.ec2.StopInstances", dr, serde_json::json!({ "instance_ids": to_stop }), &r)
+                .await;
+        }
+        let done: Vec<SourceServerId> = runs(rec, servers)
+            .filter(|r| !still_listed.contains(&r.standby_instance_id))
+            .filter(|r| {
+                matches!(
+                    state_of(&r.standby_instance_id),
+                    Some(InstanceState::Stopped | InstanceState::Terminated) | None
+                )
+            })
+            .map(|r| r.source_server_id.clone())
+            .collect();
+        Ok(if done.is_empty() { Vec::new() } else { vec![Event::CleanedUp { servers: done, at: now }] })
+    }
+}
+
+/// The runs of `servers` in `rec`.
+fn runs<'a>(rec: &'a ExecutionRecord, servers: &'a [SourceServerId]) -> impl Iterator<Item = &'a ServerRun> {
+    rec.state.waves.iter().flat_map(|w| &w.servers).filter(move |r| servers.contains(&r.source_server_id))
 }

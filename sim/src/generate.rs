@@ -204,6 +204,7 @@ pub fn generate(opts: GenerateOptions) -> Scenario {
             source_instance_id: Some(source_instance.instance_id.clone()),
             replication_state: ReplicationState::Continuous,
             lag_seconds: 1 + rng.below(20),
+            backlog_bytes: 0,
             tags,
             architecture: arch,
             platform,

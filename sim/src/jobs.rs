@@ -157,14 +157,24 @@ pub fn start(
     let mut done_at = Vec::new();
     let mut targets = Vec::new();
     for s in servers {
-        // A new drill removes the server's previous drill or recovery instance; a new recovery removes its
-        // previous recovery instance (aws-drs-api.md §1.5). With launch-into that instance is the standby:
-        // DRS's record goes, the EC2 instance stays.
-        let before = w.recovery_instances.len();
-        w.recovery_instances.retain(|r| !(&r.source_server_id == s && (is_drill || !r.is_drill)));
-        if w.recovery_instances.len() < before {
-            log_items.push(log(now, "CLEANUP_START", Some(s), None));
-            log_items.push(log(now, "CLEANUP_END", Some(s), None));
+        // A new drill deletes the server's previous drill or recovery instance "and its dependent
+        // resources"; a new recovery does the same to its previous recovery instance (aws-drs-api.md
+        // §1.5). What that does to a launch-into instance is undocumented: the simulator takes the
+        // pessimistic reading and terminates it, which with launch-into is the standby itself. Roundtrip
+        // prevents this by disconnecting and deleting its recovery instances after a drill.
+        let previous: Vec<InstanceId> = w
+            .recovery_instances
+            .iter()
+            .filter(|r| &r.source_server_id == s && (is_drill || !r.is_drill))
+            .map(|r| r.ec2_instance_id.clone())
+            .collect();
+        if !previous.is_empty() {
+            w.recovery_instances.retain(|r| !(&r.source_server_id == s && (is_drill || !r.is_drill)));
+            for i in w.scenario.instances.iter_mut().filter(|i| previous.contains(&i.instance_id)) {
+                i.state = InstanceState::Terminated;
+            }
+            log_items.push(log(now, "CLEANUP_START", Some(s), previous.first()));
+            log_items.push(log(now, "CLEANUP_END", Some(s), previous.first()));
         }
         let target = w.launch_configurations.get(s).and_then(|c| c.launch_into_instance_id.clone());
         let [snap, conv, boot] = phases(&job_id, s);
@@ -278,6 +288,7 @@ pub fn settle(w: &mut World, now: i64) {
                     i.private_ip = ip;
                 }
             }
+            crate::ec2::swap_volumes(w, &target, done);
             w.recovery_instances.push(RecoveryInstance {
                 recovery_instance_id: target.clone(),
                 ec2_instance_id: target.clone(),
@@ -285,6 +296,7 @@ pub fn settle(w: &mut World, now: i64) {
                 job_id: job_id.clone(),
                 is_drill,
                 point_in_time: started,
+                disconnected: false,
             });
             let job = &mut w.launch_jobs[j];
             job.job.servers[k].launch_status = LaunchStatus::Launched;
@@ -342,6 +354,7 @@ mod tests {
     use domain::estate::{AccountRegion, InstanceState};
     use domain::ids::{InstanceId, SourceServerId};
     use domain::recovery::{JobStatus, LaunchStatus};
+    use engine::clock::Clock;
     use engine::cloud::{Cloud, CloudError};
     use std::sync::Arc;
 
@@ -395,8 +408,13 @@ mod tests {
         (sim, clock, pairs)
     }
 
+    /// The instance as EC2 shows it now (stops that have completed, completed).
     fn instance(sim: &Simulator, id: &InstanceId) -> domain::estate::Ec2Instance {
-        sim.with_world(|w| w.scenario.instances.iter().find(|i| &i.instance_id == id).cloned().unwrap())
+        let now = sim.clock().now_millis();
+        sim.with_world(|w| {
+            crate::ec2::settle(w, now);
+            w.scenario.instances.iter().find(|i| &i.instance_id == id).cloned().unwrap()
+        })
     }
 
     #[tokio::test]
@@ -526,28 +544,44 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_new_drill_replaces_the_previous_recovery_instance_and_a_server_may_not_be_listed_twice() {
+    async fn a_new_drill_terminates_a_previous_launch_into_instance_unless_it_was_disconnected_and_deleted() {
         let (sim, clock, pairs) = estate(1);
-        let e = sim.start_recovery(&dr(), &[pairs[0].0.clone(), pairs[0].0.clone()], true).await.unwrap_err();
+        let (source, standby) = pairs[0].clone();
+        let e = sim.start_recovery(&dr(), &[source.clone(), source.clone()], true).await.unwrap_err();
         assert!(matches!(e, CloudError::Validation { .. }), "{e:?}");
-        let first = sim.start_recovery(&dr(), &[pairs[0].0.clone()], true).await.unwrap();
+        let first = sim.start_recovery(&dr(), &[source.clone()], true).await.unwrap();
         clock.advance(10 * MIN);
         assert_eq!(sim.describe_recovery_instances(&dr(), &[]).await.unwrap()[0].job_id, first.job_id);
-        // Back to standby, as a drill's cleanup would leave it.
-        sim.with_world(|w| {
-            w.scenario.instances.iter_mut().find(|i| i.instance_id == pairs[0].1).unwrap().state =
-                InstanceState::Stopped
-        });
-        let second = sim.start_recovery(&dr(), &[pairs[0].0.clone()], true).await.unwrap();
-        assert!(
-            sim.describe_recovery_instances(&dr(), &[]).await.unwrap().is_empty(),
-            "removed when the new drill starts"
-        );
+        let stop = || async { sim.stop_instances(&dr(), std::slice::from_ref(&standby)).await.unwrap() };
+        stop().await;
+        assert_eq!(instance(&sim, &standby).state, InstanceState::Stopping);
+        clock.advance(crate::ec2::STOP_MS);
+        assert_eq!(instance(&sim, &standby).state, InstanceState::Stopped);
+        // Deleting needs a disconnect first.
+        let e = sim.delete_recovery_instance(&dr(), &standby).await.unwrap_err();
+        assert!(matches!(e, CloudError::Conflict { .. }), "{e:?}");
+
+        // Left listed, the standby is "the previous recovery instance" of the next drill: DRS deletes it.
+        let snapshot = sim.with_world(|w| w.clone());
+        let second = sim.start_recovery(&dr(), &[source.clone()], true).await.unwrap();
+        assert!(sim.describe_recovery_instances(&dr(), &[]).await.unwrap().is_empty());
         let log = sim.describe_job_log_items(&dr(), &second.job_id).await.unwrap();
         assert!(log.iter().any(|l| l.event == "CLEANUP_END"));
+        assert_eq!(instance(&sim, &standby).state, InstanceState::Terminated);
         clock.advance(10 * MIN);
-        let now = sim.describe_recovery_instances(&dr(), &[]).await.unwrap();
-        assert_eq!((now.len(), now[0].job_id.as_str()), (1, second.job_id.as_str()));
+        let job = sim.describe_jobs(&dr(), &[second.job_id]).await.unwrap().remove(0);
+        assert_eq!(job.servers[0].launch_status, LaunchStatus::Failed, "nothing left to launch into");
+
+        // Disconnected and deleted first, it survives the next drill and is launched into again.
+        sim.with_world(|w| *w = snapshot);
+        sim.disconnect_recovery_instance(&dr(), &standby).await.unwrap();
+        sim.delete_recovery_instance(&dr(), &standby).await.unwrap();
+        let third = sim.start_recovery(&dr(), &[source.clone()], true).await.unwrap();
+        clock.advance(10 * MIN);
+        let job = sim.describe_jobs(&dr(), &[third.job_id]).await.unwrap().remove(0);
+        assert_eq!(job.servers[0].launch_status, LaunchStatus::Launched);
+        assert_eq!(instance(&sim, &standby).state, InstanceState::Running);
+        assert_eq!(sim.describe_available_volumes(&dr()).await.unwrap().len(), 2, "two launches swapped two volumes");
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@
 //! (`StartRecovery` into the configured standbys). It is a real stateful implementation, not a mock: tests drive failures through it.
 
 pub mod clock;
+pub mod ec2;
 pub mod generate;
 pub mod jobs;
 pub mod scenario;

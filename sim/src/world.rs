@@ -9,10 +9,10 @@ use crate::clock::SimClock;
 use crate::scenario::Scenario;
 use async_trait::async_trait;
 use domain::estate::{AccountRegion, Ec2Instance, ReplicationState, SourceServer, Subnet};
-use domain::ids::SourceServerId;
+use domain::ids::{InstanceId, SourceServerId};
 use domain::launch::{LaunchConfiguration, LaunchConfigurationUpdate, RightSizing};
 use domain::readiness::Quotas;
-use domain::recovery::{DrsJob, JobLogItem, RecoveryInstance};
+use domain::recovery::{AvailableVolume, DrsJob, JobLogItem, RecoveryInstance};
 use engine::clock::{Clock, SystemClock};
 use engine::cloud::{Cloud, CloudError, CloudInfo, KnownAccountRegion};
 use serde::{Deserialize, Serialize};
@@ -59,6 +59,18 @@ pub struct World {
     /// Jobs started so far: the next job's id.
     #[serde(default)]
     pub job_counter: u64,
+    /// Instances stopping, and when each will be stopped (virtual ms).
+    #[serde(default)]
+    pub stopping: BTreeMap<InstanceId, i64>,
+    /// When each instance stopped through `StopInstances` last did.
+    #[serde(default)]
+    pub stopped_at: BTreeMap<InstanceId, i64>,
+    /// Volumes attached to no instance, with where they are (the ones launches swapped out).
+    #[serde(default)]
+    pub available_volumes: Vec<(AccountRegion, AvailableVolume)>,
+    /// Volumes created so far by launches: the next volume's id.
+    #[serde(default)]
+    pub volume_counter: u64,
 }
 
 /// A fault injected into one source server's DRS calls.
@@ -105,6 +117,10 @@ impl World {
             launch_jobs: Vec::new(),
             recovery_instances: Vec::new(),
             job_counter: 0,
+            stopping: BTreeMap::new(),
+            stopped_at: BTreeMap::new(),
+            available_volumes: Vec::new(),
+            volume_counter: 0,
         }
     }
 
@@ -324,6 +340,17 @@ impl Simulator {
         self.reachable(&w, at)?;
         self.admit(&mut w, operation, source)?;
         let now = self.clock.now_millis();
+        crate::ec2::settle(&mut w, now);
+        crate::jobs::settle(&mut w, now);
+        Ok((w, now))
+    }
+
+    /// The start of every EC2 call: as [`Simulator::drs_call`], without DRS's rate limit.
+    fn ec2_call(&self, at: &AccountRegion) -> Result<(std::sync::RwLockWriteGuard<'_, World>, i64), CloudError> {
+        let mut w = self.world.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.reachable(&w, at)?;
+        let now = self.clock.now_millis();
+        crate::ec2::settle(&mut w, now);
         crate::jobs::settle(&mut w, now);
         Ok((w, now))
     }
@@ -368,10 +395,8 @@ impl Cloud for Simulator {
     }
 
     async fn describe_instances(&self, at: &AccountRegion) -> Result<Vec<Ec2Instance>, CloudError> {
-        let mut w = self.world.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        self.reachable(&w, at)?;
         // Launches that have happened by now show in EC2 whether or not anyone asked DRS.
-        crate::jobs::settle(&mut w, self.clock.now_millis());
+        let (w, _) = self.ec2_call(at)?;
         Ok(w.scenario
             .instances
             .iter()
@@ -392,9 +417,8 @@ impl Cloud for Simulator {
     }
 
     async fn describe_source_servers(&self, at: &AccountRegion) -> Result<Vec<SourceServer>, CloudError> {
-        let w = self.read();
-        self.reachable(&w, at)?;
-        let elapsed_s = u64::try_from((self.clock.now_millis() - w.replication_observed_at_ms) / 1000).unwrap_or(0);
+        let (w, now) = self.ec2_call(at)?;
+        let elapsed_s = u64::try_from((now - w.replication_observed_at_ms) / 1000).unwrap_or(0);
         Ok(w.scenario
             .source_servers
             .iter()
@@ -408,6 +432,7 @@ impl Cloud for Simulator {
                 ) {
                     s.lag_seconds = s.lag_seconds.saturating_add(elapsed_s);
                 }
+                crate::ec2::drain(&w, &mut s, now);
                 s
             })
             .collect())
@@ -506,11 +531,71 @@ impl Cloud for Simulator {
             .collect())
     }
 
+    async fn stop_instances(&self, at: &AccountRegion, instances: &[InstanceId]) -> Result<(), CloudError> {
+        let (mut w, now) = self.ec2_call(at)?;
+        let result = crate::ec2::stop(&mut w, at, instances, now);
+        record(&mut w, now, "ec2:StopInstances", None, outcome(&result), None);
+        drop(w);
+        self.persist();
+        result
+    }
+
+    async fn disconnect_recovery_instance(&self, at: &AccountRegion, id: &InstanceId) -> Result<(), CloudError> {
+        let (mut w, now) = self.drs_call(at, "drs:DisconnectRecoveryInstance", None)?;
+        let result = match recovery_instance_in(&mut w, at, id) {
+            Some(r) => {
+                r.disconnected = true;
+                Ok(())
+            }
+            None => Err(CloudError::NotFound { message: format!("recovery instance {id} does not exist") }),
+        };
+        record(&mut w, now, "drs:DisconnectRecoveryInstance", None, outcome(&result), None);
+        drop(w);
+        self.persist();
+        result
+    }
+
+    async fn delete_recovery_instance(&self, at: &AccountRegion, id: &InstanceId) -> Result<(), CloudError> {
+        let (mut w, now) = self.drs_call(at, "drs:DeleteRecoveryInstance", None)?;
+        let result = match recovery_instance_in(&mut w, at, id).map(|r| r.disconnected) {
+            Some(true) => {
+                w.recovery_instances.retain(|r| &r.recovery_instance_id != id);
+                Ok(())
+            }
+            Some(false) => Err(CloudError::Conflict {
+                message: format!("recovery instance {id} must be disconnected before it is deleted"),
+                resource_id: Some(id.to_string()),
+            }),
+            None => Err(CloudError::NotFound { message: format!("recovery instance {id} does not exist") }),
+        };
+        record(&mut w, now, "drs:DeleteRecoveryInstance", None, outcome(&result), None);
+        drop(w);
+        self.persist();
+        result
+    }
+
+    async fn describe_available_volumes(&self, at: &AccountRegion) -> Result<Vec<AvailableVolume>, CloudError> {
+        let (w, _) = self.ec2_call(at)?;
+        Ok(w.available_volumes.iter().filter(|(a, _)| a == at).map(|(_, v)| v.clone()).collect())
+    }
+
     async fn quotas(&self, at: &AccountRegion) -> Result<Quotas, CloudError> {
         let w = self.read();
         self.reachable(&w, at)?;
         Ok(w.scenario.quotas)
     }
+}
+
+/// The recovery instance `id`, when its source server is in `at`.
+fn recovery_instance_in<'a>(w: &'a mut World, at: &AccountRegion, id: &InstanceId) -> Option<&'a mut RecoveryInstance> {
+    let here: Vec<SourceServerId> = w
+        .scenario
+        .source_servers
+        .iter()
+        .filter(|s| at.holds(&s.account_id, &s.region))
+        .map(|s| s.source_server_id.clone())
+        .collect();
+    w.recovery_instances.iter_mut().find(|r| &r.recovery_instance_id == id && here.contains(&r.source_server_id))
 }
 
 fn record(

@@ -2,7 +2,8 @@
 //! a crash between claim and record, and two requests racing for one plan.
 
 use domain::auth::{AuthMethod, Principal, Role};
-use domain::execution::{Limits, Mode, Phase, ServerState};
+use domain::estate::InstanceState;
+use domain::execution::{FailoverKind, Limits, Mode, Phase, ServerState};
 use engine::Services;
 use engine::clock::Clock;
 use engine::executions::{Decision, StartExecution, Step};
@@ -62,6 +63,10 @@ async fn estate() -> Estate {
     Estate { services, sim, clock, plan_id: plan.id }
 }
 
+fn starting(plan_id: &str, mode: Mode) -> StartExecution {
+    StartExecution { plan_id: plan_id.into(), mode, kind: FailoverKind::Disaster, acknowledge_warnings: true }
+}
+
 /// Steps the runner every 30 virtual seconds until the execution ends (or 200 steps).
 async fn run(e: &Estate, id: &str) -> usize {
     for i in 0..200 {
@@ -89,7 +94,7 @@ fn launches(sim: &Simulator) -> HashMap<String, usize> {
 #[tokio::test]
 async fn a_drill_launches_every_server_once_into_its_standby_and_verifies_it() {
     let e = estate().await;
-    let start = StartExecution { plan_id: e.plan_id.clone(), mode: Mode::Drill, acknowledge_warnings: true };
+    let start = starting(&e.plan_id, Mode::Drill);
     let exec = e.services.start_execution(&person("alice", Role::Operator), &start).await.unwrap();
     let servers: usize = exec.state.waves.iter().map(|w| w.servers.len()).sum();
     assert!(servers >= 3 && exec.state.waves.len() >= 2, "{servers} servers in {} waves", exec.state.waves.len());
@@ -109,7 +114,7 @@ async fn a_drill_launches_every_server_once_into_its_standby_and_verifies_it() {
 #[tokio::test]
 async fn a_recovery_waits_for_a_second_person_and_the_requester_cannot_approve() {
     let e = estate().await;
-    let start = StartExecution { plan_id: e.plan_id.clone(), mode: Mode::Recovery, acknowledge_warnings: true };
+    let start = starting(&e.plan_id, Mode::Recovery);
     let exec = e.services.start_execution(&person("alice", Role::Admin), &start).await.unwrap();
     assert_eq!(e.services.advance_execution(&exec.id, "runner-1", &Limits::default()).await.unwrap(), Step::Idle);
     assert!(launches(&e.sim).is_empty(), "nothing launches before approval");
@@ -127,7 +132,7 @@ async fn a_recovery_waits_for_a_second_person_and_the_requester_cannot_approve()
 #[tokio::test]
 async fn a_standby_that_comes_up_with_another_ip_fails_verification_with_the_reason() {
     let e = estate().await;
-    let start = StartExecution { plan_id: e.plan_id.clone(), mode: Mode::Drill, acknowledge_warnings: true };
+    let start = starting(&e.plan_id, Mode::Drill);
     let exec = e.services.start_execution(&person("alice", Role::Operator), &start).await.unwrap();
     let victim = exec.state.waves[0].servers[0].source_server_id.clone();
     e.sim.set_fault(&victim, Some(Fault::ComesUpWithIp { ip: "10.1.63.250".parse().unwrap() }));
@@ -142,7 +147,7 @@ async fn a_standby_that_comes_up_with_another_ip_fails_verification_with_the_rea
 #[tokio::test]
 async fn a_crash_between_claim_and_record_is_reconciled_without_a_second_job() {
     let e = estate().await;
-    let start = StartExecution { plan_id: e.plan_id.clone(), mode: Mode::Drill, acknowledge_warnings: true };
+    let start = starting(&e.plan_id, Mode::Drill);
     let exec = e.services.start_execution(&person("alice", Role::Operator), &start).await.unwrap();
     // What a runner does before it dies: the claim is written, StartRecovery reaches DRS, the job id is lost.
     let wave0: Vec<_> = exec.state.waves[0].servers.iter().map(|s| s.source_server_id.clone()).collect();
@@ -173,7 +178,7 @@ async fn a_crash_between_claim_and_record_is_reconciled_without_a_second_job() {
 #[tokio::test]
 async fn two_requests_for_one_plan_make_one_execution_and_a_lease_keeps_a_second_runner_out() {
     let e = estate().await;
-    let start = StartExecution { plan_id: e.plan_id.clone(), mode: Mode::Drill, acknowledge_warnings: true };
+    let start = starting(&e.plan_id, Mode::Drill);
     let alice = person("alice", Role::Operator);
     let (a, b) = tokio::join!(e.services.start_execution(&alice, &start), e.services.start_execution(&alice, &start));
     assert_eq!(a.is_ok() as u8 + b.is_ok() as u8, 1, "{a:?} {b:?}");
@@ -208,8 +213,97 @@ async fn a_plan_naming_a_pair_that_is_gone_does_not_start() {
         }])
         .await
         .unwrap();
-    let start = StartExecution { plan_id: e.plan_id.clone(), mode: Mode::Drill, acknowledge_warnings: true };
+    let start = starting(&e.plan_id, Mode::Drill);
     let err = e.services.start_execution(&person("alice", Role::Operator), &start).await.unwrap_err();
     let engine::ServiceError::Invalid(fields) = err else { panic!("{err:?}") };
     assert!(fields.iter().any(|f| f.code == "PAIR_GONE" && f.field == gone.as_str()), "{fields:?}");
+}
+
+#[tokio::test]
+async fn a_drill_returns_its_standbys_to_standby_so_a_second_drill_runs_and_keeps_them() {
+    use engine::cloud::Cloud;
+    let e = estate().await;
+    let alice = person("alice", Role::Operator);
+    let first = e.services.start_execution(&alice, &starting(&e.plan_id, Mode::Drill)).await.unwrap();
+    run(&e, &first.id).await;
+    let done = e.services.get_execution(&first.id).await.unwrap();
+    assert_eq!(done.state.phase, Phase::Succeeded);
+    let runs: Vec<_> = done.state.waves.iter().flat_map(|w| w.servers.clone()).collect();
+    assert!(runs.iter().all(|r| r.cleaned_at.is_some() && r.recovery_point.is_some()));
+    let instances = e.sim.describe_instances(&done.dr).await.unwrap();
+    for r in &runs {
+        let i = instances.iter().find(|i| i.instance_id == r.standby_instance_id).unwrap();
+        assert_eq!((i.state, i.private_ip), (InstanceState::Stopped, r.expected_ip), "{}", i.instance_id);
+        assert_eq!(i.tags.get("AWSDRS").map(String::as_str), Some("AllowLaunchingIntoThisInstance"));
+    }
+    assert!(e.sim.describe_recovery_instances(&done.dr, &[]).await.unwrap().is_empty(), "DRS forgot them");
+    // DRS swapped each standby's volumes; the old ones are kept, attached to nothing.
+    let swapped = e.sim.describe_available_volumes(&done.dr).await.unwrap();
+    assert!(swapped.len() >= runs.len(), "{} volumes for {} servers", swapped.len(), runs.len());
+    assert!(e.sim.with_world(|w| w.calls_of("drs:TerminateRecoveryInstances").is_empty()));
+
+    // The standbys survive a second drill: DRS had nothing left to delete as "the previous recovery instance".
+    let second = e.services.start_execution(&alice, &starting(&e.plan_id, Mode::Drill)).await.unwrap();
+    run(&e, &second.id).await;
+    assert_eq!(e.services.get_execution(&second.id).await.unwrap().state.phase, Phase::Succeeded);
+    let instances = e.sim.describe_instances(&done.dr).await.unwrap();
+    assert!(runs.iter().all(|r| {
+        instances.iter().any(|i| i.instance_id == r.standby_instance_id && i.state == InstanceState::Stopped)
+    }));
+    assert!(launches(&e.sim).values().all(|n| *n == 2), "{:?}", launches(&e.sim));
+}
+
+#[tokio::test]
+async fn a_planned_failover_stops_each_source_and_launches_only_after_replication_drained() {
+    use engine::cloud::Cloud;
+    let e = estate().await;
+    let req = StartExecution { kind: FailoverKind::Planned, ..starting(&e.plan_id, Mode::Recovery) };
+    let exec = e.services.start_execution(&person("alice", Role::Operator), &req).await.unwrap();
+    e.services
+        .decide_execution(&person("bob", Role::Approver), &exec.id, Decision::Approve, "migration")
+        .await
+        .unwrap();
+    run(&e, &exec.id).await;
+    let done = e.services.get_execution(&exec.id).await.unwrap();
+    assert_eq!((done.state.phase, done.state.kind), (Phase::Succeeded, FailoverKind::Planned));
+    let runs: Vec<_> = done.state.waves.iter().flat_map(|w| w.servers.clone()).collect();
+    let origin = runs[0].origin.clone().unwrap();
+    let sources = e.sim.describe_instances(&origin).await.unwrap();
+    let (stopped_at, jobs) = e.sim.with_world(|w| (w.stopped_at.clone(), w.launch_jobs.clone()));
+    for r in &runs {
+        let src = r.source_instance_id.clone().unwrap();
+        assert_eq!(sources.iter().find(|i| i.instance_id == src).unwrap().state, InstanceState::Stopped);
+        let job = jobs.iter().find(|j| j.job.servers.iter().any(|s| s.source_server_id == r.source_server_id)).unwrap();
+        assert!(
+            job.job.created_at >= stopped_at[&src] + sim::ec2::DRAIN_MS,
+            "{} launched before its last data was replicated",
+            r.source_server_id
+        );
+        assert!(r.drained_at.is_some() && r.cleaned_at.is_none(), "a recovery keeps its recovery instances");
+    }
+    let audit = e.services.audit.query(&Default::default()).await.unwrap();
+    assert!(audit.iter().any(|a| a.action == "aws.ec2.StopInstances"), "the source stops are in the audit trail");
+    assert!(audit.iter().any(|a| a.action == "aws.drs.StartRecovery"));
+}
+
+#[tokio::test]
+async fn a_drill_and_a_recovery_cannot_run_on_overlapping_servers() {
+    let e = estate().await;
+    let alice = person("alice", Role::Operator);
+    let plan = e.services.get_plan(&e.plan_id).await.unwrap();
+    let other = domain::plan::RecoveryPlanInput {
+        name: "Billing, second plan".into(),
+        description: String::new(),
+        protection_group_ids: plan.protection_group_ids.clone(),
+        waves: None,
+        rto_target_minutes: 30,
+    };
+    let other = e.services.create_plan(&alice, &other).await.unwrap();
+    let drill = e.services.start_execution(&alice, &starting(&e.plan_id, Mode::Drill)).await.unwrap();
+    let err = e.services.start_execution(&alice, &starting(&other.id, Mode::Recovery)).await.unwrap_err();
+    let engine::ServiceError::Invalid(fields) = err else { panic!("{err:?}") };
+    assert_eq!(fields[0].code, "SERVERS_IN_EXECUTION", "{fields:?}");
+    assert!(fields[0].message.contains(&drill.id));
+    run(&e, &drill.id).await;
+    e.services.start_execution(&alice, &starting(&other.id, Mode::Recovery)).await.unwrap();
 }
