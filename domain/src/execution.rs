@@ -835,6 +835,72 @@ pub fn status(s: &ExecutionState, rto_target_minutes: u32, now: i64) -> Executio
     }
 }
 
+/// One line of an execution's event log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub at: i64,
+    pub message: String,
+    #[serde(default)]
+    pub failure: bool,
+}
+
+/// Who drives an execution, until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub owner: String,
+    pub until: i64,
+}
+
+/// A stored execution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionRecord {
+    pub id: String,
+    pub plan_id: String,
+    pub plan_name: String,
+    /// Where its DRS jobs run (every group of the plan recovers into this account and region).
+    pub dr: AccountRegion,
+    pub rto_target_minutes: u32,
+    pub state: ExecutionState,
+    pub lease: Option<Lease>,
+    /// What happened, most recent last (the engine keeps the last 500 lines).
+    #[serde(default)]
+    pub log: Vec<LogLine>,
+    #[serde(default)]
+    pub version: u64,
+}
+
+/// An execution with its progress, as the API, the dashboard and its live stream show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionView {
+    pub execution: ExecutionRecord,
+    pub status: ExecutionStatus,
+}
+
+/// A request to run a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartExecution {
+    pub plan_id: String,
+    pub mode: Mode,
+    /// For a recovery: `planned` (stop the sources and drain first) or `disaster` (the default).
+    #[serde(default)]
+    pub kind: FailoverKind,
+    /// Run even though some pairs have readiness warnings (critical checks always block).
+    #[serde(default)]
+    pub acknowledge_warnings: bool,
+}
+
+/// A person's decision on an execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Approve,
+    Reject,
+    /// Release the gate before the next wave.
+    Resume,
+    Cancel,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -95,3 +95,18 @@ pub struct AvailableVolume {
     pub last_instance_id: Option<InstanceId>,
     pub device_name: Option<String>,
 }
+
+/// A volume DRS swapped out of a standby when it launched into it, listed for clean-up. Roundtrip never
+/// deletes it by itself: it may hold the standby's own data, so it is kept at least for the retention.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwappedVolume {
+    pub volume: AvailableVolume,
+    pub account_id: crate::ids::AccountId,
+    pub region: crate::ids::Region,
+    /// The standby it was swapped out of.
+    pub standby_instance_id: InstanceId,
+    /// When the retention ends, Unix ms.
+    pub deletable_after: i64,
+    /// Whether the retention has ended.
+    pub deletable: bool,
+}

@@ -24,6 +24,7 @@ use domain::estate::{AccountRegion, InstanceState};
 use domain::execution::{
     Command, Event, ExecutionState, FailoverKind, Limits, Mode, ServerRun, WaveRun, WaveState, decide, on_event,
 };
+pub use domain::execution::{Decision, ExecutionRecord, ExecutionView, Lease, LogLine, StartExecution};
 use domain::ids::{InstanceId, SourceServerId};
 use domain::matching::PairStatus;
 use domain::recovery::LaunchStatus;
@@ -48,73 +49,13 @@ pub struct ActiveLocks {
     pub servers: BTreeMap<SourceServerId, String>,
 }
 
-/// One line of an execution's event log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LogLine {
-    pub at: i64,
-    pub message: String,
-    #[serde(default)]
-    pub failure: bool,
-}
-
-/// Who drives an execution, until when.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Lease {
-    pub owner: String,
-    pub until: i64,
-}
-
-/// A stored execution.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExecutionRecord {
-    pub id: String,
-    pub plan_id: String,
-    pub plan_name: String,
-    /// Where its DRS jobs run (every group of the plan recovers into this account and region).
-    pub dr: AccountRegion,
-    pub rto_target_minutes: u32,
-    pub state: ExecutionState,
-    pub lease: Option<Lease>,
-    /// What happened, most recent last ([`LOG_LINES`] at most).
-    #[serde(default)]
-    pub log: Vec<LogLine>,
-    #[serde(default)]
-    pub version: u64,
-}
-
-/// A request to run a plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StartExecution {
-    pub plan_id: String,
-    pub mode: Mode,
-    /// For a recovery: `planned` (stop the sources and drain first) or `disaster` (the default).
-    #[serde(default)]
-    pub kind: FailoverKind,
-    /// Run even though some pairs have readiness warnings (critical checks always block).
-    #[serde(default)]
-    pub acknowledge_warnings: bool,
-}
-
-/// A person's decision on an execution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Decision {
-    Approve,
-    Reject,
-    /// Release the gate before the next wave.
-    Resume,
-    Cancel,
-}
-
-impl Decision {
-    fn action(self) -> &'static str {
-        match self {
-            Decision::Approve => "execution.approve",
-            Decision::Reject => "execution.reject",
-            Decision::Resume => "execution.resume",
-            Decision::Cancel => "execution.cancel",
-        }
+/// The audit action of a decision.
+fn decision_action(d: Decision) -> &'static str {
+    match d {
+        Decision::Approve => "execution.approve",
+        Decision::Reject => "execution.reject",
+        Decision::Resume => "execution.resume",
+        Decision::Cancel => "execution.cancel",
     }
 }
 
@@ -183,6 +124,16 @@ impl Services {
     pub async fn get_execution(&self, id: &str) -> Result<ExecutionRecord, ServiceError> {
         let r = self.store.get(EXECUTIONS, id).await?.ok_or_else(|| ServiceError::ExecutionNotFound(id.to_owned()))?;
         decode(r)
+    }
+
+    /// One execution with its progress now.
+    ///
+    /// # Errors
+    /// As [`Services::get_execution`].
+    pub async fn execution_view(&self, id: &str) -> Result<ExecutionView, ServiceError> {
+        let execution = self.get_execution(id).await?;
+        let status = domain::execution::status(&execution.state, execution.rto_target_minutes, self.clock.now_millis());
+        Ok(ExecutionView { execution, status })
     }
 
     /// Every execution, newest first.
@@ -501,7 +452,7 @@ impl Services {
         let rec = self.commit(rec, vec![event]).await?;
         let comment: String = comment.chars().take(1000).collect();
         let details = serde_json::json!({ "phase": rec.state.phase, "comment": comment });
-        self.audit.record_or_log(who, AuditEvent::ok(decision.action(), id, details)).await;
+        self.audit.record_or_log(who, AuditEvent::ok(decision_action(decision), id, details)).await;
         Ok(rec)
     }
 
@@ -692,6 +643,37 @@ impl Services {
                 }
             })
             .collect())
+    }
+
+    /// Volumes DRS swapped out of standbys (available volumes last attached to a paired standby), with the
+    /// retention that protects them.
+    ///
+    /// # Errors
+    /// Store and cloud failures.
+    pub async fn swapped_volumes(&self) -> Result<Vec<domain::recovery::SwappedVolume>, ServiceError> {
+        let groups = repo::list_groups(&*self.store).await?;
+        let standbys: HashSet<InstanceId> =
+            repo::list_pairs(&*self.store, None).await?.into_iter().map(|p| p.standby_instance_id).collect();
+        let places: std::collections::BTreeSet<AccountRegion> = groups.into_iter().map(|g| g.dr).collect();
+        let keep_ms = i64::from(self.settings.swapped_volume_retention_days) * 86_400_000;
+        let now = self.clock.now_millis();
+        let mut out = Vec::new();
+        for at in places {
+            for v in self.retried(|| self.cloud.describe_available_volumes(&at)).await? {
+                let Some(standby) = v.last_instance_id.clone().filter(|i| standbys.contains(i)) else { continue };
+                let deletable_after = v.since + keep_ms;
+                out.push(domain::recovery::SwappedVolume {
+                    account_id: at.account_id.clone(),
+                    region: at.region.clone(),
+                    standby_instance_id: standby,
+                    deletable_after,
+                    deletable: now >= deletable_after,
+                    volume: v,
+                });
+            }
+        }
+        out.sort_by(|a, b| (a.volume.since, &a.volume.volume_id).cmp(&(b.volume.since, &b.volume.volume_id)));
+        Ok(out)
     }
 
     /// Records one AWS write the runner made, with its outcome.

@@ -177,11 +177,13 @@ pub struct EngineSettings {
     /// Cloud calls in flight at once per operation.
     pub concurrency: usize,
     pub retry: crate::retry::RetryPolicy,
+    /// How long volumes a launch swapped out of a standby are kept before they may be deleted.
+    pub swapped_volume_retention_days: u32,
 }
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        Self { concurrency: 8, retry: crate::retry::RetryPolicy::default() }
+        Self { concurrency: 8, retry: crate::retry::RetryPolicy::default(), swapped_volume_retention_days: 14 }
     }
 }
 

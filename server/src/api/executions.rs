@@ -1,5 +1,7 @@
 //! `/executions`: start a drill or a recovery of a plan, decide on it (approve, reject, resume a gate,
-//! cancel), and read its progress. The runner loop (`server::spawn_execution_runner`) drives them.
+//! cancel), and read its progress, once or as Server-Sent Events. The runner loop
+//! (`server::spawn_execution_runner`) drives them. `/swapped-volumes` lists the volumes launches swapped out
+//! of standbys, with their retention.
 
 use super::Who;
 use super::error::{ApiError, ApiJson, ApiPath};
@@ -7,11 +9,21 @@ use super::routes::Routes;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use domain::auth::{Access, Permission};
-use domain::execution::{ExecutionStatus, status};
+use domain::execution::{ExecutionStatus, ExecutionView, status};
+use domain::recovery::SwappedVolume;
 use engine::Services;
 use engine::executions::{Decision, ExecutionRecord, StartExecution};
+use futures::Stream;
 use serde::{Deserialize, Serialize};
+use std::convert::Infallible;
+use std::time::Duration;
+
+/// How often the event stream looks for a change.
+const STREAM_POLL: Duration = Duration::from_millis(500);
+/// The longest the stream stays silent while an execution runs (its clocks move).
+const STREAM_REFRESH: Duration = Duration::from_secs(5);
 
 pub fn routes() -> Routes {
     let read = Access::Role(Permission::Read);
@@ -22,6 +34,8 @@ pub fn routes() -> Routes {
         .get("/executions", read, list)
         .get("/executions/{execution_id}", read, read_one)
         .get("/executions/{execution_id}/allow-launching/status", read, progress)
+        .get("/executions/{execution_id}/events", read, events)
+        .get("/swapped-volumes", read, swapped_volumes)
         .post("/executions/{execution_id}/approve", approve, approve_one)
         .post("/executions/{execution_id}/reject", approve, reject_one)
         .post("/executions/{execution_id}/resume", approve, resume_one)
@@ -60,6 +74,67 @@ async fn read_one(State(s): State<Services>, ApiPath(id): ApiPath<String>) -> Re
 async fn progress(State(s): State<Services>, ApiPath(id): ApiPath<String>) -> Result<Json<ExecutionStatus>, ApiError> {
     let e = s.get_execution(&id).await?;
     Ok(Json(status(&e.state, e.rto_target_minutes, s.clock.now_millis())))
+}
+
+#[derive(Serialize)]
+struct SwappedVolumeList {
+    retention_days: u32,
+    volumes: Vec<SwappedVolume>,
+}
+
+async fn swapped_volumes(State(s): State<Services>) -> Result<Json<SwappedVolumeList>, ApiError> {
+    let volumes = s.swapped_volumes().await?;
+    Ok(Json(SwappedVolumeList { retention_days: s.settings.swapped_volume_retention_days, volumes }))
+}
+
+/// `event: execution` with an [`ExecutionView`] whenever the execution changes (and every few seconds while
+/// it runs); the stream ends after the view that shows it ended.
+async fn events(
+    State(s): State<Services>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let first = s.execution_view(&id).await?;
+    struct Cursor {
+        s: Services,
+        id: String,
+        next: Option<ExecutionView>,
+        last: Option<(u64, tokio::time::Instant)>,
+        ended: bool,
+    }
+    let cursor = Cursor { s, id, next: Some(first), last: None, ended: false };
+    let stream = futures::stream::unfold(cursor, |mut c| async move {
+        if c.ended {
+            return None;
+        }
+        loop {
+            let view = match c.next.take() {
+                Some(v) => v,
+                None => {
+                    tokio::time::sleep(STREAM_POLL).await;
+                    match c.s.execution_view(&c.id).await {
+                        Ok(v) => v,
+                        Err(e) => {
+                            tracing::warn!(execution_id = %c.id, error = %e, "execution stream read failed");
+                            continue;
+                        }
+                    }
+                }
+            };
+            let version = view.execution.version;
+            let stale = c.last.is_none_or(|(v, t)| v != version || t.elapsed() >= STREAM_REFRESH);
+            if !stale {
+                continue;
+            }
+            c.last = Some((version, tokio::time::Instant::now()));
+            c.ended = view.execution.state.phase.is_terminal();
+            let event = SseEvent::default()
+                .event("execution")
+                .json_data(&view)
+                .unwrap_or_else(|_| SseEvent::default().event("error").data("the execution does not encode"));
+            return Some((Ok(event), c));
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
 async fn decide(

@@ -132,7 +132,7 @@ pub fn spec() -> Value {
                     "responses": with(json!({ "204": { "description": "deleted" } }), error_responses(&[401, 403, 404, 409])) }
             },
             "/api/v1/executions/allow-launching/failover": {
-                "post": { "summary": "Start an execution of a plan: a drill runs at once; a recovery waits until a second person with the approver role approves. Refused when readiness blocks a server (warnings too unless acknowledged) or the plan already has a live execution",
+                "post": { "summary": "Start an execution of a plan: a drill runs at once (and returns its standbys to standby afterwards); a recovery (kind planned: stop and drain the sources first; disaster: never touch them) waits until a second person with the approver role approves. Refused when readiness blocks a server (warnings too unless acknowledged), a standby is still a DRS recovery instance, or the plan or any of its servers is in a live execution",
                     "requestBody": body("StartExecution"),
                     "responses": with(json!({ "201": ok("the execution", "Execution") }), error_responses(&[400, 401, 403, 404])) }
             },
@@ -146,6 +146,13 @@ pub fn spec() -> Value {
             "/api/v1/executions/{execution_id}/allow-launching/status": {
                 "parameters": [execution_id],
                 "get": { "summary": "Progress: phase, percent done, elapsed time, per-wave counts and RTO against the plan's target", "responses": with(json!({ "200": { "description": "ExecutionStatus" } }), error_responses(&[400, 401])) }
+            },
+            "/api/v1/executions/{execution_id}/events": {
+                "parameters": [execution_id],
+                "get": { "summary": "Server-Sent Events: `event: execution` with {execution, status} on every change and every few seconds while it runs; the stream ends after the execution ends", "responses": with(json!({ "200": { "description": "text/event-stream of ExecutionView" } }), error_responses(&[401, 404])) }
+            },
+            "/api/v1/swapped-volumes": {
+                "get": { "summary": "Volumes DRS swapped out of standbys when it launched into them, with the retention before they may be deleted (Roundtrip never deletes them itself)", "responses": with(json!({ "200": { "description": "{\"retention_days\":n,\"volumes\":[SwappedVolume]}" } }), error_responses(&[401])) }
             },
             "/api/v1/executions/{execution_id}/approve": {
                 "parameters": [execution_id],

@@ -61,18 +61,65 @@ async fn a_drill_runs_every_wave_to_verified_servers_and_reports_its_rto() {
     let rto = progress["rto_ms"].as_i64().unwrap();
     assert!(rto > 0 && rto <= progress["rto_target_ms"].as_i64().unwrap(), "{progress}");
     assert!(progress["waves"].as_array().unwrap().iter().all(|w| w["verified"] == w["servers"]));
-    // The plan is free again, but its standbys are running now: readiness refuses another run until they are
-    // back to standby (returning them after a drill is still to be built).
+    // The drill returned its standbys to standby, so the plan runs again; DRS's swapped-out volumes are listed.
     let (status, again) = app
         .post(
             "/api/v1/executions/allow-launching/failover",
             &json!({ "plan_id": plan, "mode": "drill", "acknowledge_warnings": true }),
         )
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    let codes: Vec<&str> =
-        again["error"]["details"]["fields"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap()).collect();
-    assert!(!codes.is_empty() && codes.iter().all(|c| *c == "NOT_READY"), "{again}");
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    let (status, volumes) = app.get("/api/v1/swapped-volumes").await;
+    assert_eq!(status, StatusCode::OK);
+    let volumes = volumes["volumes"].as_array().unwrap();
+    assert!(!volumes.is_empty() && volumes.iter().all(|v| v["deletable"] == false), "{volumes:?}");
+}
+
+#[tokio::test]
+async fn the_event_stream_follows_an_execution_until_it_ends() {
+    let app = spawn_app().await;
+    let plan = billing_plan(&app).await;
+    let (_, exec) = app
+        .post(
+            "/api/v1/executions/allow-launching/failover",
+            &json!({ "plan_id": plan, "mode": "drill", "acknowledge_warnings": true }),
+        )
+        .await;
+    let id = exec["id"].as_str().unwrap().to_owned();
+    let mut stream = app.client.get(app.url(&format!("/api/v1/executions/{id}/events"))).send().await.unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert!(stream.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let runner = {
+        let (services, clock, id) = (app.services.clone(), app.simulator.clock(), id.clone());
+        tokio::spawn(async move {
+            for _ in 0..200 {
+                let step = services.advance_execution(&id, "test-runner", &Default::default()).await.unwrap();
+                if step == engine::executions::Step::Done {
+                    break;
+                }
+                clock.advance(30_000);
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let mut text = String::new();
+    let read = async {
+        while let Some(chunk) = stream.chunk().await.unwrap() {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), read).await.expect("the stream ends with the execution");
+    runner.await.unwrap();
+    let phases: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str::<Value>(d).unwrap()["status"]["phase"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(text.contains("event: execution"), "{text}");
+    assert!(phases.len() >= 2 && phases[0] == "running", "{phases:?}");
+    assert_eq!(phases.last().map(String::as_str), Some("succeeded"), "{phases:?}");
+    let (status, body) = app.get("/api/v1/executions/exec-0000000000000000/events").await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "EXECUTION_NOT_FOUND"));
 }
 
 #[tokio::test]
