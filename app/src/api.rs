@@ -330,3 +330,46 @@ pub async fn delete_plan(id: String, expected_version: Option<u64>) -> Result<()
     let who = require(domain::auth::Permission::Operate)?;
     Ok(services()?.delete_plan(&who, &id, expected_version).await?)
 }
+
+/// Executions, newest first.
+#[server(prefix = "/console", endpoint = "list_executions", input = leptos::server_fn::codec::Json)]
+pub async fn list_executions() -> Result<Vec<domain::execution::ExecutionSummary>, ConsoleError> {
+    let all = services()?.list_executions().await?;
+    Ok(all.iter().map(domain::execution::ExecutionSummary::of).collect())
+}
+
+/// One execution with its progress now.
+#[server(prefix = "/console", endpoint = "get_execution", input = leptos::server_fn::codec::Json)]
+pub async fn get_execution(id: String) -> Result<domain::execution::ExecutionView, ConsoleError> {
+    Ok(services()?.execution_view(&id).await?)
+}
+
+/// Starts a drill, or requests a recovery; returns the execution's id.
+#[server(prefix = "/console", endpoint = "start_execution", input = leptos::server_fn::codec::Json)]
+pub async fn start_execution(request: domain::execution::StartExecution) -> Result<String, ConsoleError> {
+    let s = services()?;
+    let who = who()?;
+    Ok(s.start_execution(&who, &request).await?.id)
+}
+
+/// Approves, rejects, releases a gate (approvers) or cancels (operators).
+#[server(prefix = "/console", endpoint = "decide_execution", input = leptos::server_fn::codec::Json)]
+pub async fn decide_execution(
+    id: String,
+    decision: domain::execution::Decision,
+    comment: String,
+) -> Result<(), ConsoleError> {
+    use domain::auth::Permission;
+    use domain::execution::Decision;
+    let s = services()?;
+    let who = require(if decision == Decision::Cancel { Permission::Operate } else { Permission::Approve })?;
+    if matches!(decision, Decision::Approve | Decision::Reject) && comment.trim().is_empty() {
+        return Err(ConsoleError {
+            code: "VALIDATION_FAILED".into(),
+            message: "say why: an approval or rejection needs a comment".into(),
+            details: serde_json::json!({ "fields": [{ "field": "comment", "code": "REQUIRED", "message": "a comment is required" }] }),
+        });
+    }
+    s.decide_execution(&who, &id, decision, comment.trim()).await?;
+    Ok(())
+}

@@ -58,6 +58,8 @@ fn TopBar() -> impl IntoView {
                     <A href="/protection-groups">"Protection groups"</A>
                     <A href="/matching">"Instance matching"</A>
                     <A href="/recovery-plans">"Recovery plans"</A>
+                    <A href="/executions">"Failover"</A>
+                    <A href="/approvals">"Approvals"</A>
                     <A href="/audit">"Audit"</A>
                     <A href="/share-links">"Share links"</A>
                     <Transition fallback=|| ()>
@@ -97,6 +99,9 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/matching") view=pages::matching::Matching/>
                         <Route path=path!("/recovery-plans") view=pages::plans::Plans/>
                         <Route path=path!("/recovery-plans/:id") view=pages::plans::PlanEdit/>
+                        <Route path=path!("/executions") view=pages::executions::Executions/>
+                        <Route path=path!("/executions/:id") view=pages::executions::ExecutionDashboard/>
+                        <Route path=path!("/approvals") view=pages::executions::Approvals/>
                         <Route path=path!("/login") view=pages::signin::Login/>
                         <Route path=path!("/account") view=pages::signin::Account/>
                         <Route path=path!("/status/:token") view=pages::share::Status/>

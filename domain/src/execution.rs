@@ -101,6 +101,9 @@ pub enum WaveState {
 /// One server of an execution.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerRun {
+    /// The source server's name (its Name tag, as the pair recorded it).
+    #[serde(default)]
+    pub name: String,
     pub source_server_id: SourceServerId,
     /// The standby it must come up as.
     pub standby_instance_id: InstanceId,
@@ -135,6 +138,7 @@ impl ServerRun {
     /// A server about to run, in state `Waiting`.
     pub fn waiting(source_server_id: SourceServerId, standby_instance_id: InstanceId, expected_ip: Ipv4Addr) -> Self {
         Self {
+            name: String::new(),
             source_server_id,
             standby_instance_id,
             expected_ip,
@@ -874,6 +878,47 @@ pub struct ExecutionRecord {
 pub struct ExecutionView {
     pub execution: ExecutionRecord,
     pub status: ExecutionStatus,
+}
+
+/// One line of the executions list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionSummary {
+    pub id: String,
+    pub plan_id: String,
+    pub plan_name: String,
+    pub mode: Mode,
+    pub kind: FailoverKind,
+    pub phase: Phase,
+    pub progress_percent: u8,
+    pub servers: usize,
+    pub requested_by: String,
+    pub requested_at: i64,
+    pub approved_by: Option<String>,
+    pub ended_at: Option<i64>,
+    /// The wave waiting at its gate, when one is.
+    pub gate: Option<String>,
+}
+
+impl ExecutionSummary {
+    /// The summary of a stored execution.
+    pub fn of(e: &ExecutionRecord) -> Self {
+        let s = &e.state;
+        Self {
+            id: e.id.clone(),
+            plan_id: e.plan_id.clone(),
+            plan_name: e.plan_name.clone(),
+            mode: s.mode,
+            kind: s.kind,
+            phase: s.phase,
+            progress_percent: status(s, e.rto_target_minutes, 0).progress_percent,
+            servers: s.waves.iter().map(|w| w.servers.len()).sum(),
+            requested_by: s.requested_by.clone(),
+            requested_at: s.requested_at,
+            approved_by: s.approved_by.clone(),
+            ended_at: s.ended_at,
+            gate: (s.phase == Phase::AwaitingGate).then(|| s.waves.get(s.current_wave).map(|w| w.name.clone())).flatten(),
+        }
+    }
 }
 
 /// A request to run a plan.

@@ -4,6 +4,7 @@
 //! The stakeholder view carries application names, verdicts, times and the operator's message only:
 //! never instance IDs, IPs, account numbers or user names.
 
+use crate::execution::{Phase, WaveState};
 use crate::readiness::Verdict;
 use serde::{Deserialize, Serialize};
 
@@ -13,7 +14,7 @@ use serde::{Deserialize, Serialize};
 pub enum ShareScope {
     /// The readiness of every protection group (application).
     Estate,
-    /// One execution's progress (available once executions exist).
+    /// One execution's progress.
     Execution { execution_id: String },
 }
 
@@ -87,5 +88,34 @@ pub struct StakeholderStatus {
     pub message: String,
     pub generated_at: i64,
     pub applications: Vec<ApplicationStatus>,
+    /// For a link to one execution.
+    #[serde(default)]
+    pub execution: Option<ExecutionProgress>,
     pub expires_at: Option<i64>,
+}
+
+/// One wave on the stakeholder page: its name and counts, nothing that names a server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaveProgress {
+    pub name: String,
+    pub state: WaveState,
+    pub servers: usize,
+    pub verified: usize,
+    pub failed: usize,
+}
+
+/// An execution on the stakeholder page: phase, progress and times; never instance IDs, IPs, account
+/// numbers or user names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionProgress {
+    /// The recovery plan's name.
+    pub plan: String,
+    pub drill: bool,
+    pub phase: Phase,
+    pub progress_percent: u8,
+    pub elapsed_ms: Option<i64>,
+    pub remaining_ms: Option<i64>,
+    pub rto_ms: Option<i64>,
+    pub rto_target_ms: i64,
+    pub waves: Vec<WaveProgress>,
 }

@@ -242,6 +242,7 @@ impl Services {
                             p.standby_instance_id.clone(),
                             p.standby_private_ip,
                         );
+                        run.name = p.source_name.chars().take(domain::estate::MAX_TAG_VALUE_CHARS).collect();
                         if let Some(src) = sources.iter().find(|s| s.source_server_id == p.source_server_id) {
                             run.source_instance_id = src.source_instance_id.clone();
                             run.origin = Some(AccountRegion {

@@ -84,8 +84,8 @@ impl Services {
     /// Creates a share link; its token is returned once.
     ///
     /// # Errors
-    /// [`ServiceError::Invalid`] for a bad name, message or expiry, an execution scope (executions do not
-    /// exist yet), or too many links.
+    /// [`ServiceError::Invalid`] for a bad name, message or expiry, an execution that does not exist, or too
+    /// many links.
     pub async fn create_share_link(
         &self,
         who: &Principal,
@@ -97,11 +97,13 @@ impl Services {
         if input.expires_in_hours.is_some_and(|h| h == 0 || h > 24 * 365) {
             errors.push(FieldError::new("expires_in_hours", "OUT_OF_RANGE", "expires_in_hours must be 1 to 8760"));
         }
-        if let ShareScope::Execution { execution_id } = &input.scope {
+        if let ShareScope::Execution { execution_id } = &input.scope
+            && self.store.get(crate::executions::EXECUTIONS, execution_id).await?.is_none()
+        {
             errors.push(FieldError::new(
                 "scope.execution_id",
                 "EXECUTION_NOT_FOUND",
-                format!("execution {execution_id:?} does not exist"),
+                format!("execution {:?} does not exist", execution_id.chars().take(64).collect::<String>()),
             ));
         }
         let (Some(name), Some(message), true) = (name, message, errors.is_empty()) else {
@@ -219,16 +221,47 @@ impl Services {
         {
             return Err(ServiceError::ShareLinkNotFound);
         }
-        let applications = match &link.scope {
-            ShareScope::Estate => self.application_statuses().await?,
-            ShareScope::Execution { .. } => Vec::new(),
+        let (applications, execution) = match &link.scope {
+            ShareScope::Estate => (self.application_statuses().await?, None),
+            ShareScope::Execution { execution_id } => (Vec::new(), Some(self.execution_progress(execution_id).await?)),
         };
         Ok(StakeholderStatus {
             title: link.name,
             message: link.message,
             generated_at: now,
             applications,
+            execution,
             expires_at: link.expires_at,
+        })
+    }
+
+    /// An execution as stakeholders see it: counts and times only.
+    async fn execution_progress(&self, id: &str) -> Result<domain::share::ExecutionProgress, ServiceError> {
+        let v = self.execution_view(id).await.map_err(|e| match e {
+            ServiceError::ExecutionNotFound(_) => ServiceError::ShareLinkNotFound,
+            e => e,
+        })?;
+        Ok(domain::share::ExecutionProgress {
+            plan: v.execution.plan_name,
+            drill: v.execution.state.mode == domain::execution::Mode::Drill,
+            phase: v.status.phase,
+            progress_percent: v.status.progress_percent,
+            elapsed_ms: v.status.elapsed_ms,
+            remaining_ms: v.status.remaining_ms,
+            rto_ms: v.status.rto_ms,
+            rto_target_ms: v.status.rto_target_ms,
+            waves: v
+                .status
+                .waves
+                .into_iter()
+                .map(|w| domain::share::WaveProgress {
+                    name: w.name,
+                    state: w.state,
+                    servers: w.servers,
+                    verified: w.verified,
+                    failed: w.failed,
+                })
+                .collect(),
         })
     }
 

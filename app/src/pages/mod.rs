@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod audit;
 pub mod configure;
+pub mod executions;
 pub mod groups;
 pub mod matching;
 pub mod overview;

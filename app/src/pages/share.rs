@@ -13,7 +13,7 @@ use domain::share::{CreatedShareLink, NewShareLink, ShareLinkChange, ShareLinkVi
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
-fn verdict_badge(v: Option<Verdict>) -> impl IntoView {
+pub fn verdict_badge(v: Option<Verdict>) -> impl IntoView {
     match v {
         Some(Verdict::Ready) => view! { <Badge status="ready" label="ready"/> },
         Some(Verdict::ReadyWithWarnings) => view! { <Badge status="warning" label="ready with warnings"/> },
@@ -158,11 +158,15 @@ pub fn ShareLinks() -> impl IntoView {
     }
 }
 
-/// `/status/{token}`: the stakeholder page.
+/// `/status/{token}`: the stakeholder page. It refreshes itself every 15 seconds.
 #[component]
 pub fn Status() -> impl IntoView {
     let params = use_params_map();
     let status = Resource::new(move || params.with(|p| p.get("token").unwrap_or_default()), get_stakeholder_status);
+    #[cfg(feature = "hydrate")]
+    if let Ok(h) = set_interval_with_handle(move || status.refetch(), std::time::Duration::from_secs(15)) {
+        on_cleanup(move || h.clear());
+    }
     view! {
         <section class="page page-status">
             <Transition fallback=|| view! { <Loading what="status"/> }>
@@ -175,10 +179,10 @@ pub fn Status() -> impl IntoView {
                         <h1 data-testid="status-title">{s.title.clone()}</h1>
                         {(!s.message.is_empty()).then(|| view! { <p class="status-message" data-testid="status-message">{s.message.clone()}</p> })}
                         <p class="muted">"Updated "{when(s.generated_at)}{s.expires_at.map(|e| format!(" · link valid until {}", when(e)))}</p>
-                        {if s.applications.is_empty() {
-                            view! { <Empty title="Nothing to report yet">"No application is protected yet."</Empty> }.into_any()
-                        } else {
-                            view! {
+                        {match s.execution {
+                            Some(x) => view! { <ExecutionStatus x/> }.into_any(),
+                            None if s.applications.is_empty() => view! { <Empty title="Nothing to report yet">"No application is protected yet."</Empty> }.into_any(),
+                            None => view! {
                                 <ul class="status-list" data-testid="status-list">
                                     {s.applications.into_iter().map(|a| view! {
                                         <li class="status-item">
@@ -188,11 +192,80 @@ pub fn Status() -> impl IntoView {
                                         </li>
                                     }).collect_view()}
                                 </ul>
-                            }.into_any()
+                            }.into_any(),
                         }}
                     }.into_any(),
                 })}
             </Transition>
         </section>
+    }
+}
+
+/// One execution for stakeholders: phase, progress, times and waves; nothing that names a server.
+#[component]
+fn ExecutionStatus(x: domain::share::ExecutionProgress) -> impl IntoView {
+    use crate::pages::executions::{duration, phase_badge};
+    let kind = if x.drill { "DR drill" } else { "Failover" };
+    view! {
+        <div class="card" data-testid="status-execution">
+            <h2>{format!("{kind}: {}", x.plan)}" "{phase_badge(x.phase)}</h2>
+            <div class="progress-wrap">
+                <progress max="100" value=x.progress_percent.to_string()></progress>
+                <span>{format!("{}%", x.progress_percent)}</span>
+            </div>
+            <p>
+                {x.elapsed_ms.map(|e| format!("Elapsed {}", duration(e)))}
+                {x.remaining_ms.filter(|_| !x.phase.is_terminal()).map(|r| format!(" · about {} to go", duration(r)))}
+                {format!(" · target {}", duration(x.rto_target_ms))}
+                {x.rto_ms.map(|r| format!(" · recovered in {}", duration(r)))}
+            </p>
+            <ul class="status-list">
+                {x.waves.into_iter().map(|w| view! {
+                    <li class="status-item">
+                        <span class="status-name">{w.name.clone()}</span>
+                        <progress max=w.servers.to_string() value=(w.verified + w.failed).to_string()></progress>
+                        <span class="muted">{format!("{} of {} up{}", w.verified, w.servers, if w.failed > 0 { format!(", {} failed", w.failed) } else { String::new() })}</span>
+                    </li>
+                }).collect_view()}
+            </ul>
+        </div>
+    }
+}
+
+/// Creates a share link to one execution's status page and shows it once.
+#[component]
+pub fn ShareExecution(execution_id: String, name: String) -> impl IntoView {
+    let fresh = RwSignal::new(None::<CreatedShareLink>);
+    let error = RwSignal::new(None::<ConsoleError>);
+    let create = Action::new(move |(id, name): &(String, String)| {
+        let input = NewShareLink {
+            name: name.chars().take(domain::auth::MAX_LABEL_CHARS).collect(),
+            scope: ShareScope::Execution { execution_id: id.clone() },
+            message: String::new(),
+            expires_in_hours: Some(72),
+        };
+        async move {
+            match create_share_link(input).await {
+                Ok(l) => fresh.set(Some(l)),
+                Err(e) => error.set(Some(e)),
+            }
+        }
+    });
+    view! {
+        <IfAllowed permission=Permission::Operate>
+            {
+                let (id, name) = (execution_id.clone(), name.clone());
+                view! {
+                    <button class="btn btn-small" type="button" data-testid="share-execution" on:click=move |_| { create.dispatch((id.clone(), name.clone())); }>"Share status page…"</button>
+                }
+            }
+            {move || error.get().map(|e| view! { <ErrorBox error=e/> })}
+            {move || fresh.get().map(|l| view! {
+                <div class="alert alert-success secret-once" role="status">
+                    <p>"Stakeholders can follow this execution without signing in (valid 72 hours; revoke it on Share links). Copy it now: it is never shown again."</p>
+                    <a class="secret" href=l.path.clone() target="_blank" rel="noopener noreferrer" data-testid="execution-share-url">{l.path.clone()}</a>
+                </div>
+            })}
+        </IfAllowed>
     }
 }
