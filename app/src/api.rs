@@ -87,8 +87,23 @@ impl From<engine::ServiceError> for ConsoleError {
         if matches!(e.code(), domain::ErrorCode::Internal | domain::ErrorCode::CloudError) {
             leptos::logging::error!("console request failed: {e:?}");
         }
-        Self { code: e.code().as_str().to_owned(), message: e.public_message(), details: e.details() }
+        refusal(e.code(), e.public_message(), e.details())
     }
+}
+
+/// An error, answered by a console function called over HTTP with the status the REST API uses for its
+/// code (not a blanket 500). While a page renders on the server, the page's own status stays.
+#[cfg(feature = "ssr")]
+pub(crate) fn refusal(code: domain::ErrorCode, message: String, details: serde_json::Value) -> ConsoleError {
+    let called =
+        use_context::<http::request::Parts>().is_some_and(|p| p.uri.path().starts_with(crate::access::CONSOLE_PREFIX));
+    if called
+        && let Some(r) = use_context::<leptos_axum::ResponseOptions>()
+        && let Ok(status) = http::StatusCode::from_u16(code.http_status())
+    {
+        r.set_status(status);
+    }
+    ConsoleError { code: code.as_str().to_owned(), message, details }
 }
 
 /// The services, for a signed-in identity that may read. Console functions are also called in-process while
@@ -114,11 +129,7 @@ pub(crate) fn services_for_anyone() -> Result<engine::Services, ConsoleError> {
 pub(crate) fn who() -> Result<domain::auth::Principal, ConsoleError> {
     use_context::<http::request::Parts>()
         .and_then(|p| p.extensions.get::<domain::auth::Principal>().cloned())
-        .ok_or_else(|| ConsoleError {
-            code: "UNAUTHENTICATED".into(),
-            message: "sign in first".into(),
-            details: serde_json::Value::Null,
-        })
+        .ok_or_else(|| refusal(domain::ErrorCode::Unauthenticated, "sign in first".into(), serde_json::Value::Null))
 }
 
 /// Refuses unless the signed-in role grants `p` (for a function whose argument raises what it needs).
@@ -128,21 +139,21 @@ pub(crate) fn require(p: domain::auth::Permission) -> Result<domain::auth::Princ
     if who.allows(domain::auth::Access::Role(p)) {
         Ok(who)
     } else {
-        Err(ConsoleError {
-            code: "FORBIDDEN".into(),
-            message: format!("the {} role does not allow this", who.role),
-            details: serde_json::Value::Null,
-        })
+        Err(refusal(
+            domain::ErrorCode::Forbidden,
+            format!("the {} role does not allow this", who.role),
+            serde_json::Value::Null,
+        ))
     }
 }
 
 #[cfg(feature = "ssr")]
 fn bad_id(field: &str, e: domain::ids::IdError) -> ConsoleError {
-    ConsoleError {
-        code: "VALIDATION_FAILED".into(),
-        message: format!("{field}: {}", e.message),
-        details: serde_json::json!({ "fields": [domain::FieldError::new(field, e.code, e.message)] }),
-    }
+    refusal(
+        domain::ErrorCode::ValidationFailed,
+        format!("{field}: {}", e.message),
+        serde_json::json!({ "fields": [domain::FieldError::new(field, e.code, e.message)] }),
+    )
 }
 
 #[cfg(feature = "ssr")]
@@ -364,11 +375,11 @@ pub async fn decide_execution(
     let s = services()?;
     let who = require(if decision == Decision::Cancel { Permission::Operate } else { Permission::Approve })?;
     if matches!(decision, Decision::Approve | Decision::Reject) && comment.trim().is_empty() {
-        return Err(ConsoleError {
-            code: "VALIDATION_FAILED".into(),
-            message: "say why: an approval or rejection needs a comment".into(),
-            details: serde_json::json!({ "fields": [{ "field": "comment", "code": "REQUIRED", "message": "a comment is required" }] }),
-        });
+        return Err(refusal(
+            domain::ErrorCode::ValidationFailed,
+            "say why: an approval or rejection needs a comment".into(),
+            serde_json::json!({ "fields": [{ "field": "comment", "code": "REQUIRED", "message": "a comment is required" }] }),
+        ));
     }
     s.decide_execution(&who, &id, decision, comment.trim()).await?;
     Ok(())

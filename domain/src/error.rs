@@ -74,6 +74,34 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The HTTP status this code is answered with, in the REST API and by console functions.
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::ValidationFailed | Self::MalformedJson => 400,
+            Self::PayloadTooLarge => 413,
+            Self::UnsupportedMediaType => 415,
+            Self::RouteNotFound | Self::ProtectionGroupNotFound | Self::PairNotFound => 404,
+            Self::VersionConflict | Self::DuplicateName | Self::LaunchConfigurationApplied => 409,
+            Self::PairRejected => 422,
+            Self::Throttled => 503,
+            Self::CloudError => 502,
+            Self::Internal => 500,
+            Self::Unauthenticated | Self::LoginFailed => 401,
+            Self::Forbidden
+            | Self::CsrfRejected
+            | Self::PasswordChangeRequired
+            | Self::SelfApproval
+            | Self::NoPermissionDeclared => 403,
+            Self::LoginThrottled => 429,
+            Self::UserNotFound
+            | Self::TokenNotFound
+            | Self::ShareLinkNotFound
+            | Self::RecoveryPlanNotFound
+            | Self::ExecutionNotFound => 404,
+            Self::DuplicateUser | Self::LastAdmin | Self::AuditChainBroken | Self::InRecoveryPlan => 409,
+        }
+    }
+
     /// The wire form of the code, e.g. `PROTECTION_GROUP_NOT_FOUND`.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -916,7 +916,9 @@ impl ExecutionSummary {
             requested_at: s.requested_at,
             approved_by: s.approved_by.clone(),
             ended_at: s.ended_at,
-            gate: (s.phase == Phase::AwaitingGate).then(|| s.waves.get(s.current_wave).map(|w| w.name.clone())).flatten(),
+            gate: (s.phase == Phase::AwaitingGate)
+                .then(|| s.waves.get(s.current_wave).map(|w| w.name.clone()))
+                .flatten(),
         }
     }
 }

@@ -1,19 +1,6 @@
-import { expect, test, request as playwrightRequest, type Browser, type Page } from "@playwright/test";
-import { hydrated, watchErrors } from "./helpers";
+import { expect, test, request as playwrightRequest } from "@playwright/test";
+import { hydrated, signIn, stranger, watchErrors } from "./helpers";
 import { ADMIN_PASSWORD, HOSTILE_NAME, HOSTILE_URL, LONG_NAME } from "../playwright.config";
-
-/** A page in a fresh browser context: no cookies, nobody signed in. */
-async function stranger(browser: Browser): Promise<Page> {
-  const context = await browser.newContext({ storageState: { cookies: [], origins: [] } });
-  return context.newPage();
-}
-
-async function signIn(page: Page, user: string, password: string) {
-  await page.goto("/login");
-  await page.getByLabel("User name").fill(user);
-  await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-}
 
 test("without signing in there is only the login page; a wrong password says so; signing out ends the session", async ({ browser }) => {
   const page = await stranger(browser);

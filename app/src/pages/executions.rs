@@ -3,7 +3,7 @@
 //! live dashboard, fed by the execution's Server-Sent Events (`/api/v1/executions/{id}/events`).
 
 use crate::api::{
-    ConsoleError, decide_execution, get_execution, list_executions, list_plans, start_execution, verdicts,
+    ConsoleError, decide_execution, get_execution, list_executions, list_groups, list_plans, start_execution, verdicts,
 };
 use crate::components::{Badge, ConfirmButton, Empty, ErrorBox, Loading, Stat, when};
 use crate::pages::share::verdict_badge;
@@ -126,6 +126,7 @@ fn ExecutionTable(rows: Vec<ExecutionSummary>) -> impl IntoView {
 fn Wizard() -> impl IntoView {
     let plans = Resource::new(|| (), |_| list_plans());
     let verdicts = Resource::new(|| (), |_| verdicts());
+    let groups = Resource::new(|| (), |_| list_groups());
     let plan = RwSignal::new(String::new());
     let kind = RwSignal::new("drill".to_owned());
     let ack = RwSignal::new(false);
@@ -149,7 +150,12 @@ fn Wizard() -> impl IntoView {
             "disaster" => (Mode::Recovery, FailoverKind::Disaster),
             _ => (Mode::Drill, FailoverKind::Disaster),
         };
-        start.dispatch(StartExecution { plan_id: plan.get_untracked(), mode, kind, acknowledge_warnings: ack.get_untracked() });
+        start.dispatch(StartExecution {
+            plan_id: plan.get_untracked(),
+            mode,
+            kind,
+            acknowledge_warnings: ack.get_untracked(),
+        });
     };
     let busy = start.pending();
     let option = move |value: &'static str, title: &'static str, help: &'static str| {
@@ -189,6 +195,7 @@ fn Wizard() -> impl IntoView {
                 <Transition fallback=|| ()>
                     {move || {
                         let chosen = plan.get();
+                        let names = groups.get().and_then(Result::ok).unwrap_or_default();
                         let groups = plans.get().and_then(Result::ok).and_then(|ps| ps.into_iter().find(|p| p.id == chosen)).map(|p| p.protection_group_ids).unwrap_or_default();
                         let known = verdicts.get().and_then(Result::ok).unwrap_or_default();
                         if groups.is_empty() {
@@ -198,9 +205,10 @@ fn Wizard() -> impl IntoView {
                             <ul class="status-list" data-testid="wizard-readiness">
                                 {groups.into_iter().map(|g| {
                                     let v = known.iter().find(|v| v.protection_group_id == g).cloned();
+                                    let name = names.iter().find(|s| s.group.id == g).map_or_else(|| g.to_string(), |s| s.group.name.clone());
                                     view! {
                                         <li class="status-item">
-                                            <span class="status-name">{v.as_ref().map(|v| v.name.clone()).unwrap_or_else(|| g.to_string())}</span>
+                                            <span class="status-name">{name}</span>
                                             {verdict_badge(v.as_ref().map(|v| v.verdict))}
                                             <a href=format!("/protection-groups/{g}/configuration")>"details"</a>
                                         </li>
@@ -380,7 +388,8 @@ fn Dashboard(v: ExecutionView, refresh: Callback<()>) -> impl IntoView {
     let failed = state.waves.iter().flat_map(|w| &w.servers).filter(|s| s.state == ServerState::Failed).count();
     let waiting_decision = matches!(state.phase, Phase::AwaitingApproval | Phase::AwaitingGate);
     let can_cancel = can(Permission::Operate);
-    let cancellable = matches!(state.phase, Phase::AwaitingApproval | Phase::AwaitingGate | Phase::Running) && !state.cancel_requested;
+    let cancellable = matches!(state.phase, Phase::AwaitingApproval | Phase::AwaitingGate | Phase::Running)
+        && !state.cancel_requested;
     let cancel = Action::new(move |id: &String| {
         let id = id.clone();
         async move {

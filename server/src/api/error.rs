@@ -41,37 +41,7 @@ impl ApiError {
 
     /// The status a stable code is answered with.
     pub fn status_of(code: ErrorCode) -> StatusCode {
-        match code {
-            ErrorCode::ValidationFailed | ErrorCode::MalformedJson => StatusCode::BAD_REQUEST,
-            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ErrorCode::RouteNotFound | ErrorCode::ProtectionGroupNotFound | ErrorCode::PairNotFound => {
-                StatusCode::NOT_FOUND
-            }
-            ErrorCode::VersionConflict | ErrorCode::DuplicateName | ErrorCode::LaunchConfigurationApplied => {
-                StatusCode::CONFLICT
-            }
-            ErrorCode::PairRejected => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCode::Throttled => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::CloudError => StatusCode::BAD_GATEWAY,
-            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::Unauthenticated | ErrorCode::LoginFailed => StatusCode::UNAUTHORIZED,
-            ErrorCode::Forbidden
-            | ErrorCode::CsrfRejected
-            | ErrorCode::PasswordChangeRequired
-            | ErrorCode::SelfApproval
-            | ErrorCode::NoPermissionDeclared => StatusCode::FORBIDDEN,
-            ErrorCode::LoginThrottled => StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::UserNotFound
-            | ErrorCode::TokenNotFound
-            | ErrorCode::ShareLinkNotFound
-            | ErrorCode::RecoveryPlanNotFound
-            | ErrorCode::ExecutionNotFound => StatusCode::NOT_FOUND,
-            ErrorCode::DuplicateUser
-            | ErrorCode::LastAdmin
-            | ErrorCode::AuditChainBroken
-            | ErrorCode::InRecoveryPlan => StatusCode::CONFLICT,
-        }
+        StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 }
 
