@@ -33,10 +33,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub const EXECUTIONS: &str = "executions";
 pub const EXECUTION_LOCKS: &str = "execution_locks";
-/// How long a lease lasts without renewal.
-pub const LEASE_MS: i64 = 60_000;
-/// How long a recovery waits for approval by default.
-pub const APPROVAL_TTL_MS: i64 = 60 * 60_000;
 /// The key of the one [`ActiveLocks`] record.
 const ACTIVE: &str = "active";
 /// Lines an execution's event log keeps (the most recent).
@@ -288,7 +284,14 @@ impl Services {
             plan_name: plan.name.clone(),
             dr,
             rto_target_minutes: plan.rto_target_minutes,
-            state: ExecutionState::new(req.mode, req.kind, waves, &who.subject, now, APPROVAL_TTL_MS),
+            state: ExecutionState::new(
+                req.mode,
+                req.kind,
+                waves,
+                &who.subject,
+                now,
+                i64::from(self.settings.approval_ttl_minutes) * 60_000,
+            ),
             lease: None,
             log: Vec::new(),
             version: 1,
@@ -480,7 +483,7 @@ impl Services {
             return Ok(None);
         }
         let before = rec.version;
-        rec.lease = Some(Lease { owner: owner.to_owned(), until: now + LEASE_MS });
+        rec.lease = Some(Lease { owner: owner.to_owned(), until: now + self.settings.lease_ms });
         match self.store.transact(vec![put(&rec, Expect::Version(before))]).await {
             Ok(v) => {
                 rec.version = v[0];

@@ -179,11 +179,21 @@ pub struct EngineSettings {
     pub retry: crate::retry::RetryPolicy,
     /// How long volumes a launch swapped out of a standby are kept before they may be deleted.
     pub swapped_volume_retention_days: u32,
+    /// How long a runner's lease on an execution lasts without renewal (wall-clock ms).
+    pub lease_ms: i64,
+    /// How long a requested recovery waits for approval.
+    pub approval_ttl_minutes: u32,
 }
 
 impl Default for EngineSettings {
     fn default() -> Self {
-        Self { concurrency: 8, retry: crate::retry::RetryPolicy::default(), swapped_volume_retention_days: 14 }
+        Self {
+            concurrency: 8,
+            retry: crate::retry::RetryPolicy::default(),
+            swapped_volume_retention_days: 14,
+            lease_ms: 60_000,
+            approval_ttl_minutes: 60,
+        }
     }
 }
 

@@ -52,8 +52,11 @@ pub async fn wire(settings: &Settings) -> anyhow::Result<Wired> {
     let store = Arc::new(EmbeddedStore::open(&settings.data_dir.join("roundtrip-store.jsonl"))?);
     let simulator = Arc::new(Simulator::open(&settings.data_dir, || load_scenario(settings), settings.sim_speed)?);
     let clock: Arc<dyn Clock> = simulator.clock();
-    let services =
+    let mut services =
         Services::with(simulator.clone(), store, clock, Arc::new(engine::clock::SystemClock), settings.auth.sessions);
+    services.settings.lease_ms = i64::try_from(settings.lease_ms.max(1_000)).unwrap_or(i64::MAX);
+    services.settings.approval_ttl_minutes = settings.approval_ttl_minutes.max(1);
+    services.settings.swapped_volume_retention_days = settings.swapped_volume_retention_days;
     bootstrap_admin(&services, settings).await?;
     let oidc = settings.oidc.clone().map(oidc::Oidc::new).transpose()?.map(Arc::new);
     let router = router(services.clone(), settings, oidc);

@@ -53,6 +53,13 @@ pub struct Settings {
     pub readiness_interval_minutes: u64,
     /// Milliseconds between runner passes over live executions (each pass polls DRS for each of them).
     pub runner_interval_ms: u64,
+    /// How long a runner's lease on an execution lasts without renewal; another process takes the
+    /// execution over once it has expired (after a crash, for instance).
+    pub lease_ms: u64,
+    /// How long a requested recovery waits for approval before it expires.
+    pub approval_ttl_minutes: u32,
+    /// How long volumes a launch swapped out of a standby are kept before they are listed as deletable.
+    pub swapped_volume_retention_days: u32,
     pub auth: AuthConfig,
     /// Bearer JWTs from an OIDC issuer, when configured.
     pub oidc: Option<OidcConfig>,
@@ -151,6 +158,9 @@ impl Default for Settings {
             log_format: LogFormat::Pretty,
             readiness_interval_minutes: 15,
             runner_interval_ms: 5_000,
+            lease_ms: 60_000,
+            approval_ttl_minutes: 60,
+            swapped_volume_retention_days: 14,
             auth: AuthConfig::default(),
             oidc: None,
         }
@@ -209,6 +219,13 @@ impl Settings {
                 "SECURE_COOKIES" => s.auth.secure_cookies = value.parse().map_err(|_| bad("expected true or false"))?,
                 "RUNNER_INTERVAL_MS" => {
                     s.runner_interval_ms = value.parse().map_err(|_| bad("expected milliseconds"))?
+                }
+                "LEASE_MS" => s.lease_ms = value.parse().map_err(|_| bad("expected milliseconds"))?,
+                "APPROVAL_TTL_MINUTES" => {
+                    s.approval_ttl_minutes = value.parse().map_err(|_| bad("expected whole minutes"))?
+                }
+                "SWAPPED_VOLUME_RETENTION_DAYS" => {
+                    s.swapped_volume_retention_days = value.parse().map_err(|_| bad("expected whole days"))?
                 }
                 "SITE_ROOT" => s.site_root = PathBuf::from(&value),
                 "MAX_BODY_BYTES" => s.max_body_bytes = value.parse().map_err(|_| bad("expected a number of bytes"))?,

@@ -157,3 +157,56 @@ async fn a_recovery_needs_a_comment_and_a_second_person() {
     let (status, body) = app.get("/api/v1/executions/exec-0000000000000000").await;
     assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "EXECUTION_NOT_FOUND"));
 }
+
+#[tokio::test]
+async fn an_executions_stakeholder_page_shows_progress_and_nothing_internal() {
+    let app = spawn_app().await;
+    let plan = billing_plan(&app).await;
+    let (status, body) = app
+        .post(
+            "/api/v1/share-links",
+            &json!({ "name": "Bridge", "scope": { "kind": "execution", "execution_id": "exec-0000000000000000" } }),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "VALIDATION_FAILED"), "no such execution");
+    let (_, exec) = app
+        .post(
+            "/api/v1/executions/allow-launching/failover",
+            &json!({ "plan_id": plan, "mode": "recovery", "kind": "planned", "acknowledge_warnings": true }),
+        )
+        .await;
+    let id = exec["id"].as_str().unwrap().to_owned();
+    let (status, link) = app
+        .post(
+            "/api/v1/share-links",
+            &json!({ "name": "Billing failover", "message": "Migration tonight", "scope": { "kind": "execution", "execution_id": id } }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{link}");
+    let bob = client_with_token(&app.token_for("bob", "approver").await);
+    let r = bob
+        .post(app.url(&format!("/api/v1/executions/{id}/approve")))
+        .json(&json!({ "comment": "go" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    drive(&app, &id).await;
+
+    let token = link["token"].as_str().unwrap();
+    let status_json: Value =
+        app.anonymous.get(app.url(&format!("/api/v1/share/{token}"))).send().await.unwrap().json().await.unwrap();
+    let x = &status_json["execution"];
+    assert_eq!(
+        (x["plan"].as_str(), x["phase"].as_str(), x["drill"].as_bool()),
+        (Some("Billing"), Some("succeeded"), Some(false))
+    );
+    assert_eq!(x["progress_percent"], 100);
+    assert!(x["waves"].as_array().unwrap().iter().all(|w| w["verified"] == w["servers"]));
+    let html = app.anonymous.get(app.url(link["path"].as_str().unwrap())).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Failover: Billing") && html.contains("Migration tonight"), "{html}");
+    for text in [html.as_str(), &status_json.to_string()] {
+        assert_eq!(crate::security::leaks(text), Vec::<String>::new());
+        assert!(!text.contains("admin") && !text.contains("bob"), "no user names");
+    }
+}

@@ -2,6 +2,7 @@
 //! simulated estate. One test binary; `spawn_app()` starts a server and returns a typed client.
 
 mod bad_input;
+mod crash;
 mod executions;
 mod helpers;
 mod launch;

@@ -376,7 +376,7 @@ async fn the_audit_chain_verifies_after_a_session_of_changes_and_catches_an_edit
 }
 
 /// Text that must never reach a stakeholder: instance ids, source server ids, IPv4 addresses, account numbers.
-fn leaks(text: &str) -> Vec<String> {
+pub(crate) fn leaks(text: &str) -> Vec<String> {
     let mut found = Vec::new();
     let bytes: Vec<char> = text.chars().collect();
     let mut i = 0;
