@@ -549,7 +549,7 @@ mod tests {
         let (source, standby) = pairs[0].clone();
         let e = sim.start_recovery(&dr(), &[source.clone(), source.clone()], true).await.unwrap_err();
         assert!(matches!(e, CloudError::Validation { .. }), "{e:?}");
-        let first = sim.start_recovery(&dr(), &[source.clone()], true).await.unwrap();
+        let first = sim.start_recovery(&dr(), std::slice::from_ref(&source), true).await.unwrap();
         clock.advance(10 * MIN);
         assert_eq!(sim.describe_recovery_instances(&dr(), &[]).await.unwrap()[0].job_id, first.job_id);
         let stop = || async { sim.stop_instances(&dr(), std::slice::from_ref(&standby)).await.unwrap() };
@@ -563,7 +563,7 @@ mod tests {
 
         // Left listed, the standby is "the previous recovery instance" of the next drill: DRS deletes it.
         let snapshot = sim.with_world(|w| w.clone());
-        let second = sim.start_recovery(&dr(), &[source.clone()], true).await.unwrap();
+        let second = sim.start_recovery(&dr(), std::slice::from_ref(&source), true).await.unwrap();
         assert!(sim.describe_recovery_instances(&dr(), &[]).await.unwrap().is_empty());
         let log = sim.describe_job_log_items(&dr(), &second.job_id).await.unwrap();
         assert!(log.iter().any(|l| l.event == "CLEANUP_END"));
@@ -576,7 +576,7 @@ mod tests {
         sim.with_world(|w| *w = snapshot);
         sim.disconnect_recovery_instance(&dr(), &standby).await.unwrap();
         sim.delete_recovery_instance(&dr(), &standby).await.unwrap();
-        let third = sim.start_recovery(&dr(), &[source.clone()], true).await.unwrap();
+        let third = sim.start_recovery(&dr(), std::slice::from_ref(&source), true).await.unwrap();
         clock.advance(10 * MIN);
         let job = sim.describe_jobs(&dr(), &[third.job_id]).await.unwrap().remove(0);
         assert_eq!(job.servers[0].launch_status, LaunchStatus::Launched);
