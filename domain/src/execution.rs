@@ -169,6 +169,9 @@ pub struct WaveRun {
     pub started_at: Option<i64>,
     pub ended_at: Option<i64>,
     pub servers: Vec<ServerRun>,
+    /// When readiness was evaluated again as the wave started (nothing launches before).
+    #[serde(default)]
+    pub readiness_checked_at: Option<i64>,
 }
 
 /// The whole state of an execution.
@@ -260,6 +263,11 @@ pub enum Event {
         servers: Vec<SourceServerId>,
         at: i64,
     },
+    /// Readiness evaluated again as the current wave starts: these servers are blocked, with the reason.
+    ReadinessChecked {
+        blocked: Vec<(SourceServerId, String)>,
+        at: i64,
+    },
     /// Drill clean-up: the standby is stopped and no longer a DRS recovery instance.
     CleanedUp {
         servers: Vec<SourceServerId>,
@@ -302,6 +310,12 @@ impl Event {
             Event::SourcesStopped { servers, .. } => format!("stopping the source instance of {}", list(servers)),
             Event::Drained { servers, .. } => format!("{}: the last data is replicated", list(servers)),
             Event::CleanedUp { servers, .. } => format!("{}: standby stopped and released by DRS", list(servers)),
+            Event::ReadinessChecked { blocked, .. } if blocked.is_empty() => {
+                "readiness checked again: the wave may start".into()
+            }
+            Event::ReadinessChecked { blocked, .. } => {
+                format!("readiness checked again: {} servers blocked", blocked.len())
+            }
             Event::CancelRequested { by, .. } => format!("cancel requested by {by}"),
             Event::Tick { .. } => return None,
         })
@@ -310,6 +324,7 @@ impl Event {
     /// Whether the line reports a failure.
     pub fn is_failure(&self) -> bool {
         matches!(self, Event::StartFailed { .. } | Event::LaunchFailed { .. } | Event::VerificationFailed { .. })
+            || matches!(self, Event::ReadinessChecked { blocked, .. } if !blocked.is_empty())
     }
 }
 
@@ -329,6 +344,10 @@ pub enum Command {
         job_ids: Vec<String>,
     },
     Verify {
+        servers: Vec<SourceServerId>,
+    },
+    /// Evaluate readiness again for the current wave's servers before anything of it launches.
+    CheckReadiness {
         servers: Vec<SourceServerId>,
     },
     /// Planned failover: stop these servers' source instances (idempotent).
@@ -639,6 +658,19 @@ pub fn on_event(mut s: ExecutionState, ev: Event) -> Result<ExecutionState, Inva
                 }
             }
         }
+        Event::ReadinessChecked { blocked, at } => {
+            let Some(w) = s.waves.get_mut(s.current_wave) else { return Ok(s) };
+            w.readiness_checked_at = Some(at);
+            for r in &mut w.servers {
+                if let Some((_, why)) = blocked.iter().find(|(id, _)| id == &r.source_server_id)
+                    && r.state == ServerState::Waiting
+                {
+                    r.state = ServerState::Failed;
+                    r.error = Some(format!("not ready when its wave started: {why}"));
+                }
+            }
+            s.settle_wave(at);
+        }
         Event::CleanedUp { .. } => return Err(invalid(&s, "cleaned_up", "only a drill that has ended cleans up")),
         Event::VerificationFailed { server, error, at } => {
             if let Some(r) = s.server_mut(&server)
@@ -718,6 +750,10 @@ pub fn decide(s: &ExecutionState, limits: &Limits) -> Vec<Command> {
         out.push(Command::Verify { servers: launched });
     }
     if s.cancel_requested {
+        return out;
+    }
+    if w.readiness_checked_at.is_none() {
+        out.push(Command::CheckReadiness { servers: in_state(ServerState::Waiting) });
         return out;
     }
     let active = w.servers.iter().filter(|r| matches!(r.state, ServerState::Starting | ServerState::Launching)).count();
@@ -864,6 +900,12 @@ pub struct ExecutionRecord {
     /// Where its DRS jobs run (every group of the plan recovers into this account and region).
     pub dr: AccountRegion,
     pub rto_target_minutes: u32,
+    /// The plan's protection groups (readiness is evaluated per group).
+    #[serde(default)]
+    pub protection_group_ids: Vec<crate::ids::ProtectionGroupId>,
+    /// Whether the requester acknowledged readiness warnings (critical checks block regardless).
+    #[serde(default)]
+    pub acknowledge_warnings: bool,
     pub state: ExecutionState,
     pub lease: Option<Lease>,
     /// What happened, most recent last (the engine keeps the last 500 lines).
@@ -972,6 +1014,8 @@ mod tests {
             started_at: None,
             ended_at: None,
             servers: servers.map(server).collect(),
+            // Checked already, so tests of other rules start at once (one test below covers the check).
+            readiness_checked_at: Some(0),
         }
     }
 
@@ -1278,5 +1322,35 @@ mod tests {
         let s = apply(s, vec![Event::Approved { by: "bob".into(), at: 0 }]);
         let s = run_wave(s, "j", MIN);
         assert_eq!((s.phase, s.waves[0].servers[0].recovery_point), (Phase::Succeeded, Some(MIN)));
+    }
+
+    #[test]
+    fn a_wave_starts_nothing_before_readiness_is_checked_again_and_blocked_servers_fail() {
+        let mut waves = vec![wave("a", 1..4, false, OnFailure::Continue), wave("b", 4..5, false, OnFailure::Stop)];
+        waves.iter_mut().for_each(|w| w.readiness_checked_at = None);
+        let s = ExecutionState::new(Mode::Drill, FailoverKind::Disaster, waves, "a", 0, 0);
+        assert_eq!(decide(&s, &Limits::default()), [Command::CheckReadiness { servers: vec![id(1), id(2), id(3)] }]);
+        let s = apply(s, vec![Event::ReadinessChecked { blocked: vec![(id(2), "standby.stopped".into())], at: MIN }]);
+        assert_eq!(decide(&s, &Limits::default()), [Command::StartJob { servers: vec![id(1), id(3)], is_drill: true }]);
+        let blocked = &s.waves[0].servers[1];
+        assert_eq!(blocked.state, ServerState::Failed);
+        assert!(blocked.error.as_deref().unwrap().contains("standby.stopped"));
+        // Every server blocked: the wave fails at once and, as it continues on failure, the next one is checked.
+        let all = apply(
+            ExecutionState::new(
+                Mode::Drill,
+                FailoverKind::Disaster,
+                vec![wave("a", 1..2, false, OnFailure::Continue), wave("b", 2..3, false, OnFailure::Stop)],
+                "a",
+                0,
+                0,
+            ),
+            vec![],
+        );
+        let mut all = all;
+        all.waves.iter_mut().for_each(|w| w.readiness_checked_at = None);
+        let all = apply(all, vec![Event::ReadinessChecked { blocked: vec![(id(1), "x".into())], at: MIN }]);
+        assert_eq!((all.current_wave, all.waves[0].state), (1, WaveState::Failed));
+        assert_eq!(decide(&all, &Limits::default()), [Command::CheckReadiness { servers: vec![id(2)] }]);
     }
 }

@@ -102,6 +102,7 @@ fn event_time(ev: &Event, s: &ExecutionState) -> i64 {
         | Event::SourcesStopped { at, .. }
         | Event::Drained { at, .. }
         | Event::CleanedUp { at, .. }
+        | Event::ReadinessChecked { at, .. }
         | Event::CancelRequested { at, .. }
         | Event::Tick { at } => *at,
         Event::StartAbandoned { .. } => s.started_at.unwrap_or(s.requested_at),
@@ -228,6 +229,7 @@ impl Services {
                 state: WaveState::Pending,
                 started_at: None,
                 ended_at: None,
+                readiness_checked_at: None,
                 servers: w
                     .pair_ids
                     .iter()
@@ -284,6 +286,8 @@ impl Services {
             plan_name: plan.name.clone(),
             dr,
             rto_target_minutes: plan.rto_target_minutes,
+            protection_group_ids: plan.protection_group_ids.clone(),
+            acknowledge_warnings: req.acknowledge_warnings,
             state: ExecutionState::new(
                 req.mode,
                 req.kind,
@@ -587,6 +591,7 @@ impl Services {
                     evs
                 }
                 Command::Verify { servers } => self.verify(&rec, &servers, now).await?,
+                Command::CheckReadiness { servers } => self.wave_readiness(&rec, &servers, now).await?,
                 Command::StopSources { servers } => self.stop_sources(&rec, &servers, now).await?,
                 Command::AwaitDrain { servers } => self.drained(&rec, &servers, now).await?,
                 Command::CleanUp { servers } => self.clean_up(&rec, &servers, now).await?,
@@ -698,6 +703,31 @@ impl Services {
         let outcome = if r.is_ok() { crate::audit::Outcome::Ok } else { crate::audit::Outcome::Failed };
         let event = AuditEvent::ok(action, rec.id.as_str(), details).with_outcome(outcome);
         self.audit.record_or_log(&Principal::system("runner"), event).await;
+    }
+
+    /// Readiness again as a wave starts: a server whose pair is blocked (or has warnings nobody
+    /// acknowledged) does not launch.
+    async fn wave_readiness(
+        &self,
+        rec: &ExecutionRecord,
+        servers: &[SourceServerId],
+        now: i64,
+    ) -> Result<Vec<Event>, ServiceError> {
+        let mut blocked = Vec::new();
+        for g in &rec.protection_group_ids {
+            for pr in self.evaluate_readiness(g).await?.readiness.pairs {
+                let Some(run) = runs(rec, servers).find(|r| r.source_server_id == pr.source_server_id) else {
+                    continue;
+                };
+                let refused =
+                    pr.status == PairStatus::Blocked || (pr.status == PairStatus::Warning && !rec.acknowledge_warnings);
+                if refused {
+                    let failing: Vec<&str> = pr.checks.iter().filter(|c| !c.passed).map(|c| c.id.as_str()).collect();
+                    blocked.push((run.source_server_id.clone(), failing.join(", ")));
+                }
+            }
+        }
+        Ok(vec![Event::ReadinessChecked { blocked, at: now }])
     }
 
     /// Planned failover: `StopInstances` on the servers' source instances, per origin account and region.

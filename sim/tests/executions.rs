@@ -307,3 +307,29 @@ async fn a_drill_and_a_recovery_cannot_run_on_overlapping_servers() {
     run(&e, &drill.id).await;
     e.services.start_execution(&alice, &starting(&other.id, Mode::Recovery)).await.unwrap();
 }
+
+#[tokio::test]
+async fn readiness_is_evaluated_again_as_each_wave_starts() {
+    let e = estate().await;
+    let exec =
+        e.services.start_execution(&person("alice", Role::Operator), &starting(&e.plan_id, Mode::Drill)).await.unwrap();
+    // After the start, someone boots one standby of the second wave by hand.
+    let spoiled = exec.state.waves[1].servers[0].clone();
+    e.sim.with_world(|w| {
+        w.scenario.instances.iter_mut().find(|i| i.instance_id == spoiled.standby_instance_id).unwrap().state =
+            InstanceState::Running
+    });
+    run(&e, &exec.id).await;
+    let done = e.services.get_execution(&exec.id).await.unwrap();
+    let s = done.state.waves[1].servers.iter().find(|s| s.source_server_id == spoiled.source_server_id).unwrap();
+    assert_eq!(s.state, ServerState::Failed);
+    assert!(s.error.as_deref().unwrap().contains("not ready when its wave started"), "{:?}", s.error);
+    assert!(s.job_id.is_none(), "it never launched");
+    assert!(!launches(&e.sim).contains_key(spoiled.source_server_id.as_str()));
+    assert!(done.state.waves[0].servers.iter().all(|s| s.state == ServerState::Verified));
+    assert!(
+        done.log.iter().any(|l| l.failure && l.message.contains(&format!("{} blocked", spoiled.source_server_id))),
+        "{:?}",
+        done.log
+    );
+}
