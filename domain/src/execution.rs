@@ -314,7 +314,8 @@ impl Event {
                 "readiness checked again: the wave may start".into()
             }
             Event::ReadinessChecked { blocked, .. } => {
-                format!("readiness checked again: {} servers blocked", blocked.len())
+                let ids: Vec<SourceServerId> = blocked.iter().map(|(id, _)| id.clone()).collect();
+                format!("readiness checked again: {} blocked", list(&ids))
             }
             Event::CancelRequested { by, .. } => format!("cancel requested by {by}"),
             Event::Tick { .. } => return None,
