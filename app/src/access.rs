@@ -37,6 +37,7 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("list_executions", READ),
     ("get_execution", READ),
     ("start_execution", OPERATE),
+    ("swapped_volumes", READ),
     // Approving needs the approver role and cancelling the operator role: checked inside.
     ("decide_execution", READ),
     ("whoami", Access::Public),

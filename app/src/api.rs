@@ -384,3 +384,10 @@ pub async fn decide_execution(
     s.decide_execution(&who, &id, decision, comment.trim()).await?;
     Ok(())
 }
+
+/// Volumes DRS swapped out of standbys, with their retention (days) before they may be deleted.
+#[server(prefix = "/console", endpoint = "swapped_volumes", input = leptos::server_fn::codec::Json)]
+pub async fn swapped_volumes() -> Result<(u32, Vec<domain::recovery::SwappedVolume>), ConsoleError> {
+    let s = services()?;
+    Ok((s.settings.swapped_volume_retention_days, s.swapped_volumes().await?))
+}

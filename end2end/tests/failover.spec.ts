@@ -42,6 +42,10 @@ test("an operator runs a drill and then a failover that a second person approves
   await expect(page.getByTestId("event-log")).toContainText("standby stopped and released by DRS");
   await expect(page.getByTestId("rto-clock")).toContainText("RTO");
 
+  // DRS swapped the standbys' volumes; the old ones are listed, kept under the retention rule.
+  await page.goto("/executions");
+  await expect(page.getByTestId("swapped-volumes").locator("tbody tr").first()).toBeVisible();
+
   // The failover: a request that the requester cannot approve themselves.
   await startFromWizard(page, plan.id, "Disaster failover");
   await expect(page.getByTestId("execution-phase")).toContainText("awaiting approval");

@@ -3,7 +3,8 @@
 //! live dashboard, fed by the execution's Server-Sent Events (`/api/v1/executions/{id}/events`).
 
 use crate::api::{
-    ConsoleError, decide_execution, get_execution, list_executions, list_groups, list_plans, start_execution, verdicts,
+    ConsoleError, decide_execution, get_execution, list_executions, list_groups, list_plans, start_execution,
+    swapped_volumes, verdicts,
 };
 use crate::components::{Badge, ConfirmButton, Empty, ErrorBox, Loading, Stat, when};
 use crate::pages::share::verdict_badge;
@@ -96,7 +97,42 @@ pub fn Executions() -> impl IntoView {
                     Ok(rows) => view! { <ExecutionTable rows/> }.into_any(),
                 })}
             </Transition>
+            <SwappedVolumes/>
         </section>
+    }
+}
+
+/// The volumes launches swapped out of standbys: kept, and listed for clean-up once their retention ends.
+#[component]
+fn SwappedVolumes() -> impl IntoView {
+    let volumes = Resource::new(|| (), |_| swapped_volumes());
+    view! {
+        <h2>"Swapped-out volumes"</h2>
+        <Transition fallback=|| view! { <Loading what="volumes"/> }>
+            {move || volumes.get().map(|r| match r {
+                Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                Ok((_, list)) if list.is_empty() => view! {
+                    <Empty title="No swapped-out volumes">"A launch into a standby replaces its volumes; the old ones are kept and listed here."</Empty>
+                }.into_any(),
+                Ok((days, list)) => view! {
+                    <p class="muted">{format!("DRS replaced these standby volumes when it launched into them. Roundtrip never deletes them: they are kept at least {days} days, then marked deletable for you to remove.")}</p>
+                    <table class="table table-dense" data-testid="swapped-volumes">
+                        <thead><tr><th>"Volume"</th><th>"Size"</th><th>"From standby"</th><th>"Swapped out"</th><th>"Deletable"</th></tr></thead>
+                        <tbody>
+                            {list.into_iter().map(|v| view! {
+                                <tr>
+                                    <td class="mono">{v.volume.volume_id.clone()}</td>
+                                    <td>{format!("{} GiB", v.volume.size_gib)}</td>
+                                    <td class="mono">{v.standby_instance_id.to_string()}</td>
+                                    <td class="muted">{when(v.volume.since)}</td>
+                                    <td>{if v.deletable { "yes".to_owned() } else { format!("after {}", when(v.deletable_after)) }}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any(),
+            })}
+        </Transition>
     }
 }
 
@@ -454,7 +490,7 @@ fn Dashboard(v: ExecutionView, refresh: Callback<()>) -> impl IntoView {
                             {w.pause_before.then_some(" · gate before")}
                         </summary>
                         <table class="table table-compact">
-                            <thead><tr><th>"Server"</th><th>"State"</th><th>"Standby"</th><th>"Private IP"</th><th>"DRS job"</th><th>"Launched"</th><th>"Recovery point"</th><th>"Error"</th></tr></thead>
+                            <thead><tr><th>"Server"</th><th>"State"</th><th>"Standby"</th><th>"Private IP"</th><th>"DRS job"</th><th>"Launched"</th><th>"RTO"</th><th>"Recovery point"</th><th>"Error"</th></tr></thead>
                             <tbody>
                                 {w.servers.iter().map(|s| view! {
                                     <tr>
@@ -464,6 +500,7 @@ fn Dashboard(v: ExecutionView, refresh: Callback<()>) -> impl IntoView {
                                         <td><code>{s.expected_ip.to_string()}</code></td>
                                         <td class="muted">{s.job_id.clone().unwrap_or_default()}</td>
                                         <td class="muted">{s.launched_at.map(when).unwrap_or_default()}</td>
+                                        <td>{s.verified_at.zip(state.started_at).map(|(v, a)| duration(v - a)).unwrap_or_default()}</td>
                                         <td class="muted">{s.recovery_point.map(when).unwrap_or_default()}</td>
                                         <td class="error-text">{s.error.clone().unwrap_or_default()}</td>
                                     </tr>
