@@ -31,5 +31,22 @@ test("an operator makes a recovery plan from a group's dr:wave tags and moves a 
   await expect(page.getByTestId("wave").nth(1).getByTestId("plan-pair")).toHaveCount(secondWave - 1);
   await expect(page.getByTestId("wave").nth(2).getByTestId("plan-pair")).toHaveCount(thirdWave + 1);
   await expect(page.getByTestId("wave").nth(1).getByText("Wait for an approver before this wave")).toBeChecked();
+
+  // A new wave takes a server; an empty wave can be removed, one with servers cannot; the title follows a rename.
+  await page.getByTestId("add-wave").click();
+  await page.getByTestId("add-wave").click();
+  await expect(page.getByTestId("wave")).toHaveCount(5);
+  await expect(page.getByTestId("wave").nth(0).getByTestId("remove-wave")).toBeDisabled();
+  await page.getByTestId("wave").nth(4).getByTestId("remove-wave").click();
+  await expect(page.getByTestId("wave")).toHaveCount(4);
+  await page.getByTestId("wave").nth(2).getByTestId("plan-pair").first().getByLabel("Move to wave").selectOption("3");
+  await page.getByLabel("Name", { exact: true }).fill("Billing failover, split");
+  await page.getByRole("button", { name: "Save plan" }).click();
+  await expect(page.getByRole("status")).toContainText("Saved (version 3).");
+  await expect(page.getByTestId("plan-name")).toHaveText("Billing failover, split");
+  await page.reload();
+  await hydrated(page);
+  await expect(page.getByTestId("wave")).toHaveCount(4);
+  await expect(page.getByTestId("wave").nth(3).getByTestId("plan-pair")).toHaveCount(1);
   expect(errors).toEqual([]);
 });

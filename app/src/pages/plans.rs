@@ -147,16 +147,18 @@ pub fn PlanEdit() -> impl IntoView {
 fn PlanEditor(plan: RecoveryPlan) -> impl IntoView {
     let groups: Vec<String> = plan.protection_group_ids.iter().map(ToString::to_string).collect();
     let pairs = Resource::new(move || groups.clone(), group_pairs);
-    let waves: Vec<WaveForm> = plan
-        .waves
-        .iter()
-        .map(|w| WaveForm {
-            name: RwSignal::new(w.name.clone()),
-            pause_before: RwSignal::new(w.pause_before),
-            continue_on_failure: RwSignal::new(w.on_failure == OnFailure::Continue),
-            timeout: RwSignal::new(w.timeout_minutes.to_string()),
-        })
-        .collect();
+    let waves: RwSignal<Vec<WaveForm>> = RwSignal::new(
+        plan.waves
+            .iter()
+            .map(|w| WaveForm {
+                name: RwSignal::new(w.name.clone()),
+                pause_before: RwSignal::new(w.pause_before),
+                continue_on_failure: RwSignal::new(w.on_failure == OnFailure::Continue),
+                timeout: RwSignal::new(w.timeout_minutes.to_string()),
+            })
+            .collect(),
+    );
+    let title = RwSignal::new(plan.name.clone());
     // Which wave each pair is in.
     let placement: RwSignal<Vec<(PairId, usize)>> = RwSignal::new(
         plan.waves.iter().enumerate().flat_map(|(i, w)| w.pair_ids.iter().map(move |p| (p.clone(), i))).collect(),
@@ -169,14 +171,14 @@ fn PlanEditor(plan: RecoveryPlan) -> impl IntoView {
     let plan_id = plan.id.clone();
     let group_ids = plan.protection_group_ids.clone();
     let description = plan.description.clone();
-    let waves_for_save = waves.clone();
     let save = Action::new(move |_: &()| {
         let input = RecoveryPlanInput {
             name: name.get_untracked(),
             description: description.clone(),
             protection_group_ids: group_ids.clone(),
             waves: Some(
-                waves_for_save
+                waves
+                    .get_untracked()
                     .iter()
                     .enumerate()
                     .map(|(i, w)| Wave {
@@ -205,6 +207,7 @@ fn PlanEditor(plan: RecoveryPlan) -> impl IntoView {
                 Ok(p) => {
                     error.set(None);
                     version.set(p.version);
+                    title.set(p.name.clone());
                     saved.set(Some(format!("Saved (version {}).", p.version)));
                 }
                 Err(e) => {
@@ -226,13 +229,35 @@ fn PlanEditor(plan: RecoveryPlan) -> impl IntoView {
             }
         }
     });
-    let wave_names = waves.clone();
+    let add_wave = move |_| {
+        waves.update(|ws| {
+            let n = ws.len() + 1;
+            ws.push(WaveForm {
+                name: RwSignal::new(format!("wave {n}")),
+                pause_before: RwSignal::new(false),
+                continue_on_failure: RwSignal::new(false),
+                timeout: RwSignal::new(domain::plan::DEFAULT_WAVE_TIMEOUT_MINUTES.to_string()),
+            });
+        });
+    };
+    // Removes an empty wave; the waves after it move up one place.
+    let remove_wave = move |i: usize| {
+        if placement.get_untracked().iter().any(|(_, at)| *at == i) {
+            return;
+        }
+        waves.update(|ws| {
+            if i < ws.len() {
+                ws.remove(i);
+            }
+        });
+        placement.update(|pl| pl.iter_mut().filter(|(_, at)| *at > i).for_each(|(_, at)| *at -= 1));
+    };
     let busy = save.pending();
     view! {
         <div class="page-head">
             <div>
-                <h1 data-testid="plan-name">{plan.name.clone()}</h1>
-                <p class="lead">{format!("{} waves · created by {} · {}", plan.waves.len(), plan.created_by, when(plan.created_at))}</p>
+                <h1 data-testid="plan-name">{move || title.get()}</h1>
+                <p class="lead">{move || format!("{} waves · created by {} · {}", waves.get().len(), plan.created_by, when(plan.created_at))}</p>
             </div>
             <IfAllowed permission=Permission::Operate>
                 <ConfirmButton label="Delete plan…" question="Delete this plan? Executions already run keep their records." confirm="Delete"
@@ -253,15 +278,25 @@ fn PlanEditor(plan: RecoveryPlan) -> impl IntoView {
                 Err(e) => view! { <ErrorBox error=e/> }.into_any(),
                 Ok(list) => {
                     let by_id: HashMap<PairId, InstancePair> = list.into_iter().map(|p| (p.id.clone(), p)).collect();
-                    waves.iter().enumerate().map(|(i, w)| {
+                    // Its own reactive scope, so adding or removing a wave redraws the cards.
+                    let cards = move || {
+                    let all = waves.get();
+                    let count = all.len();
+                    all.iter().enumerate().map(|(i, w)| {
                         let w = w.clone();
-                        let names = wave_names.clone();
+                        let names = all.clone();
                         let by_id = by_id.clone();
                         view! {
                             <article class="card wave" data-testid="wave">
                                 <header class="card-head">
                                     <h2>{format!("Wave {} · ", i + 1)}<input class="inline-name" aria-label=format!("Name of wave {}", i + 1) bind:value=w.name/></h2>
                                     <span class="muted">{move || format!("{} servers", placement.get().iter().filter(|(_, at)| *at == i).count())}</span>
+                                    {(count > 1).then(|| view! {
+                                        <button class="btn btn-small" type="button" data-testid="remove-wave"
+                                            disabled=move || placement.get().iter().any(|(_, at)| *at == i)
+                                            title="Move its servers to other waves first"
+                                            on:click=move |_| remove_wave(i)>"Remove wave"</button>
+                                    })}
                                 </header>
                                 <div class="field-row">
                                     <label class="radio"><input type="checkbox" bind:checked=w.pause_before/>"Wait for an approver before this wave"</label>
@@ -297,7 +332,15 @@ fn PlanEditor(plan: RecoveryPlan) -> impl IntoView {
                                 </table>
                             </article>
                         }
-                    }).collect_view().into_any()
+                    }).collect_view()
+                    };
+                    view! {
+                        {cards}
+                        <IfAllowed permission=Permission::Operate>
+                            <button class="btn" type="button" data-testid="add-wave" on:click=add_wave>"Add a wave"</button>
+                            <span class="muted">" New and emptied waves are refused on save until they hold a server."</span>
+                        </IfAllowed>
+                    }.into_any()
                 }
             })}
         </Transition>
