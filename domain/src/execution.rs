@@ -20,6 +20,9 @@ use crate::plan::OnFailure;
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 
+/// How long a drill's clean-up may take before it ends with what is left.
+pub const CLEANUP_TIMEOUT_MS: i64 = 30 * 60_000;
+
 /// Drill or real recovery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -184,6 +187,9 @@ pub struct ExecutionState {
     /// While a drill cleans up: the phase it ends in once done.
     #[serde(default)]
     pub outcome: Option<Phase>,
+    /// When the drill's clean-up began.
+    #[serde(default)]
+    pub cleanup_started_at: Option<i64>,
     pub requested_by: String,
     pub requested_at: i64,
     /// A recovery not approved by then expires.
@@ -408,6 +414,7 @@ impl ExecutionState {
             kind: if mode == Mode::Drill { FailoverKind::Disaster } else { kind },
             phase,
             outcome: None,
+            cleanup_started_at: None,
             requested_by: requested_by.to_owned(),
             requested_at: at,
             approval_deadline: deadline,
@@ -461,18 +468,19 @@ impl ExecutionState {
         if self.mode == Mode::Drill && !self.to_clean_up().is_empty() {
             self.phase = Phase::CleaningUp;
             self.outcome = Some(outcome);
+            self.cleanup_started_at = Some(at);
         } else {
             self.phase = outcome;
             self.ended_at = Some(at);
         }
     }
 
-    /// Drill servers that reached DRS and are not yet back to standby.
+    /// Drill servers that may have reached DRS (claimed for a job) and are not yet back to standby.
     fn to_clean_up(&self) -> Vec<SourceServerId> {
         self.waves
             .iter()
             .flat_map(|w| &w.servers)
-            .filter(|r| r.job_id.is_some() && r.cleaned_at.is_none())
+            .filter(|r| r.started_at.is_some() && r.cleaned_at.is_none())
             .map(|r| r.source_server_id.clone())
             .collect()
     }
@@ -494,7 +502,10 @@ impl ExecutionState {
             .iter()
             .any(|s| matches!(s.state, ServerState::Starting | ServerState::Launching | ServerState::Launched));
         let waiting = w.servers.iter().any(|s| s.state == ServerState::Waiting);
-        if in_flight || (waiting && !self.cancel_requested) {
+        // A planned failover's server whose source is already stopped is committed: it launches even after
+        // a cancel, or its application would be down on both sides.
+        let committed = w.servers.iter().any(|s| s.state == ServerState::Waiting && s.source_stopped_at.is_some());
+        if in_flight || committed || (waiting && !self.cancel_requested) {
             return;
         }
         let failed = w.servers.iter().any(|s| s.state != ServerState::Verified);
@@ -523,17 +534,25 @@ pub fn on_event(mut s: ExecutionState, ev: Event) -> Result<ExecutionState, Inva
         return Ok(s);
     }
     if s.phase == Phase::CleaningUp {
-        // Clean-up always completes; late job events and cancel change nothing.
-        if let Event::CleanedUp { servers, at } = ev {
-            for r in s.waves.iter_mut().flat_map(|w| &mut w.servers) {
-                if servers.contains(&r.source_server_id) && r.cleaned_at.is_none() {
-                    r.cleaned_at = Some(at);
+        // Late job events change nothing. Clean-up ends when every standby is back, or when a person
+        // cancels it, or after CLEANUP_TIMEOUT_MS (e.g. a permission is missing): what is left stays as
+        // it is, and the next execution refuses to start while DRS still lists a standby.
+        let end = match ev {
+            Event::CleanedUp { servers, at } => {
+                for r in s.waves.iter_mut().flat_map(|w| &mut w.servers) {
+                    if servers.contains(&r.source_server_id) && r.cleaned_at.is_none() {
+                        r.cleaned_at = Some(at);
+                    }
                 }
+                s.to_clean_up().is_empty().then_some(at)
             }
-            if s.to_clean_up().is_empty() {
-                s.phase = s.outcome.take().unwrap_or(Phase::Failed);
-                s.ended_at = Some(at);
-            }
+            Event::CancelRequested { at, .. } => Some(at),
+            Event::Tick { at } if s.cleanup_started_at.is_some_and(|t| at >= t + CLEANUP_TIMEOUT_MS) => Some(at),
+            _ => None,
+        };
+        if let Some(at) = end {
+            s.phase = s.outcome.take().unwrap_or(Phase::Failed);
+            s.ended_at = Some(at);
         }
         return Ok(s);
     }
@@ -561,7 +580,12 @@ pub fn on_event(mut s: ExecutionState, ev: Event) -> Result<ExecutionState, Inva
             s.enter_wave(at, true);
         }
         Event::BatchClaimed { servers, at } => {
-            if s.phase != Phase::Running || s.cancel_requested {
+            let committed = |id: &SourceServerId| {
+                s.waves.get(s.current_wave).is_some_and(|w| {
+                    w.servers.iter().any(|r| &r.source_server_id == id && r.source_stopped_at.is_some())
+                })
+            };
+            if s.phase != Phase::Running || (s.cancel_requested && !servers.iter().all(committed)) {
                 return Err(invalid(&s, "batch_claimed", "no wave is starting servers"));
             }
             for id in &servers {
@@ -703,7 +727,9 @@ pub fn on_event(mut s: ExecutionState, ev: Event) -> Result<ExecutionState, Inva
             {
                 let minutes = w.timeout_ms / 60_000;
                 for r in &mut w.servers {
-                    if !matches!(r.state, ServerState::Verified | ServerState::Failed) {
+                    // A claim without a job id may be a running job: reconciliation decides, not the clock.
+                    let unreconciled = r.state == ServerState::Starting && r.job_id.is_none();
+                    if !matches!(r.state, ServerState::Verified | ServerState::Failed) && !unreconciled {
                         r.state = ServerState::Failed;
                         r.error = Some(format!("the wave timed out after {minutes} minutes"));
                     }
@@ -750,7 +776,9 @@ pub fn decide(s: &ExecutionState, limits: &Limits) -> Vec<Command> {
     if !launched.is_empty() {
         out.push(Command::Verify { servers: launched });
     }
-    if s.cancel_requested {
+    // After a cancel only committed servers (a planned failover's stopped sources) go on.
+    let committed = |r: &ServerRun| !s.cancel_requested || r.source_stopped_at.is_some();
+    if s.cancel_requested && !w.servers.iter().any(|r| r.state == ServerState::Waiting && committed(r)) {
         return out;
     }
     if w.readiness_checked_at.is_none() {
@@ -764,8 +792,10 @@ pub fn decide(s: &ExecutionState, limits: &Limits) -> Vec<Command> {
     let mut free_servers = limits.max_servers_in_active_jobs.saturating_sub(active);
     if s.kind == FailoverKind::Planned {
         let waiting = || w.servers.iter().filter(|r| r.state == ServerState::Waiting);
-        let to_stop: Vec<SourceServerId> =
-            waiting().filter(|r| r.source_stopped_at.is_none()).map(|r| r.source_server_id.clone()).collect();
+        let to_stop: Vec<SourceServerId> = waiting()
+            .filter(|r| r.source_stopped_at.is_none() && !s.cancel_requested)
+            .map(|r| r.source_server_id.clone())
+            .collect();
         if !to_stop.is_empty() {
             out.push(Command::StopSources { servers: to_stop });
         }
@@ -780,7 +810,7 @@ pub fn decide(s: &ExecutionState, limits: &Limits) -> Vec<Command> {
     let waiting: Vec<SourceServerId> = w
         .servers
         .iter()
-        .filter(|r| r.state == ServerState::Waiting && s.may_launch(r))
+        .filter(|r| r.state == ServerState::Waiting && s.may_launch(r) && committed(r))
         .map(|r| r.source_server_id.clone())
         .collect();
     for chunk in waiting.chunks(limits.max_servers_per_job.max(1)) {
@@ -1066,11 +1096,78 @@ mod tests {
         assert_eq!(decide(&s, &Limits::default()), [Command::CleanUp { servers: all.clone() }]);
         let s = apply(s, vec![Event::CleanedUp { servers: vec![id(1)], at: 17 * MIN }]);
         assert_eq!(decide(&s, &Limits::default()), [Command::CleanUp { servers: all[1..].to_vec() }]);
-        let s = apply(s, vec![Event::CancelRequested { by: "a".into(), at: 17 * MIN }]);
-        assert_eq!(s.phase, Phase::CleaningUp, "clean-up always completes");
+        let late = apply(s.clone(), vec![Event::LaunchFailed { server: id(2), error: "late".into(), at: 17 * MIN }]);
+        assert_eq!(late, s, "late job events change nothing");
+        // A person may abandon the clean-up; it also gives up after CLEANUP_TIMEOUT_MS.
+        let abandoned = apply(s.clone(), vec![Event::CancelRequested { by: "a".into(), at: 17 * MIN }]);
+        assert_eq!((abandoned.phase, abandoned.ended_at), (Phase::Succeeded, Some(17 * MIN)));
+        let stuck = apply(s.clone(), vec![Event::Tick { at: 16 * MIN + CLEANUP_TIMEOUT_MS - 1 }]);
+        assert_eq!(stuck.phase, Phase::CleaningUp);
+        let gave_up = apply(s.clone(), vec![Event::Tick { at: 16 * MIN + CLEANUP_TIMEOUT_MS }]);
+        assert_eq!((gave_up.phase, gave_up.waves[0].servers[1].cleaned_at), (Phase::Succeeded, None));
         let s = apply(s, vec![Event::CleanedUp { servers: all[1..].to_vec(), at: 18 * MIN }]);
         assert_eq!((s.phase, s.ended_at), (Phase::Succeeded, Some(18 * MIN)));
         assert!(decide(&s, &Limits::default()).is_empty());
+    }
+
+    #[test]
+    fn a_cancelled_planned_failover_still_launches_the_servers_whose_source_it_stopped() {
+        let s = ExecutionState::new(
+            Mode::Recovery,
+            FailoverKind::Planned,
+            vec![wave("a", 1..3, false, OnFailure::Stop), wave("b", 3..4, false, OnFailure::Stop)],
+            "alice",
+            0,
+            60 * MIN,
+        );
+        let s = apply(
+            s,
+            vec![
+                Event::Approved { by: "bob".into(), at: 0 },
+                Event::SourcesStopped { servers: vec![id(1)], at: MIN },
+                Event::CancelRequested { by: "alice".into(), at: MIN },
+            ],
+        );
+        assert_eq!(s.phase, Phase::Running, "server 1's source is down: it must come up on the DR side");
+        assert_eq!(
+            decide(&s, &Limits::default()),
+            [Command::AwaitDrain { servers: vec![id(1)] }],
+            "server 2 is left alone"
+        );
+        let s = apply(s, vec![Event::Drained { servers: vec![id(1)], at: 2 * MIN }]);
+        assert_eq!(decide(&s, &Limits::default()), [Command::StartJob { servers: vec![id(1)], is_drill: false }]);
+        let ids = vec![id(1)];
+        let s = apply(
+            s,
+            vec![
+                Event::BatchClaimed { servers: ids.clone(), at: 2 * MIN },
+                Event::JobStarted { job_id: "j".into(), servers: ids, at: 2 * MIN },
+                Event::Launched { server: id(1), at: 5 * MIN },
+                Event::Verified { server: id(1), at: 6 * MIN, recovery_point: None },
+            ],
+        );
+        assert_eq!(
+            (s.phase, s.waves[0].servers[1].state, s.waves[1].state),
+            (Phase::Cancelled, ServerState::Waiting, WaveState::Skipped)
+        );
+    }
+
+    #[test]
+    fn a_wave_timeout_leaves_a_claim_without_a_job_to_reconciliation() {
+        let s = ExecutionState::new(
+            Mode::Drill,
+            FailoverKind::Disaster,
+            vec![wave("a", 1..3, false, OnFailure::Stop)],
+            "a",
+            0,
+            0,
+        );
+        let s = apply(s, vec![Event::BatchClaimed { servers: vec![id(1)], at: 0 }, Event::Tick { at: 60 * MIN }]);
+        assert_eq!(
+            (s.waves[0].servers[0].state, s.waves[0].servers[1].state),
+            (ServerState::Starting, ServerState::Failed)
+        );
+        assert_eq!(decide(&s, &Limits::default()), [Command::Reconcile { servers: vec![id(1)] }]);
     }
 
     #[test]

@@ -26,7 +26,7 @@ use domain::execution::{
 };
 pub use domain::execution::{Decision, ExecutionRecord, ExecutionView, Lease, LogLine, StartExecution};
 use domain::ids::{InstanceId, SourceServerId};
-use domain::matching::PairStatus;
+use domain::matching::Severity;
 use domain::recovery::LaunchStatus;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -173,18 +173,18 @@ impl Services {
             }
             // Readiness now, not as it was: critical checks block; warnings block unless acknowledged.
             let readiness = self.evaluate_readiness(g).await?.readiness;
-            for pr in readiness.pairs {
-                let blocked =
-                    pr.status == PairStatus::Blocked || (pr.status == PairStatus::Warning && !req.acknowledge_warnings);
-                let in_plan = plan.waves.iter().any(|w| w.pair_ids.contains(&pr.pair_id));
-                if blocked && in_plan {
-                    let failing: Vec<&str> = pr.checks.iter().filter(|c| !c.passed).map(|c| c.id.as_str()).collect();
-                    problems.push(FieldError::new(
-                        pr.pair_id.to_string(),
-                        if pr.status == PairStatus::Blocked { "NOT_READY" } else { "WARNINGS_NOT_ACKNOWLEDGED" },
-                        format!("{}: {}", pr.source_name, failing.join(", ")),
-                    ));
+            for pr in readiness.pairs.iter().filter(|pr| plan.waves.iter().any(|w| w.pair_ids.contains(&pr.pair_id))) {
+                let failing = blocking_checks(pr, req.mode, req.kind, req.acknowledge_warnings);
+                if failing.is_empty() {
+                    continue;
                 }
+                let critical = failing.iter().any(|c| c.severity == Severity::Critical);
+                let ids: Vec<&str> = failing.iter().map(|c| c.id.as_str()).collect();
+                problems.push(FieldError::new(
+                    pr.pair_id.to_string(),
+                    if critical { "NOT_READY" } else { "WARNINGS_NOT_ACKNOWLEDGED" },
+                    format!("{}: {}", pr.source_name, ids.join(", ")),
+                ));
             }
         }
         // A pair removed since the plan was saved would silently drop a server: refuse instead.
@@ -403,6 +403,10 @@ impl Services {
         if rec.log.len() > LOG_LINES {
             rec.log.drain(..rec.log.len() - LOG_LINES);
         }
+        // Every write of the lease holder renews its lease, so a long step does not lose it midway.
+        if let Some(l) = rec.lease.as_mut() {
+            l.until = l.until.max(self.wall_clock.now_millis() + self.settings.lease_ms);
+        }
         loop {
             let mut ops = vec![put(&rec, Expect::Version(before))];
             if rec.state.phase.is_terminal() {
@@ -524,14 +528,15 @@ impl Services {
                     self.record_aws_write(&rec, "aws.drs.StartRecovery", &rec.dr, details, &r).await;
                     match r {
                         Ok(job) => vec![Event::JobStarted { job_id: job.job_id, servers, at: now }],
-                        // Busy or over quota now: try again on a later step.
-                        Err(
-                            CloudError::QuotaExceeded { .. }
-                            | CloudError::Throttled { .. }
-                            | CloudError::Conflict { .. },
-                        ) => {
+                        // Refused before anything started (throttled, over quota): try again later.
+                        Err(CloudError::QuotaExceeded { .. } | CloudError::Throttled { .. }) => {
                             vec![Event::StartAbandoned { servers }]
                         }
+                        // The call may have started a job after all (a 5xx that DRS processed, whose retry
+                        // then conflicts with it): leave the claim for reconciliation with DescribeJobs.
+                        Err(
+                            CloudError::Conflict { .. } | CloudError::Unavailable { .. } | CloudError::Unexpected(_),
+                        ) => Vec::new(),
                         Err(e) => vec![Event::StartFailed { servers, error: e.to_string(), at: now }],
                     }
                 }
@@ -719,12 +724,16 @@ impl Services {
                 let Some(run) = runs(rec, servers).find(|r| r.source_server_id == pr.source_server_id) else {
                     continue;
                 };
-                let refused =
-                    pr.status == PairStatus::Blocked || (pr.status == PairStatus::Warning && !rec.acknowledge_warnings);
-                if refused {
-                    let failing: Vec<&str> = pr.checks.iter().filter(|c| !c.passed).map(|c| c.id.as_str()).collect();
-                    blocked.push((run.source_server_id.clone(), failing.join(", ")));
+                let failing = blocking_checks(&pr, rec.state.mode, rec.state.kind, rec.acknowledge_warnings);
+                if failing.is_empty() {
+                    continue;
                 }
+                // A fact that could not be read now (throttling while DRS is busy) is asked again next step.
+                if failing.iter().all(|c| c.actual.contains("could not be read")) {
+                    return Ok(Vec::new());
+                }
+                let ids: Vec<&str> = failing.iter().map(|c| c.id.as_str()).collect();
+                blocked.push((run.source_server_id.clone(), ids.join(", ")));
             }
         }
         Ok(vec![Event::ReadinessChecked { blocked, at: now }])
@@ -811,6 +820,11 @@ impl Services {
         now: i64,
     ) -> Result<Vec<Event>, ServiceError> {
         let dr = &rec.dr;
+        // A launch still under way (e.g. after a wave timed out) finishes before its standby is cleaned.
+        let busy: HashSet<SourceServerId> =
+            self.retried(|| self.cloud.servers_in_active_jobs(dr)).await?.into_iter().collect();
+        let servers: Vec<SourceServerId> = servers.iter().filter(|s| !busy.contains(*s)).cloned().collect();
+        let servers = servers.as_slice();
         let listed = self.retried(|| self.cloud.describe_recovery_instances(dr, servers)).await?;
         let mut still_listed: HashSet<InstanceId> = HashSet::new();
         for run in runs(rec, servers) {
@@ -875,6 +889,23 @@ impl Services {
             .collect();
         Ok(if done.is_empty() { Vec::new() } else { vec![Event::CleanedUp { servers: done, at: now }] })
     }
+}
+
+/// The failed checks of a pair that keep it from launching: critical ones, and warnings unless
+/// acknowledged. In a disaster failover the source side may be gone, and DRS launches from the last
+/// recovery point, so replication checks do not block it (the recovery point is recorded instead).
+fn blocking_checks(
+    pr: &domain::readiness::PairReadiness,
+    mode: Mode,
+    kind: FailoverKind,
+    acknowledged: bool,
+) -> Vec<&domain::readiness::Check> {
+    let disaster = mode == Mode::Recovery && kind == FailoverKind::Disaster;
+    pr.checks
+        .iter()
+        .filter(|c| !c.passed && !(disaster && c.id.starts_with("replication.")))
+        .filter(|c| c.severity == Severity::Critical || !acknowledged)
+        .collect()
 }
 
 /// The runs of `servers` in `rec`.

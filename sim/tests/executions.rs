@@ -333,3 +333,34 @@ async fn readiness_is_evaluated_again_as_each_wave_starts() {
         done.log
     );
 }
+
+#[tokio::test]
+async fn a_disaster_failover_launches_from_the_last_recovery_point_when_replication_has_stopped() {
+    let e = estate().await;
+    let plan = e.services.get_plan(&e.plan_id).await.unwrap();
+    let pairs = engine::repo::list_pairs(&*e.services.store, Some(&plan.protection_group_ids[0])).await.unwrap();
+    // The primary region goes dark: replication of every server of the plan stalls.
+    e.sim.with_world(|w| {
+        for s in w
+            .scenario
+            .source_servers
+            .iter_mut()
+            .filter(|s| pairs.iter().any(|p| p.source_server_id == s.source_server_id))
+        {
+            s.replication_state = domain::estate::ReplicationState::Stalled;
+        }
+    });
+    let alice = person("alice", Role::Operator);
+    let err = e.services.start_execution(&alice, &starting(&e.plan_id, Mode::Drill)).await.unwrap_err();
+    let engine::ServiceError::Invalid(fields) = err else { panic!("{err:?}") };
+    assert!(fields.iter().all(|f| f.code == "NOT_READY" && f.message.contains("replication.")), "{fields:?}");
+    let exec = e.services.start_execution(&alice, &starting(&e.plan_id, Mode::Recovery)).await.unwrap();
+    e.services
+        .decide_execution(&person("bob", Role::Approver), &exec.id, Decision::Approve, "region down")
+        .await
+        .unwrap();
+    run(&e, &exec.id).await;
+    let done = e.services.get_execution(&exec.id).await.unwrap();
+    assert_eq!(done.state.phase, Phase::Succeeded, "{:?}", done.log);
+    assert!(done.state.waves.iter().flat_map(|w| &w.servers).all(|s| s.recovery_point.is_some()));
+}
