@@ -903,7 +903,8 @@ fn blocking_checks(
     let disaster = mode == Mode::Recovery && kind == FailoverKind::Disaster;
     pr.checks
         .iter()
-        .filter(|c| !c.passed && !(disaster && c.id.starts_with("replication.")))
+        .filter(|c| !c.passed)
+        .filter(|c| !(disaster && c.id.starts_with("replication.")))
         .filter(|c| c.severity == Severity::Critical || !acknowledged)
         .collect()
 }
