@@ -451,6 +451,10 @@ fn Dashboard(v: ExecutionView, refresh: Callback<()>) -> impl IntoView {
                     let id = id.clone();
                     view! { <ConfirmButton label="Cancel…" question="Start no new jobs or waves? Jobs in flight finish and are recorded." confirm="Cancel the execution" on_confirm=Callback::new(move |()| { cancel.dispatch(id.clone()); })/> }
                 })}
+                {move || (can_cancel() && cleaning).then(|| {
+                    let id = abandon_id.clone();
+                    view! { <ConfirmButton label="Abandon clean-up…" question="Leave the remaining standbys as they are (running, still DRS recovery instances)? The next drill refuses to start until they are back to standby." confirm="Abandon clean-up" on_confirm=Callback::new(move |()| { cancel.dispatch(id.clone()); })/> }
+                })}
             </div>
         </div>
         <div class="stats">
