@@ -426,6 +426,8 @@ fn Dashboard(v: ExecutionView, refresh: Callback<()>) -> impl IntoView {
     let can_cancel = can(Permission::Operate);
     let cancellable = matches!(state.phase, Phase::AwaitingApproval | Phase::AwaitingGate | Phase::Running)
         && !state.cancel_requested;
+    let cleaning = state.phase == Phase::CleaningUp;
+    let abandon_id = e.id.clone();
     let cancel = Action::new(move |id: &String| {
         let id = id.clone();
         async move {
