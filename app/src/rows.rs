@@ -272,6 +272,7 @@ mod tests {
             replication_state: ReplicationState::Continuous,
             lag_seconds: 1,
             backlog_bytes: 0,
+            replication_direction: Default::default(),
             tags,
             architecture: Architecture::X86_64,
             platform: Platform::Linux,

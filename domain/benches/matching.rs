@@ -42,6 +42,7 @@ fn estate(n: usize) -> (Vec<SourceServer>, Vec<Ec2Instance>, Vec<Subnet>) {
             replication_state: ReplicationState::Continuous,
             lag_seconds: 3,
             backlog_bytes: 0,
+            replication_direction: Default::default(),
             tags,
             architecture: Architecture::X86_64,
             platform: Platform::Linux,

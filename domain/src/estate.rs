@@ -272,6 +272,9 @@ pub struct SourceServer {
     /// Bytes written on the source and not yet replicated (sum of `replicatedDisks[].backloggedStorageBytes`).
     #[serde(default)]
     pub backlog_bytes: u64,
+    /// `replicationDirection`: `FAILBACK` for a source server created by `ReverseReplication`.
+    #[serde(default, skip_serializing_if = "ReplicationDirection::is_failover")]
+    pub replication_direction: ReplicationDirection,
     pub tags: Tags,
     pub architecture: Architecture,
     pub platform: Platform,
@@ -288,6 +291,23 @@ impl SourceServer {
     /// The `dr:wave` tag, if any.
     pub fn wave(&self) -> Option<&str> {
         self.tags.get(WAVE_TAG_KEY).map(String::as_str)
+    }
+}
+
+/// Which way a source server replicates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReplicationDirection {
+    /// From the primary region to the DR region.
+    #[default]
+    Failover,
+    /// Reversed: from a recovery instance back to the original region.
+    Failback,
+}
+
+impl ReplicationDirection {
+    fn is_failover(&self) -> bool {
+        *self == Self::Failover
     }
 }
 

@@ -121,6 +121,11 @@ pub struct LaunchConfigurationUpdate {
 }
 
 impl LaunchConfigurationUpdate {
+    /// An update of `source` that writes nothing yet.
+    pub fn for_server(source: SourceServerId) -> Self {
+        Self { source_server_id: Some(source), ..Self::default() }
+    }
+
     /// Whether the update writes nothing.
     pub fn is_empty(&self) -> bool {
         self.launch_disposition.is_none()

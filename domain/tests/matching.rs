@@ -22,6 +22,7 @@ fn source(n: u32, name: Option<&str>, hostname: &str) -> SourceServer {
         replication_state: ReplicationState::Continuous,
         lag_seconds: 5,
         backlog_bytes: 0,
+        replication_direction: Default::default(),
         tags,
         architecture: Architecture::X86_64,
         platform: Platform::Linux,

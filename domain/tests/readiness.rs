@@ -69,6 +69,7 @@ fn ready() -> World {
             replication_state: ReplicationState::Continuous,
             lag_seconds: 4,
             backlog_bytes: 0,
+            replication_direction: Default::default(),
             tags,
             architecture: Architecture::X86_64,
             platform: Platform::Linux,

@@ -176,4 +176,25 @@ pub trait Cloud: Send + Sync {
     /// # Errors
     /// As [`Cloud::describe_instances`].
     async fn describe_available_volumes(&self, at: &AccountRegion) -> Result<Vec<AvailableVolume>, CloudError>;
+
+    /// DRS `ReverseReplication` on a recovery instance: on a DR-side one, starts replicating it back to the
+    /// original region and returns the source server DRS created there (`replicationDirection =
+    /// FAILBACK`); on an origin-side one (after a failback), re-protects it and returns the source server
+    /// that replicates it to the DR region again.
+    ///
+    /// # Errors
+    /// [`CloudError::NotFound`]; [`CloudError::Conflict`] when already reversed; [`CloudError::Validation`].
+    async fn reverse_replication(&self, at: &AccountRegion, id: &InstanceId) -> Result<SourceServerId, CloudError>;
+
+    /// EC2 `CreateTags` on one instance (one tag).
+    ///
+    /// # Errors
+    /// [`CloudError::NotFound`]; access, throttling and service errors.
+    async fn create_tags(&self, at: &AccountRegion, id: &InstanceId, key: &str, value: &str) -> Result<(), CloudError>;
+
+    /// EC2 `StartInstances`.
+    ///
+    /// # Errors
+    /// As [`Cloud::stop_instances`].
+    async fn start_instances(&self, at: &AccountRegion, instances: &[InstanceId]) -> Result<(), CloudError>;
 }

@@ -46,6 +46,29 @@ pub fn stop(w: &mut World, at: &AccountRegion, ids: &[InstanceId], now: i64) -> 
     Ok(())
 }
 
+/// `StartInstances`: stopped instances start (a failed failback drill restarts its original, for instance).
+///
+/// # Errors
+/// As [`stop`].
+pub fn start(w: &mut World, at: &AccountRegion, ids: &[InstanceId]) -> Result<(), CloudError> {
+    for id in ids {
+        let Some(i) = w.scenario.instances.iter().find(|i| &i.instance_id == id && at.holds(&i.account_id, &i.region))
+        else {
+            return Err(CloudError::NotFound { message: format!("InvalidInstanceID.NotFound: {id}") });
+        };
+        if matches!(i.state, InstanceState::Terminated | InstanceState::ShuttingDown | InstanceState::Stopping) {
+            return Err(CloudError::Validation {
+                message: format!("IncorrectInstanceState: {id} is {}", i.state.as_str()),
+            });
+        }
+    }
+    for i in w.scenario.instances.iter_mut().filter(|i| ids.contains(&i.instance_id)) {
+        i.state = InstanceState::Running;
+        w.stopping.remove(&i.instance_id);
+    }
+    Ok(())
+}
+
 /// Completes the stops whose time has come.
 pub fn settle(w: &mut World, now: i64) {
     let done: Vec<(InstanceId, i64)> =

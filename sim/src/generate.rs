@@ -205,6 +205,7 @@ pub fn generate(opts: GenerateOptions) -> Scenario {
             replication_state: ReplicationState::Continuous,
             lag_seconds: 1 + rng.below(20),
             backlog_bytes: 0,
+            replication_direction: Default::default(),
             tags,
             architecture: arch,
             platform,

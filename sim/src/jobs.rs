@@ -348,7 +348,7 @@ pub fn log_items(w: &World, at: &AccountRegion, job_id: &str, now: i64) -> Resul
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use crate::world::Fault;
     use crate::{DEFAULT_SCENARIO, Scenario, SimClock, Simulator};
     use domain::estate::{AccountRegion, InstanceState};
@@ -358,15 +358,15 @@ mod tests {
     use engine::cloud::{Cloud, CloudError};
     use std::sync::Arc;
 
-    const MIN: i64 = 60_000;
+    pub(crate) const MIN: i64 = 60_000;
 
-    fn dr() -> AccountRegion {
+    pub(crate) fn dr() -> AccountRegion {
         AccountRegion { account_id: "222222222222".parse().unwrap(), region: "us-west-2".parse().unwrap() }
     }
 
     /// The bundled estate on a manual clock, with `n` healthy source servers pointed at their standbys
     /// (matched by Name tag, as Roundtrip would configure them).
-    fn estate(n: usize) -> (Simulator, Arc<SimClock>, Vec<(SourceServerId, InstanceId)>) {
+    pub(crate) fn estate(n: usize) -> (Simulator, Arc<SimClock>, Vec<(SourceServerId, InstanceId)>) {
         let clock = Arc::new(SimClock::manual(1_800_000_000_000));
         let sim = Simulator::new(Scenario::from_toml(DEFAULT_SCENARIO).unwrap(), clock.clone());
         let pairs = sim.with_world(|w| {
@@ -409,10 +409,11 @@ mod tests {
     }
 
     /// The instance as EC2 shows it now (stops that have completed, completed).
-    fn instance(sim: &Simulator, id: &InstanceId) -> domain::estate::Ec2Instance {
+    pub(crate) fn instance(sim: &Simulator, id: &InstanceId) -> domain::estate::Ec2Instance {
         let now = sim.clock().now_millis();
         sim.with_world(|w| {
             crate::ec2::settle(w, now);
+            super::settle(w, now);
             w.scenario.instances.iter().find(|i| &i.instance_id == id).cloned().unwrap()
         })
     }

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod ec2;
 pub mod generate;
 pub mod jobs;
+pub mod reverse;
 pub mod scenario;
 pub mod world;
 

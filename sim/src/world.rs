@@ -71,6 +71,9 @@ pub struct World {
     /// Volumes created so far by launches: the next volume's id.
     #[serde(default)]
     pub volume_counter: u64,
+    /// Reversed replications (failback and re-protect), oldest first.
+    #[serde(default)]
+    pub reversals: Vec<crate::reverse::Reversal>,
 }
 
 /// A fault injected into one source server's DRS calls.
@@ -87,6 +90,10 @@ pub enum Fault {
     JobStalls,
     /// The server's recovery instance comes up with this private IP instead of its own.
     ComesUpWithIp { ip: std::net::Ipv4Addr },
+    /// When its recovery instance's replication is reversed, the agent never finishes installing.
+    AgentInstallFails,
+    /// Its reversed replication stalls once the initial sync is done (lag grows for good).
+    FailbackStalls,
 }
 
 /// One call the simulated estate answered.
@@ -121,6 +128,7 @@ impl World {
             stopped_at: BTreeMap::new(),
             available_volumes: Vec::new(),
             volume_counter: 0,
+            reversals: Vec::new(),
         }
     }
 
@@ -340,8 +348,7 @@ impl Simulator {
         self.reachable(&w, at)?;
         self.admit(&mut w, operation, source)?;
         let now = self.clock.now_millis();
-        crate::ec2::settle(&mut w, now);
-        crate::jobs::settle(&mut w, now);
+        settle_all(&mut w, now);
         Ok((w, now))
     }
 
@@ -350,8 +357,7 @@ impl Simulator {
         let mut w = self.world.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         self.reachable(&w, at)?;
         let now = self.clock.now_millis();
-        crate::ec2::settle(&mut w, now);
-        crate::jobs::settle(&mut w, now);
+        settle_all(&mut w, now);
         Ok((w, now))
     }
 
@@ -542,7 +548,16 @@ impl Cloud for Simulator {
 
     async fn disconnect_recovery_instance(&self, at: &AccountRegion, id: &InstanceId) -> Result<(), CloudError> {
         let (mut w, now) = self.drs_call(at, "drs:DisconnectRecoveryInstance", None)?;
+        let reversed = crate::reverse::is_reversed(&w, id);
         let result = match recovery_instance_in(&mut w, at, id) {
+            // The cross-region failback guide: an instance whose replication was reversed cannot be
+            // disconnected, only deleted (aws-drs-api.md §1.5, §3.2).
+            Some(_) if reversed => Err(CloudError::Conflict {
+                message: format!(
+                    "recovery instance {id} has reversed replication: delete it instead of disconnecting it"
+                ),
+                resource_id: Some(id.to_string()),
+            }),
             Some(r) => {
                 r.disconnected = true;
                 Ok(())
@@ -557,7 +572,8 @@ impl Cloud for Simulator {
 
     async fn delete_recovery_instance(&self, at: &AccountRegion, id: &InstanceId) -> Result<(), CloudError> {
         let (mut w, now) = self.drs_call(at, "drs:DeleteRecoveryInstance", None)?;
-        let result = match recovery_instance_in(&mut w, at, id).map(|r| r.disconnected) {
+        let reversed = crate::reverse::is_reversed(&w, id);
+        let result = match recovery_instance_in(&mut w, at, id).map(|r| r.disconnected || reversed) {
             Some(true) => {
                 w.recovery_instances.retain(|r| &r.recovery_instance_id != id);
                 Ok(())
@@ -574,6 +590,44 @@ impl Cloud for Simulator {
         result
     }
 
+    async fn reverse_replication(&self, at: &AccountRegion, id: &InstanceId) -> Result<SourceServerId, CloudError> {
+        let (mut w, now) = self.drs_call(at, "drs:ReverseReplication", None)?;
+        let result = crate::reverse::reverse(&mut w, at, id, now);
+        record(&mut w, now, "drs:ReverseReplication", result.as_ref().ok(), outcome(&result), None);
+        drop(w);
+        self.persist();
+        result
+    }
+
+    async fn create_tags(&self, at: &AccountRegion, id: &InstanceId, key: &str, value: &str) -> Result<(), CloudError> {
+        let (mut w, now) = self.ec2_call(at)?;
+        let result = match w
+            .scenario
+            .instances
+            .iter_mut()
+            .find(|i| &i.instance_id == id && at.holds(&i.account_id, &i.region))
+        {
+            Some(i) => {
+                i.tags.insert(key.to_owned(), value.to_owned());
+                Ok(())
+            }
+            None => Err(CloudError::NotFound { message: format!("InvalidInstanceID.NotFound: {id}") }),
+        };
+        record(&mut w, now, "ec2:CreateTags", None, outcome(&result), None);
+        drop(w);
+        self.persist();
+        result
+    }
+
+    async fn start_instances(&self, at: &AccountRegion, instances: &[InstanceId]) -> Result<(), CloudError> {
+        let (mut w, now) = self.ec2_call(at)?;
+        let result = crate::ec2::start(&mut w, at, instances);
+        record(&mut w, now, "ec2:StartInstances", None, outcome(&result), None);
+        drop(w);
+        self.persist();
+        result
+    }
+
     async fn describe_available_volumes(&self, at: &AccountRegion) -> Result<Vec<AvailableVolume>, CloudError> {
         let (w, _) = self.ec2_call(at)?;
         Ok(w.available_volumes.iter().filter(|(a, _)| a == at).map(|(_, v)| v.clone()).collect())
@@ -584,6 +638,13 @@ impl Cloud for Simulator {
         self.reachable(&w, at)?;
         Ok(w.scenario.quotas)
     }
+}
+
+/// Brings stops, launches and reversed replications up to `now`.
+fn settle_all(w: &mut World, now: i64) {
+    crate::ec2::settle(w, now);
+    crate::jobs::settle(w, now);
+    crate::reverse::settle(w, now);
 }
 
 /// The recovery instance `id`, when its source server is in `at`.
