@@ -31,6 +31,9 @@ pub enum Mode {
     Drill,
     /// A real failover; runs only once a second person approves.
     Recovery,
+    /// Back from a recovery into the original instances (reverse replication, then launch into them);
+    /// runs only once a second person approves.
+    Failback,
 }
 
 /// How a recovery treats the source side.
@@ -135,6 +138,21 @@ pub struct ServerRun {
     /// Drill: when its standby was stopped again and removed from DRS's recovery instances.
     #[serde(default)]
     pub cleaned_at: Option<i64>,
+    /// Failback: the DR standby it runs on now (the recovery instance whose replication is reversed).
+    #[serde(default)]
+    pub dr_standby_id: Option<InstanceId>,
+    /// Failback: when `ReverseReplication` was claimed (persisted before the call).
+    #[serde(default)]
+    pub reverse_claimed_at: Option<i64>,
+    /// Failback: the source server DRS created in the original region, which the failback launches from.
+    #[serde(default)]
+    pub failback_source_id: Option<SourceServerId>,
+    /// Failback: when its reversed replication was continuous with a small lag.
+    #[serde(default)]
+    pub replicated_at: Option<i64>,
+    /// Failback: when the original was stopped and tagged and the launch into it configured.
+    #[serde(default)]
+    pub configured_at: Option<i64>,
 }
 
 impl ServerRun {
@@ -157,6 +175,11 @@ impl ServerRun {
             drained_at: None,
             recovery_point: None,
             cleaned_at: None,
+            dr_standby_id: None,
+            reverse_claimed_at: None,
+            failback_source_id: None,
+            replicated_at: None,
+            configured_at: None,
         }
     }
 }
@@ -274,6 +297,31 @@ pub enum Event {
         blocked: Vec<(SourceServerId, String)>,
         at: i64,
     },
+    /// Failback: `ReverseReplication` is about to be called for these servers (persisted before the call).
+    ReverseClaimed {
+        servers: Vec<SourceServerId>,
+        at: i64,
+    },
+    /// Failback: DRS reversed the replication; `failback_source` replicates the standby back.
+    Reversed {
+        server: SourceServerId,
+        failback_source: SourceServerId,
+        at: i64,
+    },
+    /// Failback: a claimed reversal never reached DRS (found none on reconciliation).
+    ReverseAbandoned {
+        servers: Vec<SourceServerId>,
+    },
+    /// Failback: the reversed replication is continuous with a small lag.
+    Replicated {
+        servers: Vec<SourceServerId>,
+        at: i64,
+    },
+    /// Failback: the original is stopped and tagged, and the failback source launches into it.
+    Configured {
+        servers: Vec<SourceServerId>,
+        at: i64,
+    },
     /// Drill clean-up: the standby is stopped and no longer a DRS recovery instance.
     CleanedUp {
         servers: Vec<SourceServerId>,
@@ -323,6 +371,17 @@ impl Event {
                 let ids: Vec<SourceServerId> = blocked.iter().map(|(id, _)| id.clone()).collect();
                 format!("readiness checked again: {} blocked", list(&ids))
             }
+            Event::ReverseClaimed { servers, .. } => format!("reversing the replication of {}", list(servers)),
+            Event::Reversed { server, failback_source, .. } => {
+                format!("{server}: replication reversed; {failback_source} replicates it back")
+            }
+            Event::ReverseAbandoned { servers } => {
+                format!("reversal of {} did not reach DRS; will retry", list(servers))
+            }
+            Event::Replicated { servers, .. } => format!("{}: reversed replication is continuous", list(servers)),
+            Event::Configured { servers, .. } => {
+                format!("{}: original stopped and tagged, failback launch configured", list(servers))
+            }
             Event::CancelRequested { by, .. } => format!("cancel requested by {by}"),
             Event::Tick { .. } => return None,
         })
@@ -355,6 +414,22 @@ pub enum Command {
     },
     /// Evaluate readiness again for the current wave's servers before anything of it launches.
     CheckReadiness {
+        servers: Vec<SourceServerId>,
+    },
+    /// Failback: reverse the replication of these servers' recovery instances (claim first).
+    Reverse {
+        servers: Vec<SourceServerId>,
+    },
+    /// Failback: find out whether a claimed reversal reached DRS.
+    ReconcileReverse {
+        servers: Vec<SourceServerId>,
+    },
+    /// Failback: wait until the reversed replication is continuous.
+    AwaitReplication {
+        servers: Vec<SourceServerId>,
+    },
+    /// Failback: stop and tag the originals and point the failback source servers at them.
+    ConfigureFailback {
         servers: Vec<SourceServerId>,
     },
     /// Planned failover: stop these servers' source instances (idempotent).
@@ -407,11 +482,11 @@ impl ExecutionState {
     ) -> Self {
         let (phase, deadline) = match mode {
             Mode::Drill => (Phase::Running, None),
-            Mode::Recovery => (Phase::AwaitingApproval, Some(at + approval_ttl_ms)),
+            Mode::Recovery | Mode::Failback => (Phase::AwaitingApproval, Some(at + approval_ttl_ms)),
         };
         let mut s = Self {
             mode,
-            kind: if mode == Mode::Drill { FailoverKind::Disaster } else { kind },
+            kind: if mode == Mode::Recovery { kind } else { FailoverKind::Disaster },
             phase,
             outcome: None,
             cleanup_started_at: None,
@@ -488,7 +563,10 @@ impl ExecutionState {
     /// Whether a waiting server may be put in a job: at once, except in a planned failover, where its
     /// source must be stopped and drained first.
     fn may_launch(&self, r: &ServerRun) -> bool {
-        self.kind != FailoverKind::Planned || r.drained_at.is_some()
+        match self.mode {
+            Mode::Failback => r.configured_at.is_some(),
+            _ => self.kind != FailoverKind::Planned || r.drained_at.is_some(),
+        }
     }
 
     /// Closes the current wave once no server is in flight, and moves on (or stops).
@@ -696,6 +774,52 @@ pub fn on_event(mut s: ExecutionState, ev: Event) -> Result<ExecutionState, Inva
             }
             s.settle_wave(at);
         }
+        Event::ReverseClaimed { servers, at } => {
+            for id in &servers {
+                if let Some(r) = s.server_mut(id)
+                    && r.state == ServerState::Waiting
+                    && r.reverse_claimed_at.is_none()
+                {
+                    r.reverse_claimed_at = Some(at);
+                    r.started_at = Some(at);
+                }
+            }
+        }
+        Event::Reversed { server, failback_source, .. } => {
+            if let Some(r) = s.server_mut(&server)
+                && r.state == ServerState::Waiting
+            {
+                r.failback_source_id = Some(failback_source);
+            }
+        }
+        Event::ReverseAbandoned { servers } => {
+            for id in &servers {
+                if let Some(r) = s.server_mut(id)
+                    && r.failback_source_id.is_none()
+                {
+                    r.reverse_claimed_at = None;
+                    r.started_at = None;
+                }
+            }
+        }
+        Event::Replicated { servers, at } => {
+            for id in &servers {
+                if let Some(r) = s.server_mut(id)
+                    && r.failback_source_id.is_some()
+                {
+                    r.replicated_at = Some(at);
+                }
+            }
+        }
+        Event::Configured { servers, at } => {
+            for id in &servers {
+                if let Some(r) = s.server_mut(id)
+                    && r.replicated_at.is_some()
+                {
+                    r.configured_at = Some(at);
+                }
+            }
+        }
         Event::CleanedUp { .. } => return Err(invalid(&s, "cleaned_up", "only a drill that has ended cleans up")),
         Event::VerificationFailed { server, error, at } => {
             if let Some(r) = s.server_mut(&server)
@@ -781,7 +905,34 @@ pub fn decide(s: &ExecutionState, limits: &Limits) -> Vec<Command> {
     if s.cancel_requested && !w.servers.iter().any(|r| r.state == ServerState::Waiting && committed(r)) {
         return out;
     }
-    if w.readiness_checked_at.is_none() {
+    if s.mode == Mode::Failback {
+        // Prerequisites were checked when the failback was requested; each server goes reverse →
+        // replicate → configure before it may launch.
+        let pick = |f: &dyn Fn(&ServerRun) -> bool| -> Vec<SourceServerId> {
+            w.servers
+                .iter()
+                .filter(|r| r.state == ServerState::Waiting && committed(r) && f(r))
+                .map(|r| r.source_server_id.clone())
+                .collect()
+        };
+        let steps = [
+            (Command::Reverse { servers: pick(&|r| r.reverse_claimed_at.is_none()) }),
+            (Command::ReconcileReverse {
+                servers: pick(&|r| r.reverse_claimed_at.is_some() && r.failback_source_id.is_none()),
+            }),
+            (Command::AwaitReplication {
+                servers: pick(&|r| r.failback_source_id.is_some() && r.replicated_at.is_none()),
+            }),
+            (Command::ConfigureFailback { servers: pick(&|r| r.replicated_at.is_some() && r.configured_at.is_none()) }),
+        ];
+        out.extend(steps.into_iter().filter(|c| match c {
+            Command::Reverse { servers }
+            | Command::ReconcileReverse { servers }
+            | Command::AwaitReplication { servers }
+            | Command::ConfigureFailback { servers } => !servers.is_empty(),
+            _ => false,
+        }));
+    } else if w.readiness_checked_at.is_none() {
         out.push(Command::CheckReadiness { servers: in_state(ServerState::Waiting) });
         return out;
     }
@@ -939,6 +1090,9 @@ pub struct ExecutionRecord {
     pub acknowledge_warnings: bool,
     pub state: ExecutionState,
     pub lease: Option<Lease>,
+    /// For a failback: the recovery it reverses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failback: Option<FailbackOf>,
     /// What happened, most recent last (the engine keeps the last 500 lines).
     #[serde(default)]
     pub log: Vec<LogLine>,
@@ -994,6 +1148,97 @@ impl ExecutionSummary {
                 .flatten(),
         }
     }
+}
+
+/// What a failback reverses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailbackOf {
+    /// The recovery execution whose servers come home.
+    pub execution_id: String,
+    /// Where their recovery instances run (the DR account and region).
+    pub recovery_region: AccountRegion,
+    /// The operator confirmed that Roundtrip may stop running originals (DRS cannot).
+    pub stop_originals: bool,
+    /// The operator confirmed that Roundtrip may tag originals `AWSDRS=AllowLaunchingIntoThisInstance`.
+    pub tag_originals: bool,
+}
+
+/// A request to fail a recovery back into the original instances.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartFailback {
+    /// The completed recovery (never a drill).
+    pub execution_id: String,
+    #[serde(default)]
+    pub stop_originals: bool,
+    #[serde(default)]
+    pub tag_originals: bool,
+}
+
+/// Where a server ran: instance and private IP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    pub instance_id: InstanceId,
+    pub private_ip: Ipv4Addr,
+}
+
+/// Whether a server's identity survived the round trip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProofVerdict {
+    /// Back on the original instance with its original private IP, after running on its standby.
+    Identical,
+    /// The failback did not come back as the original instance with its IP.
+    Mismatch,
+    /// Not back yet.
+    Incomplete,
+}
+
+/// One server's round trip: before failover, after failover, after failback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProofRow {
+    pub name: String,
+    pub source_server_id: SourceServerId,
+    pub before_failover: Placement,
+    pub after_failover: Option<Placement>,
+    /// Identity verification's result: the instance and IP it proved.
+    pub after_failback: Option<Placement>,
+    pub verdict: ProofVerdict,
+    pub error: Option<String>,
+}
+
+/// The round-trip proof of a failback, against the recovery it reversed. Each placement is one identity
+/// verification proved (instance id, private IP, running), not a value read back later.
+pub fn round_trip_proof(recovery: &ExecutionRecord, failback: &ExecutionRecord) -> Vec<ProofRow> {
+    let forward: Vec<&ServerRun> = recovery.state.waves.iter().flat_map(|w| &w.servers).collect();
+    failback
+        .state
+        .waves
+        .iter()
+        .flat_map(|w| &w.servers)
+        .map(|back| {
+            let before = Placement { instance_id: back.standby_instance_id.clone(), private_ip: back.expected_ip };
+            let after_failover = forward
+                .iter()
+                .find(|f| f.source_server_id == back.source_server_id && f.state == ServerState::Verified)
+                .map(|f| Placement { instance_id: f.standby_instance_id.clone(), private_ip: f.expected_ip });
+            let home = back.state == ServerState::Verified;
+            let verdict = match (home, &after_failover, back.state) {
+                (true, Some(_), _) => ProofVerdict::Identical,
+                (_, _, ServerState::Failed) => ProofVerdict::Mismatch,
+                _ => ProofVerdict::Incomplete,
+            };
+            ProofRow {
+                name: back.name.clone(),
+                source_server_id: back.source_server_id.clone(),
+                after_failback: home.then(|| before.clone()),
+                before_failover: before,
+                after_failover,
+                verdict,
+                error: back.error.clone(),
+            }
+        })
+        .collect()
 }
 
 /// A request to run a plan.
@@ -1450,5 +1695,40 @@ mod tests {
         let all = apply(all, vec![Event::ReadinessChecked { blocked: vec![(id(1), "x".into())], at: MIN }]);
         assert_eq!((all.current_wave, all.waves[0].state), (1, WaveState::Failed));
         assert_eq!(decide(&all, &Limits::default()), [Command::CheckReadiness { servers: vec![id(2)] }]);
+    }
+
+    #[test]
+    fn a_failback_reverses_replicates_and_configures_each_server_before_launching_it() {
+        let s = ExecutionState::new(
+            Mode::Failback,
+            FailoverKind::Planned,
+            vec![wave("a", 1..3, false, OnFailure::Stop)],
+            "alice",
+            0,
+            60 * MIN,
+        );
+        assert_eq!((s.phase, s.kind), (Phase::AwaitingApproval, FailoverKind::Disaster));
+        let s = apply(s, vec![Event::Approved { by: "bob".into(), at: 0 }]);
+        assert_eq!(decide(&s, &Limits::default()), [Command::Reverse { servers: vec![id(1), id(2)] }]);
+        let s = apply(s, vec![Event::ReverseClaimed { servers: vec![id(1), id(2)], at: MIN }]);
+        // A crash here: the claims are reconciled, not reversed again.
+        assert_eq!(decide(&s, &Limits::default()), [Command::ReconcileReverse { servers: vec![id(1), id(2)] }]);
+        let back = |n: u32| SourceServerId::parse(&format!("s-f{n:016x}")).unwrap();
+        let s = apply(
+            s,
+            vec![
+                Event::Reversed { server: id(1), failback_source: back(1), at: MIN },
+                Event::ReverseAbandoned { servers: vec![id(2)] },
+            ],
+        );
+        assert_eq!(
+            decide(&s, &Limits::default()),
+            [Command::Reverse { servers: vec![id(2)] }, Command::AwaitReplication { servers: vec![id(1)] }]
+        );
+        let s = apply(s, vec![Event::Replicated { servers: vec![id(1)], at: 20 * MIN }]);
+        assert!(decide(&s, &Limits::default()).contains(&Command::ConfigureFailback { servers: vec![id(1)] }));
+        let s = apply(s, vec![Event::Configured { servers: vec![id(1)], at: 21 * MIN }]);
+        assert!(decide(&s, &Limits::default()).contains(&Command::StartJob { servers: vec![id(1)], is_drill: false }));
+        assert_eq!(s.waves[0].servers[0].failback_source_id, Some(back(1)));
     }
 }

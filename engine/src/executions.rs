@@ -103,9 +103,13 @@ fn event_time(ev: &Event, s: &ExecutionState) -> i64 {
         | Event::Drained { at, .. }
         | Event::CleanedUp { at, .. }
         | Event::ReadinessChecked { at, .. }
+        | Event::ReverseClaimed { at, .. }
+        | Event::Reversed { at, .. }
+        | Event::Replicated { at, .. }
+        | Event::Configured { at, .. }
         | Event::CancelRequested { at, .. }
         | Event::Tick { at } => *at,
-        Event::StartAbandoned { .. } => s.started_at.unwrap_or(s.requested_at),
+        Event::StartAbandoned { .. } | Event::ReverseAbandoned { .. } => s.started_at.unwrap_or(s.requested_at),
     }
 }
 
@@ -154,6 +158,13 @@ impl Services {
         who: &Principal,
         req: &StartExecution,
     ) -> Result<ExecutionRecord, ServiceError> {
+        if req.mode == Mode::Failback {
+            return Err(refused(
+                "mode",
+                "USE_FAILBACK",
+                "a failback starts from a recovery: POST /api/v1/executions/allow-launching/failback".into(),
+            ));
+        }
         let plan = self.get_plan(&req.plan_id).await?;
         let mut dr: Option<AccountRegion> = None;
         let mut pairs = HashMap::new();
@@ -297,6 +308,7 @@ impl Services {
                 i64::from(self.settings.approval_ttl_minutes) * 60_000,
             ),
             lease: None,
+            failback: None,
             log: Vec::new(),
             version: 1,
         };
@@ -304,6 +316,7 @@ impl Services {
             (Mode::Drill, _) => "drill",
             (Mode::Recovery, FailoverKind::Planned) => "planned failover",
             (Mode::Recovery, FailoverKind::Disaster) => "disaster failover",
+            (Mode::Failback, _) => "failback",
         };
         record.log.push(LogLine {
             at: now,
@@ -331,7 +344,7 @@ impl Services {
 
     /// Inserts a new execution holding its plan and servers, or refuses when another live execution holds
     /// either.
-    async fn lock_and_insert(&self, rec: &ExecutionRecord) -> Result<(), ServiceError> {
+    pub(crate) async fn lock_and_insert(&self, rec: &ExecutionRecord) -> Result<(), ServiceError> {
         let servers: Vec<&SourceServerId> =
             rec.state.waves.iter().flat_map(|w| &w.servers).map(|r| &r.source_server_id).collect();
         loop {
@@ -520,9 +533,10 @@ impl Services {
                 Command::StartJob { servers, is_drill } => {
                     // Persist the claim before the call: a crash after it is reconciled, never repeated.
                     rec = self.commit(rec, vec![Event::BatchClaimed { servers: servers.clone(), at: now }]).await?;
-                    let r = self.retried(|| self.cloud.start_recovery(&rec.dr, &servers, is_drill)).await;
+                    let drs = launch_ids(&rec, &servers);
+                    let r = self.retried(|| self.cloud.start_recovery(&rec.dr, &drs, is_drill)).await;
                     let details = serde_json::json!({
-                        "source_server_ids": servers, "is_drill": is_drill,
+                        "source_server_ids": drs, "is_drill": is_drill,
                         "job_id": r.as_ref().ok().map(|j| j.job_id.clone()),
                     });
                     self.record_aws_write(&rec, "aws.drs.StartRecovery", &rec.dr, details, &r).await;
@@ -548,7 +562,7 @@ impl Services {
                         let mine: Vec<SourceServerId> = j
                             .servers
                             .iter()
-                            .map(|s| s.source_server_id.clone())
+                            .map(|s| from_launch_id(&rec, &s.source_server_id))
                             .filter(|s| servers.contains(s) && !found.contains(s))
                             .collect();
                         if !mine.is_empty() {
@@ -568,9 +582,10 @@ impl Services {
                     for j in jobs {
                         for s in &j.servers {
                             match s.launch_status {
-                                LaunchStatus::Launched => {
-                                    evs.push(Event::Launched { server: s.source_server_id.clone(), at: now })
-                                }
+                                LaunchStatus::Launched => evs.push(Event::Launched {
+                                    server: from_launch_id(&rec, &s.source_server_id),
+                                    at: now,
+                                }),
                                 LaunchStatus::Failed | LaunchStatus::Terminated => {
                                     let log =
                                         self.retried(|| self.cloud.describe_job_log_items(&rec.dr, &j.job_id)).await?;
@@ -584,7 +599,7 @@ impl Services {
                                         .and_then(|l| l.error.clone())
                                         .unwrap_or_else(|| "DRS reports the launch as failed".into());
                                     evs.push(Event::LaunchFailed {
-                                        server: s.source_server_id.clone(),
+                                        server: from_launch_id(&rec, &s.source_server_id),
                                         error: reason,
                                         at: now,
                                     });
@@ -598,6 +613,14 @@ impl Services {
                 Command::Verify { servers } => self.verify(&rec, &servers, now).await?,
                 Command::CheckReadiness { servers } => self.wave_readiness(&rec, &servers, now).await?,
                 Command::StopSources { servers } => self.stop_sources(&rec, &servers, now).await?,
+                Command::Reverse { servers } => {
+                    // Persist the claims before the calls: a crash after them is reconciled, never repeated.
+                    rec = self.commit(rec, vec![Event::ReverseClaimed { servers: servers.clone(), at: now }]).await?;
+                    self.reverse(&rec, &servers, now).await?
+                }
+                Command::ReconcileReverse { servers } => self.reconcile_reverse(&rec, &servers).await?,
+                Command::AwaitReplication { servers } => self.await_replication(&rec, &servers, now).await?,
+                Command::ConfigureFailback { servers } => self.configure_failback(&rec, &servers, now).await?,
                 Command::AwaitDrain { servers } => self.drained(&rec, &servers, now).await?,
                 Command::CleanUp { servers } => self.clean_up(&rec, &servers, now).await?,
             };
@@ -624,12 +647,13 @@ impl Services {
         servers: &[SourceServerId],
         now: i64,
     ) -> Result<Vec<Event>, ServiceError> {
-        let recovered = self.retried(|| self.cloud.describe_recovery_instances(&rec.dr, servers)).await?;
+        let drs = launch_ids(rec, servers);
+        let recovered = self.retried(|| self.cloud.describe_recovery_instances(&rec.dr, &drs)).await?;
         let instances = self.retried(|| self.cloud.describe_instances(&rec.dr)).await?;
         Ok(runs(rec, servers)
             .map(|run| {
                 let server = run.source_server_id.clone();
-                let Some(ri) = recovered.iter().find(|r| r.source_server_id == server) else {
+                let Some(ri) = recovered.iter().find(|r| &r.source_server_id == launch_id(run)) else {
                     return Event::VerificationFailed {
                         server,
                         error: "DRS lists no recovery instance for it".into(),
@@ -691,7 +715,7 @@ impl Services {
     }
 
     /// Records one AWS write the runner made, with its outcome.
-    async fn record_aws_write<T>(
+    pub(crate) async fn record_aws_write<T>(
         &self,
         rec: &ExecutionRecord,
         action: &str,
@@ -909,7 +933,27 @@ fn blocking_checks(
         .collect()
 }
 
+/// The DRS source server a run launches from: for a failback, the one DRS created in the original region.
+pub(crate) fn launch_id(r: &ServerRun) -> &SourceServerId {
+    r.failback_source_id.as_ref().unwrap_or(&r.source_server_id)
+}
+
+/// The DRS source servers `servers` launch from.
+fn launch_ids(rec: &ExecutionRecord, servers: &[SourceServerId]) -> Vec<SourceServerId> {
+    runs(rec, servers).map(|r| launch_id(r).clone()).collect()
+}
+
+/// The server of `rec` that launches from DRS source server `id` (itself when none does).
+fn from_launch_id(rec: &ExecutionRecord, id: &SourceServerId) -> SourceServerId {
+    rec.state
+        .waves
+        .iter()
+        .flat_map(|w| &w.servers)
+        .find(|r| launch_id(r) == id)
+        .map_or_else(|| id.clone(), |r| r.source_server_id.clone())
+}
+
 /// The runs of `servers` in `rec`.
-fn runs<'a>(rec: &'a ExecutionRecord, servers: &'a [SourceServerId]) -> impl Iterator<Item = &'a ServerRun> {
+pub(crate) fn runs<'a>(rec: &'a ExecutionRecord, servers: &'a [SourceServerId]) -> impl Iterator<Item = &'a ServerRun> {
     rec.state.waves.iter().flat_map(|w| &w.servers).filter(move |r| servers.contains(&r.source_server_id))
 }

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod clock;
 pub mod cloud;
 pub mod executions;
+pub mod failback;
 pub mod launch;
 pub mod plans;
 pub mod readiness;

@@ -364,3 +364,76 @@ async fn a_disaster_failover_launches_from_the_last_recovery_point_when_replicat
     assert_eq!(done.state.phase, Phase::Succeeded, "{:?}", done.log);
     assert!(done.state.waves.iter().flat_map(|w| &w.servers).all(|s| s.recovery_point.is_some()));
 }
+
+#[tokio::test]
+async fn a_failback_brings_every_server_home_to_its_original_instance_and_ip_once() {
+    use engine::cloud::Cloud;
+    let e = estate().await;
+    let (alice, bob) = (person("alice", Role::Operator), person("bob", Role::Approver));
+    let recovery = e.services.start_execution(&alice, &starting(&e.plan_id, Mode::Recovery)).await.unwrap();
+    e.services.decide_execution(&bob, &recovery.id, Decision::Approve, "region down").await.unwrap();
+    run(&e, &recovery.id).await;
+    let recovery = e.services.get_execution(&recovery.id).await.unwrap();
+    assert_eq!(recovery.state.phase, Phase::Succeeded);
+    let origin = recovery.state.waves[0].servers[0].origin.clone().unwrap();
+    let before: HashMap<String, std::net::Ipv4Addr> = e
+        .sim
+        .describe_instances(&origin)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.instance_id.to_string(), i.private_ip))
+        .collect();
+
+    // The originals are running and untagged: nothing happens without the operator's confirmation.
+    let mut req = domain::execution::StartFailback {
+        execution_id: recovery.id.clone(),
+        stop_originals: false,
+        tag_originals: false,
+    };
+    let err = e.services.start_failback(&alice, &req).await.unwrap_err();
+    let engine::ServiceError::Invalid(fields) = err else { panic!("{err:?}") };
+    assert!(
+        fields.iter().any(|f| f.code == "ORIGINAL_NOT_STOPPED")
+            && fields.iter().any(|f| f.code == "ORIGINAL_NOT_TAGGED"),
+        "{fields:?}"
+    );
+    let drill = e
+        .services
+        .start_failback(
+            &alice,
+            &domain::execution::StartFailback { execution_id: "exec-0000000000000000".into(), ..req.clone() },
+        )
+        .await;
+    assert!(drill.is_err());
+
+    (req.stop_originals, req.tag_originals) = (true, true);
+    let back = e.services.start_failback(&alice, &req).await.unwrap();
+    assert_eq!(back.state.phase, Phase::AwaitingApproval, "a failback needs a second person too");
+    e.services.decide_execution(&bob, &back.id, Decision::Approve, "primary is healthy again").await.unwrap();
+    for _ in 0..600 {
+        if e.services.advance_execution(&back.id, "runner-1", &Limits::default()).await.unwrap() == Step::Done {
+            break;
+        }
+        e.clock.advance(30_000);
+    }
+    let done = e.services.get_execution(&back.id).await.unwrap();
+    assert_eq!(done.state.phase, Phase::Succeeded, "{:#?}", done.log);
+    let after = e.sim.describe_instances(&origin).await.unwrap();
+    let proof = e.services.round_trip_proof(&back.id).await.unwrap();
+    assert_eq!(proof.len(), recovery.state.waves.iter().map(|w| w.servers.len()).sum::<usize>());
+    for row in &proof {
+        assert_eq!(row.verdict, domain::execution::ProofVerdict::Identical, "{row:?}");
+        let original = &row.before_failover.instance_id;
+        assert_eq!(before[original.as_str()], row.before_failover.private_ip);
+        let now = after.iter().find(|i| &i.instance_id == original).unwrap();
+        assert_eq!((now.state, now.private_ip), (InstanceState::Running, row.before_failover.private_ip));
+        assert_ne!(row.after_failover.as_ref().unwrap().instance_id, *original, "it ran on its standby in between");
+    }
+    let reversals =
+        e.sim.with_world(|w| w.calls_of("drs:ReverseReplication").iter().filter(|c| c.outcome == "ok").count());
+    assert_eq!(reversals, proof.len(), "one reversal per server");
+    let again = e.services.start_failback(&alice, &req).await.unwrap_err();
+    let engine::ServiceError::Invalid(fields) = again else { panic!() };
+    assert_eq!(fields[0].code, "ALREADY_FAILED_BACK");
+}

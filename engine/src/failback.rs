@@ -1,0 +1,467 @@
+//! Failback: a completed recovery's servers go home, into their *original* instances (`aws-drs-api.md`
+//! §3.2–3.3). A failback is an execution (`Mode::Failback`) run by the same runner, with the same claims,
+//! leases, locks, approval and event stream as a failover. Per server:
+//!
+//! 1. `ReverseReplication` on its recovery instance (the DR standby), claimed before the call; DRS creates a
+//!    source server in the original region that replicates the standby back. After a crash, a claim is
+//!    reconciled against the original region's source servers, never called twice.
+//! 2. Wait until that replication is `CONTINUOUS` with a lag under [`MAX_FAILBACK_LAG_SECONDS`]; `PAUSED`,
+//!    `STALLED`, `DISCONNECTED` or `STOPPED` fail the server (an agent that never installs runs into the
+//!    wave's timeout).
+//! 3. Stop and tag the original (only with the operator's confirmation given at the request; DRS cannot
+//!    stop it), then point the new source server at it in two steps (copy private IP, copy tags and
+//!    right-sizing off; then launch into the original).
+//! 4. `StartRecovery` in the original region in batches, and verify: the original instance id, its
+//!    original private IP, running.
+//!
+//! Not yet: returning the DR standbys to standby and re-protecting (re-arm), and the security-group and
+//! instance-profile prerequisites.
+
+use crate::cloud::CloudError;
+use crate::executions::{launch_id, runs};
+use crate::services::{ServiceError, Services};
+use domain::FieldError;
+use domain::auth::Principal;
+use domain::estate::{
+    AWSDRS_TAG_KEY, AWSDRS_TAG_VALUE, AccountRegion, InstanceState, ReplicationDirection, ReplicationState,
+};
+use domain::execution::{
+    Event, ExecutionRecord, ExecutionState, FailbackOf, FailoverKind, LogLine, Mode, ProofRow, ServerRun, ServerState,
+    StartFailback, WaveRun, WaveState, round_trip_proof,
+};
+use domain::ids::{InstanceId, SourceServerId};
+use domain::launch::{LaunchConfigurationUpdate, RightSizing};
+
+/// The largest lag of a reversed replication at which a failback launches.
+pub const MAX_FAILBACK_LAG_SECONDS: u64 = 60;
+
+fn refused(field: &str, code: &str, message: String) -> ServiceError {
+    ServiceError::Invalid(vec![FieldError::new(field, code, message)])
+}
+
+impl Services {
+    /// Requests a failback of a completed recovery: its verified servers, in the plan's wave order, back into
+    /// their original instances. It runs once a second person approves.
+    ///
+    /// # Errors
+    /// [`ServiceError::ExecutionNotFound`]; [`ServiceError::Invalid`] when the execution is not an ended
+    /// recovery, or a prerequisite fails for a server (each with its remediation).
+    pub async fn start_failback(&self, who: &Principal, req: &StartFailback) -> Result<ExecutionRecord, ServiceError> {
+        let recovery = self.get_execution(&req.execution_id).await?;
+        if recovery.state.mode != Mode::Recovery {
+            return Err(refused(
+                "execution_id",
+                "NOT_A_RECOVERY",
+                "only a recovery fails back: a drill returns its standbys by itself, and a failback cannot be failed back".into(),
+            ));
+        }
+        if !recovery.state.phase.is_terminal() {
+            return Err(refused("execution_id", "NOT_ENDED", "the recovery has not ended yet".into()));
+        }
+        let earlier = self.list_executions().await?.into_iter().find(|e| {
+            e.failback.as_ref().is_some_and(|f| f.execution_id == recovery.id)
+                && !matches!(
+                    e.state.phase,
+                    domain::execution::Phase::Rejected
+                        | domain::execution::Phase::Expired
+                        | domain::execution::Phase::Cancelled
+                        | domain::execution::Phase::Failed
+                )
+        });
+        if let Some(e) = earlier {
+            return Err(refused(
+                "execution_id",
+                "ALREADY_FAILED_BACK",
+                format!("failback {} covers this recovery", e.id),
+            ));
+        }
+        let verified: Vec<&ServerRun> =
+            recovery.state.waves.iter().flat_map(|w| &w.servers).filter(|r| r.state == ServerState::Verified).collect();
+        let origins: std::collections::BTreeSet<&AccountRegion> =
+            verified.iter().filter_map(|r| r.origin.as_ref()).collect();
+        let origin = match (verified.is_empty(), origins.len()) {
+            (true, _) => {
+                return Err(refused("execution_id", "NOTHING_TO_FAIL_BACK", "no server of it was verified".into()));
+            }
+            (false, 1) => (*origins.iter().next().unwrap_or(&&recovery.dr)).clone(),
+            _ => {
+                return Err(refused(
+                    "execution_id",
+                    "ORIGIN_UNKNOWN",
+                    "its servers do not name one original account and region".into(),
+                ));
+            }
+        };
+        let dr = recovery.dr.clone();
+        let standbys: Vec<SourceServerId> = verified.iter().map(|r| r.source_server_id.clone()).collect();
+        let (dr_instances, originals, recovered) = tokio::try_join!(
+            self.retried(|| self.cloud.describe_instances(&dr)),
+            self.retried(|| self.cloud.describe_instances(&origin)),
+            self.retried(|| self.cloud.describe_recovery_instances(&dr, &standbys)),
+        )?;
+        let mut problems = Vec::new();
+        let mut problem = |run: &ServerRun, code: &str, message: String| {
+            problems.push(FieldError::new(run.source_server_id.to_string(), code, format!("{}: {message}", run.name)));
+        };
+        let mut ips = std::collections::HashMap::new();
+        for run in &verified {
+            let standby = &run.standby_instance_id;
+            if !recovered.iter().any(|r| r.source_server_id == run.source_server_id && &r.ec2_instance_id == standby) {
+                problem(
+                    run,
+                    "RECOVERY_INSTANCE_GONE",
+                    format!("DRS no longer lists {standby} as its recovery instance"),
+                );
+            }
+            match dr_instances.iter().find(|i| &i.instance_id == standby) {
+                Some(i) if i.state != InstanceState::Running => problem(
+                    run,
+                    "RECOVERY_INSTANCE_NOT_RUNNING",
+                    format!("{standby} is {}; start it: reverse replication needs its agent running", i.state.as_str()),
+                ),
+                Some(i) if i.private_ip != run.expected_ip => problem(
+                    run,
+                    "IP_CHANGED",
+                    format!("{standby} has private IP {}, not the recorded {}", i.private_ip, run.expected_ip),
+                ),
+                Some(_) => {}
+                None => problem(run, "RECOVERY_INSTANCE_GONE", format!("{standby} does not exist")),
+            }
+            let Some(original_id) = &run.source_instance_id else {
+                problem(run, "NO_ORIGINAL", "DRS named no original EC2 instance for it".into());
+                continue;
+            };
+            let Some(original) = originals.iter().find(|i| &i.instance_id == original_id) else {
+                problem(
+                    run,
+                    "ORIGINAL_GONE",
+                    format!("the original {original_id} does not exist in {}", origin.region),
+                );
+                continue;
+            };
+            if matches!(original.state, InstanceState::Terminated | InstanceState::ShuttingDown) {
+                problem(
+                    run,
+                    "ORIGINAL_TERMINATED",
+                    format!("the original {original_id} is {}", original.state.as_str()),
+                );
+                continue;
+            }
+            if let Some(standby) = dr_instances.iter().find(|i| &i.instance_id == standby) {
+                if standby.architecture != original.architecture {
+                    problem(
+                        run,
+                        "ARCHITECTURE_MISMATCH",
+                        format!("the original {original_id} is not {:?}", standby.architecture),
+                    );
+                }
+                if standby.boot_mode != original.boot_mode {
+                    problem(
+                        run,
+                        "BOOT_MODE_MISMATCH",
+                        format!("the original {original_id} does not boot like its standby"),
+                    );
+                }
+            }
+            if original.tags.get(AWSDRS_TAG_KEY).map(String::as_str) != Some(AWSDRS_TAG_VALUE) && !req.tag_originals {
+                problem(
+                    run,
+                    "ORIGINAL_NOT_TAGGED",
+                    format!(
+                        "{original_id} lacks {AWSDRS_TAG_KEY}={AWSDRS_TAG_VALUE}; confirm tag_originals to let Roundtrip add it"
+                    ),
+                );
+            }
+            if original.state != InstanceState::Stopped && !req.stop_originals {
+                problem(
+                    run,
+                    "ORIGINAL_NOT_STOPPED",
+                    format!(
+                        "{original_id} is {}; DRS cannot stop it: confirm stop_originals to let Roundtrip stop it",
+                        original.state.as_str()
+                    ),
+                );
+            }
+            ips.insert(run.source_server_id.clone(), (original_id.clone(), original.private_ip));
+        }
+        if !problems.is_empty() {
+            return Err(ServiceError::Invalid(problems));
+        }
+        let waves: Vec<WaveRun> = recovery
+            .state
+            .waves
+            .iter()
+            .map(|w| WaveRun {
+                name: w.name.clone(),
+                pause_before: w.pause_before,
+                on_failure: w.on_failure,
+                timeout_ms: w.timeout_ms,
+                state: WaveState::Pending,
+                started_at: None,
+                ended_at: None,
+                readiness_checked_at: Some(0),
+                servers: w
+                    .servers
+                    .iter()
+                    .filter_map(|r| {
+                        let (original, ip) = ips.get(&r.source_server_id)?.clone();
+                        let mut back = ServerRun::waiting(r.source_server_id.clone(), original.clone(), ip);
+                        back.name = r.name.clone();
+                        back.dr_standby_id = Some(r.standby_instance_id.clone());
+                        back.source_instance_id = Some(original);
+                        back.origin = Some(dr.clone());
+                        Some(back)
+                    })
+                    .collect(),
+            })
+            .filter(|w| !w.servers.is_empty())
+            .collect();
+        let now = self.clock.now_millis();
+        let ttl = i64::from(self.settings.approval_ttl_minutes) * 60_000;
+        let record = ExecutionRecord {
+            id: format!("exec-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]),
+            plan_id: recovery.plan_id.clone(),
+            plan_name: recovery.plan_name.clone(),
+            dr: origin,
+            rto_target_minutes: recovery.rto_target_minutes,
+            protection_group_ids: recovery.protection_group_ids.clone(),
+            acknowledge_warnings: false,
+            state: ExecutionState::new(Mode::Failback, FailoverKind::Disaster, waves, &who.subject, now, ttl),
+            lease: None,
+            failback: Some(FailbackOf {
+                execution_id: recovery.id.clone(),
+                recovery_region: dr,
+                stop_originals: req.stop_originals,
+                tag_originals: req.tag_originals,
+            }),
+            log: vec![LogLine {
+                at: now,
+                message: format!("failback of {} ({}) requested by {}", recovery.plan_name, recovery.id, who.subject),
+                failure: false,
+            }],
+            version: 1,
+        };
+        self.lock_and_insert(&record).await?;
+        let details = serde_json::json!({ "failback_of": recovery.id, "stop_originals": req.stop_originals, "tag_originals": req.tag_originals });
+        self.audit
+            .record_or_log(who, crate::audit::AuditEvent::ok("execution.start", record.id.as_str(), details))
+            .await;
+        Ok(record)
+    }
+
+    /// The round-trip proof of a failback: per server, instance and private IP before failover, after
+    /// failover and after failback, with a verdict.
+    ///
+    /// # Errors
+    /// [`ServiceError::ExecutionNotFound`]; [`ServiceError::Invalid`] for an execution that is not a failback.
+    pub async fn round_trip_proof(&self, id: &str) -> Result<Vec<ProofRow>, ServiceError> {
+        let back = self.get_execution(id).await?;
+        let Some(of) = &back.failback else {
+            return Err(refused("execution_id", "NOT_A_FAILBACK", "a round-trip proof belongs to a failback".into()));
+        };
+        let recovery = self.get_execution(&of.execution_id).await?;
+        Ok(round_trip_proof(&recovery, &back))
+    }
+
+    fn failback_of<'a>(&self, rec: &'a ExecutionRecord) -> Result<&'a FailbackOf, ServiceError> {
+        rec.failback
+            .as_ref()
+            .ok_or_else(|| refused("execution_id", "NOT_A_FAILBACK", format!("{} is not a failback", rec.id)))
+    }
+
+    /// `ReverseReplication` on each server's recovery instance (already claimed).
+    pub(crate) async fn reverse(
+        &self,
+        rec: &ExecutionRecord,
+        servers: &[SourceServerId],
+        now: i64,
+    ) -> Result<Vec<Event>, ServiceError> {
+        let at = self.failback_of(rec)?.recovery_region.clone();
+        let mut events = Vec::new();
+        for run in runs(rec, servers) {
+            let Some(standby) = run.dr_standby_id.clone() else { continue };
+            let r = self.retried(|| self.cloud.reverse_replication(&at, &standby)).await;
+            let details = serde_json::json!({ "recovery_instance_id": standby, "source_server_id": r.as_ref().ok() });
+            self.record_aws_write(rec, "aws.drs.ReverseReplication", &at, details, &r).await;
+            let server = run.source_server_id.clone();
+            match r {
+                Ok(back) => events.push(Event::Reversed { server, failback_source: back, at: now }),
+                // Maybe reversed after all (a 5xx DRS processed, or our own earlier call): reconcile.
+                Err(CloudError::Conflict { .. } | CloudError::Unavailable { .. } | CloudError::Unexpected(_)) => {}
+                Err(e) => events.push(Event::StartFailed {
+                    servers: vec![server],
+                    error: format!("could not reverse replication: {e}"),
+                    at: now,
+                }),
+            }
+        }
+        Ok(events)
+    }
+
+    /// Claimed reversals: the failback source server DRS created for the standby, or none.
+    pub(crate) async fn reconcile_reverse(
+        &self,
+        rec: &ExecutionRecord,
+        servers: &[SourceServerId],
+    ) -> Result<Vec<Event>, ServiceError> {
+        let now = self.clock.now_millis();
+        let sources = self.retried(|| self.cloud.describe_source_servers(&rec.dr)).await?;
+        let mut lost = Vec::new();
+        let mut events = Vec::new();
+        for run in runs(rec, servers) {
+            let found = sources.iter().find(|s| {
+                s.replication_direction == ReplicationDirection::Failback && s.source_instance_id == run.dr_standby_id
+            });
+            match found {
+                Some(s) => events.push(Event::Reversed {
+                    server: run.source_server_id.clone(),
+                    failback_source: s.source_server_id.clone(),
+                    at: now,
+                }),
+                None => lost.push(run.source_server_id.clone()),
+            }
+        }
+        if !lost.is_empty() {
+            events.push(Event::ReverseAbandoned { servers: lost });
+        }
+        Ok(events)
+    }
+
+    /// Servers whose reversed replication is continuous with a small lag; failures for the ones stuck.
+    pub(crate) async fn await_replication(
+        &self,
+        rec: &ExecutionRecord,
+        servers: &[SourceServerId],
+        now: i64,
+    ) -> Result<Vec<Event>, ServiceError> {
+        let sources = self.retried(|| self.cloud.describe_source_servers(&rec.dr)).await?;
+        let mut ready = Vec::new();
+        let mut events = Vec::new();
+        for run in runs(rec, servers) {
+            let Some(s) = sources.iter().find(|s| Some(&s.source_server_id) == run.failback_source_id.as_ref()) else {
+                continue;
+            };
+            match s.replication_state {
+                ReplicationState::Continuous if s.lag_seconds <= MAX_FAILBACK_LAG_SECONDS => {
+                    ready.push(run.source_server_id.clone());
+                }
+                ReplicationState::Paused
+                | ReplicationState::Stalled
+                | ReplicationState::Disconnected
+                | ReplicationState::Stopped => events.push(Event::StartFailed {
+                    servers: vec![run.source_server_id.clone()],
+                    error: format!(
+                        "failback replication is {} (lag {} s); check the agent on {} and its network",
+                        s.replication_state.as_str(),
+                        s.lag_seconds,
+                        run.dr_standby_id.as_ref().map(ToString::to_string).unwrap_or_default()
+                    ),
+                    at: now,
+                }),
+                _ => {}
+            }
+        }
+        if !ready.is_empty() {
+            events.push(Event::Replicated { servers: ready, at: now });
+        }
+        Ok(events)
+    }
+
+    /// Stops and tags the originals (as confirmed at the request) and points each failback source server
+    /// at its original in two steps; servers whose original is stopped and configured are `Configured`.
+    pub(crate) async fn configure_failback(
+        &self,
+        rec: &ExecutionRecord,
+        servers: &[SourceServerId],
+        now: i64,
+    ) -> Result<Vec<Event>, ServiceError> {
+        let of = self.failback_of(rec)?.clone();
+        let at = &rec.dr;
+        let instances = self.retried(|| self.cloud.describe_instances(at)).await?;
+        let mut to_stop: Vec<InstanceId> = Vec::new();
+        let mut events = Vec::new();
+        let mut ready = Vec::new();
+        for run in runs(rec, servers) {
+            let original = &run.standby_instance_id;
+            let Some(i) = instances.iter().find(|i| &i.instance_id == original) else {
+                events.push(Event::StartFailed {
+                    servers: vec![run.source_server_id.clone()],
+                    error: format!("the original {original} no longer exists"),
+                    at: now,
+                });
+                continue;
+            };
+            if i.tags.get(AWSDRS_TAG_KEY).map(String::as_str) != Some(AWSDRS_TAG_VALUE) {
+                let r = if of.tag_originals {
+                    self.retried(|| self.cloud.create_tags(at, original, AWSDRS_TAG_KEY, AWSDRS_TAG_VALUE)).await
+                } else {
+                    Err(CloudError::Validation { message: "the original lost its AWSDRS tag".into() })
+                };
+                if of.tag_originals {
+                    let details =
+                        serde_json::json!({ "instance_id": original, "tag": { AWSDRS_TAG_KEY: AWSDRS_TAG_VALUE } });
+                    self.record_aws_write(rec, "aws.ec2.CreateTags", at, details, &r).await;
+                }
+                if let Err(e) = r {
+                    events.push(Event::StartFailed {
+                        servers: vec![run.source_server_id.clone()],
+                        error: format!("could not tag the original {original}: {e}"),
+                        at: now,
+                    });
+                    continue;
+                }
+            }
+            match i.state {
+                InstanceState::Stopped => {}
+                InstanceState::Running | InstanceState::Pending if of.stop_originals => {
+                    to_stop.push(original.clone());
+                    continue;
+                }
+                InstanceState::Stopping => continue,
+                other => {
+                    events.push(Event::StartFailed {
+                        servers: vec![run.source_server_id.clone()],
+                        error: format!("the original {original} is {} and must be stopped", other.as_str()),
+                        at: now,
+                    });
+                    continue;
+                }
+            }
+            let source = launch_id(run).clone();
+            let mut step1 = LaunchConfigurationUpdate::for_server(source.clone());
+            step1.copy_private_ip = Some(false);
+            step1.copy_tags = Some(false);
+            step1.right_sizing = Some(RightSizing::None);
+            let mut step2 = LaunchConfigurationUpdate::for_server(source.clone());
+            step2.launch_into_instance_id = Some(Some(original.clone()));
+            let mut failed = None;
+            for update in [step1, step2] {
+                let r = self.retried(|| self.cloud.update_launch_configuration(at, &update)).await;
+                let details = serde_json::json!({ "source_server_id": source, "after": update });
+                self.record_aws_write(rec, "aws.drs.UpdateLaunchConfiguration", at, details, &r).await;
+                if let Err(e) = r {
+                    failed = Some(e);
+                    break;
+                }
+            }
+            match failed {
+                None => ready.push(run.source_server_id.clone()),
+                Some(CloudError::Throttled { .. } | CloudError::Unavailable { .. }) => {}
+                Some(e) => events.push(Event::StartFailed {
+                    servers: vec![run.source_server_id.clone()],
+                    error: format!("could not configure the launch into {original}: {e}"),
+                    at: now,
+                }),
+            }
+        }
+        if !to_stop.is_empty() {
+            let r = self.retried(|| self.cloud.stop_instances(at, &to_stop)).await;
+            self.record_aws_write(rec, "aws.ec2.StopInstances", at, serde_json::json!({ "instance_ids": to_stop }), &r)
+                .await;
+        }
+        if !ready.is_empty() {
+            events.push(Event::Configured { servers: ready, at: now });
+        }
+        Ok(events)
+    }
+}
