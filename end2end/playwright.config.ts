@@ -57,9 +57,9 @@ export default defineConfig({
   ],
   webServer: process.env.NO_WEBSERVER ? undefined : [
     {
-      // Virtual time runs 60 times faster and the runner steps every second, so a drill of three waves
-      // takes seconds.
-      command: `"${serverBin}" serve --listen 127.0.0.1:${port} --data-dir "${dataDir}" --site-root "${site}" --speed 60`,
+      // Virtual time runs 120 times faster and the runner steps every second, so a drill of three waves
+      // takes seconds and a failback (reverse replication syncs for minutes) well under a minute.
+      command: `"${serverBin}" serve --listen 127.0.0.1:${port} --data-dir "${dataDir}" --site-root "${site}" --speed 120`,
       cwd: repo,
       env: { ...env, ROUNDTRIP_RUNNER_INTERVAL_MS: "1000" },
       url: `${baseURL}/api/v1/health`,

@@ -38,6 +38,8 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("get_execution", READ),
     ("start_execution", OPERATE),
     ("swapped_volumes", READ),
+    ("start_failback", OPERATE),
+    ("round_trip_proof", READ),
     // Approving needs the approver role and cancelling the operator role: checked inside.
     ("decide_execution", READ),
     ("whoami", Access::Public),

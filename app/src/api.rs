@@ -391,3 +391,17 @@ pub async fn swapped_volumes() -> Result<(u32, Vec<domain::recovery::SwappedVolu
     let s = services()?;
     Ok((s.settings.swapped_volume_retention_days, s.swapped_volumes().await?))
 }
+
+/// Requests a failback of an ended recovery; returns the failback's execution id.
+#[server(prefix = "/console", endpoint = "start_failback", input = leptos::server_fn::codec::Json)]
+pub async fn start_failback(request: domain::execution::StartFailback) -> Result<String, ConsoleError> {
+    let s = services()?;
+    let who = who()?;
+    Ok(s.start_failback(&who, &request).await?.id)
+}
+
+/// A failback's round-trip proof.
+#[server(prefix = "/console", endpoint = "round_trip_proof", input = leptos::server_fn::codec::Json)]
+pub async fn round_trip_proof(id: String) -> Result<Vec<domain::execution::ProofRow>, ConsoleError> {
+    Ok(services()?.round_trip_proof(&id).await?)
+}

@@ -111,6 +111,9 @@ pub struct ExecutionProgress {
     /// The recovery plan's name.
     pub plan: String,
     pub drill: bool,
+    /// Coming back to the original region.
+    #[serde(default)]
+    pub failback: bool,
     pub phase: Phase,
     pub progress_percent: u8,
     pub elapsed_ms: Option<i64>,

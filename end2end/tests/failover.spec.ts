@@ -23,8 +23,8 @@ async function allVerified(page: Page) {
   await expect(page.getByTestId("wave").locator("tbody tr", { hasText: "verified" })).toHaveCount(n);
 }
 
-test("an operator runs a drill and then a failover that a second person approves, followed live", async ({ page, browser, request }) => {
-  test.setTimeout(240_000);
+test("an operator runs a drill, a failover that a second person approves, followed live, and fails back home", async ({ page, browser, request }) => {
+  test.setTimeout(420_000);
   const errors = watchErrors(page);
   const group = await configuredGroup(request);
   const headers = await csrf(request);
@@ -83,6 +83,24 @@ test("an operator runs a drill and then a failover that a second person approves
   await expect(stakeholder.getByTestId("status-execution")).toContainText("100%");
   const text = await stakeholder.locator("main").innerText();
   expect(text).not.toMatch(/\bi-[0-9a-f]{8}|\b\d{12}\b|\b\d+\.\d+\.\d+\.\d+\b|admin|bob/);
+  // Home again: a failback into the original instances, approved by the second person, with its proof.
+  await page.getByTestId("failback-request").getByText("may stop the original instances").click();
+  await page.getByTestId("failback-request").getByText("may tag the originals").click();
+  await page.getByTestId("request-failback").click();
+  await expect(page.getByTestId("execution-title")).toContainText("Billing — failback");
+  await expect(page.getByTestId("execution-phase")).toContainText("awaiting approval");
+  await bob.goto("/approvals");
+  await hydrated(bob);
+  const back = bob.getByTestId("approval").filter({ hasText: "failback of Billing" });
+  await back.getByTestId("decision-comment").fill("primary region is healthy again");
+  await back.getByRole("button", { name: "Approve" }).click();
+  await expect(bob.getByTestId("approval")).toHaveCount(0);
+  await expect(page.getByTestId("execution-phase")).toContainText("succeeded", { timeout: 150_000 });
+  await allVerified(page);
+  const proof = page.getByTestId("round-trip-proof").locator("tbody tr");
+  await expect(proof.first()).toBeVisible();
+  await expect(page.getByTestId("round-trip-proof").locator("tbody tr", { hasText: "identical" })).toHaveCount(await proof.count());
+
   // The one failed request is the refused self-approval, answered 403 like the REST API would.
   expect(errors).toEqual(["Failed to load resource: the server responded with a status of 403 (Forbidden)"]);
   expect(bobErrors).toEqual([]);

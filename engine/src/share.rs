@@ -244,6 +244,7 @@ impl Services {
         Ok(domain::share::ExecutionProgress {
             plan: v.execution.plan_name,
             drill: v.execution.state.mode == domain::execution::Mode::Drill,
+            failback: v.execution.state.mode == domain::execution::Mode::Failback,
             phase: v.status.phase,
             progress_percent: v.status.progress_percent,
             elapsed_ms: v.status.elapsed_ms,

@@ -3,15 +3,16 @@
 //! live dashboard, fed by the execution's Server-Sent Events (`/api/v1/executions/{id}/events`).
 
 use crate::api::{
-    ConsoleError, decide_execution, get_execution, list_executions, list_groups, list_plans, start_execution,
-    swapped_volumes, verdicts,
+    ConsoleError, decide_execution, get_execution, list_executions, list_groups, list_plans, round_trip_proof,
+    start_execution, start_failback, swapped_volumes, verdicts,
 };
 use crate::components::{Badge, ConfirmButton, Empty, ErrorBox, Loading, Stat, when};
 use crate::pages::share::verdict_badge;
 use crate::pages::signin::{IfAllowed, can};
 use domain::auth::Permission;
 use domain::execution::{
-    Decision, ExecutionSummary, ExecutionView, FailoverKind, Mode, Phase, ServerState, StartExecution, WaveState,
+    Decision, ExecutionSummary, ExecutionView, FailoverKind, Mode, Phase, ProofVerdict, ServerState, StartExecution,
+    StartFailback, WaveState,
 };
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
@@ -38,6 +39,7 @@ pub fn what(mode: Mode, kind: FailoverKind) -> &'static str {
         (Mode::Drill, _) => "drill",
         (Mode::Recovery, FailoverKind::Planned) => "planned failover",
         (Mode::Recovery, FailoverKind::Disaster) => "disaster failover",
+        (Mode::Failback, _) => "failback",
     }
 }
 
@@ -427,6 +429,7 @@ fn Dashboard(v: ExecutionView, refresh: Callback<()>) -> impl IntoView {
     let cancellable = matches!(state.phase, Phase::AwaitingApproval | Phase::AwaitingGate | Phase::Running)
         && !state.cancel_requested;
     let cleaning = state.phase == Phase::CleaningUp;
+    let (failback_id, proof_id) = (e.id.clone(), e.id.clone());
     let abandon_id = e.id.clone();
     let cancel = Action::new(move |id: &String| {
         let id = id.clone();
@@ -477,6 +480,15 @@ fn Dashboard(v: ExecutionView, refresh: Callback<()>) -> impl IntoView {
                     <DecisionForm id=e.id.clone() gate=state.phase == Phase::AwaitingGate on_done=refresh/>
                 </IfAllowed>
             </div>
+        })}
+        {(state.mode == Mode::Recovery && state.phase.is_terminal() && verified > 0).then(|| view! {
+            <IfAllowed permission=Permission::Operate>
+                <FailbackRequest execution_id=failback_id.clone()/>
+            </IfAllowed>
+        })}
+        {e.failback.as_ref().map(|f| view! {
+            <p class="muted">"Failback of "<a href=format!("/executions/{}", f.execution_id)>{f.execution_id.clone()}</a></p>
+            <RoundTripProof execution_id=proof_id.clone() phase=state.phase/>
         })}
         <h2>"Timeline"</h2>
         {gantt}
@@ -569,4 +581,85 @@ fn gantt(s: &domain::execution::ExecutionState, target_ms: i64, now: i64) -> imp
         </svg>
     }
     .into_any()
+}
+
+/// The failback request of an ended recovery: what Roundtrip may do to the originals, then a second
+/// person approves.
+#[component]
+fn FailbackRequest(execution_id: String) -> impl IntoView {
+    let stop = RwSignal::new(false);
+    let tag = RwSignal::new(false);
+    let error = RwSignal::new(None::<ConsoleError>);
+    let navigate = use_navigate();
+    let request = Action::new(move |id: &String| {
+        let req = StartFailback {
+            execution_id: id.clone(),
+            stop_originals: stop.get_untracked(),
+            tag_originals: tag.get_untracked(),
+        };
+        let navigate = navigate.clone();
+        async move {
+            match start_failback(req).await {
+                Ok(id) => navigate(&format!("/executions/{id}"), Default::default()),
+                Err(e) => error.set(Some(e)),
+            }
+        }
+    });
+    let busy = request.pending();
+    view! {
+        <div class="card" data-testid="failback-request">
+            <h2>"Fail back"</h2>
+            <p>"Reverses replication of each verified server's standby to the original region, waits until it is continuous, then launches back into the original instance — same instance ID, same private IP — and verifies it. Runs once a second person approves."</p>
+            <label class="check"><input type="checkbox" prop:checked=move || stop.get() on:change=move |ev| stop.set(event_target_checked(&ev))/>" Roundtrip may stop the original instances that are running (DRS cannot)"</label>
+            <label class="check"><input type="checkbox" prop:checked=move || tag.get() on:change=move |ev| tag.set(event_target_checked(&ev))/>" Roundtrip may tag the originals AWSDRS=AllowLaunchingIntoThisInstance"</label>
+            {move || error.get().map(|e| view! { <ErrorBox error=e/> })}
+            <div class="form-actions">
+                <button class="btn btn-primary" type="button" disabled=move || busy.get() data-testid="request-failback"
+                    on:click={ let id = execution_id.clone(); move |_| { request.dispatch(id.clone()); } }>"Request failback"</button>
+            </div>
+        </div>
+    }
+}
+
+/// Per server: instance and private IP before failover, after failover and after failback.
+#[component]
+fn RoundTripProof(execution_id: String, phase: Phase) -> impl IntoView {
+    let proof = Resource::new(move || (execution_id.clone(), phase), |(id, _)| round_trip_proof(id));
+    let cell = |p: Option<domain::execution::Placement>| match p {
+        Some(p) => {
+            view! { <td class="mono">{p.instance_id.to_string()}" · "{p.private_ip.to_string()}</td> }.into_any()
+        }
+        None => view! { <td class="muted">"—"</td> }.into_any(),
+    };
+    view! {
+        <h2>"Round-trip proof"</h2>
+        <Transition fallback=|| view! { <Loading what="the proof"/> }>
+            {move || proof.get().map(|r| match r {
+                Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                Ok(rows) => view! {
+                    <table class="table table-compact" data-testid="round-trip-proof">
+                        <thead><tr><th>"Server"</th><th>"Before failover"</th><th>"After failover"</th><th>"After failback"</th><th>"Verdict"</th></tr></thead>
+                        <tbody>
+                            {rows.into_iter().map(|row| {
+                                let (tone, label) = match row.verdict {
+                                    ProofVerdict::Identical => ("ready", "identical"),
+                                    ProofVerdict::Mismatch => ("failed", "mismatch"),
+                                    ProofVerdict::Incomplete => ("neutral", "not back yet"),
+                                };
+                                view! {
+                                    <tr>
+                                        <td>{row.name.clone()}</td>
+                                        {cell(Some(row.before_failover.clone()))}
+                                        {cell(row.after_failover.clone())}
+                                        {cell(row.after_failback.clone())}
+                                        <td><Badge status=tone label=label/>" "<span class="error-text">{row.error.clone().unwrap_or_default()}</span></td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any(),
+            })}
+        </Transition>
+    }
 }

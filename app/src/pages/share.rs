@@ -205,7 +205,11 @@ pub fn Status() -> impl IntoView {
 #[component]
 fn ExecutionStatus(x: domain::share::ExecutionProgress) -> impl IntoView {
     use crate::pages::executions::{duration, phase_badge};
-    let kind = if x.drill { "DR drill" } else { "Failover" };
+    let kind = match (x.drill, x.failback) {
+        (true, _) => "DR drill",
+        (_, true) => "Failback",
+        _ => "Failover",
+    };
     view! {
         <div class="card" data-testid="status-execution">
             <h2>{format!("{kind}: {}", x.plan)}" "{phase_badge(x.phase)}</h2>

@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use domain::auth::{Access, Permission};
-use domain::execution::{ExecutionStatus, ExecutionView, status};
+use domain::execution::{ExecutionStatus, ExecutionView, ProofRow, StartFailback, status};
 use domain::recovery::SwappedVolume;
 use engine::Services;
 use engine::executions::{Decision, ExecutionRecord, StartExecution};
@@ -31,6 +31,8 @@ pub fn routes() -> Routes {
     let approve = Access::Role(Permission::Approve);
     Routes::new()
         .post("/executions/allow-launching/failover", operate, start)
+        .post("/executions/allow-launching/failback", operate, start_failback)
+        .get("/executions/{execution_id}/round-trip-proof", read, round_trip_proof)
         .get("/executions", read, list)
         .get("/executions/{execution_id}", read, read_one)
         .get("/executions/{execution_id}/allow-launching/status", read, progress)
@@ -61,6 +63,25 @@ async fn start(
     ApiJson(req): ApiJson<StartExecution>,
 ) -> Result<(StatusCode, Json<ExecutionRecord>), ApiError> {
     Ok((StatusCode::CREATED, Json(s.start_execution(&who, &req).await?)))
+}
+
+async fn start_failback(
+    State(s): State<Services>,
+    Who(who): Who,
+    ApiJson(req): ApiJson<StartFailback>,
+) -> Result<(StatusCode, Json<ExecutionRecord>), ApiError> {
+    Ok((StatusCode::CREATED, Json(s.start_failback(&who, &req).await?)))
+}
+
+#[derive(Serialize)]
+struct Proof {
+    execution_id: String,
+    servers: Vec<ProofRow>,
+}
+
+async fn round_trip_proof(State(s): State<Services>, ApiPath(id): ApiPath<String>) -> Result<Json<Proof>, ApiError> {
+    let servers = s.round_trip_proof(&id).await?;
+    Ok(Json(Proof { execution_id: id, servers }))
 }
 
 async fn list(State(s): State<Services>) -> Result<Json<ExecutionList>, ApiError> {

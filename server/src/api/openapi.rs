@@ -136,6 +136,15 @@ pub fn spec() -> Value {
                     "requestBody": body("StartExecution"),
                     "responses": with(json!({ "201": ok("the execution", "Execution") }), error_responses(&[400, 401, 403, 404])) }
             },
+            "/api/v1/executions/allow-launching/failback": {
+                "post": { "summary": "Request a failback of an ended recovery (never a drill): its verified servers, in the plan's wave order, back into their original instances — reverse replication, wait until continuous, stop and tag the originals (only with stop_originals / tag_originals), launch into them and verify id and private IP. Runs once a second person approves. Refused with one error per failed prerequisite",
+                    "requestBody": body("StartFailback"),
+                    "responses": with(json!({ "201": ok("the failback execution", "Execution") }), error_responses(&[400, 401, 403, 404])) }
+            },
+            "/api/v1/executions/{execution_id}/round-trip-proof": {
+                "parameters": [execution_id],
+                "get": { "summary": "A failback's round-trip proof: per server, instance and private IP before failover, after failover and after failback, with a verdict (identical, mismatch, incomplete)", "responses": with(json!({ "200": { "description": "{\"execution_id\", \"servers\":[ProofRow]}" } }), error_responses(&[400, 401, 404])) }
+            },
             "/api/v1/executions": {
                 "get": { "summary": "List executions, newest first", "responses": with(json!({ "200": { "description": "{\"executions\":[Execution]}" } }), error_responses(&[401])) }
             },
@@ -254,12 +263,17 @@ pub fn spec() -> Value {
                 "message": { "type": "string" }, "details": { "type": "object" } } } } },
             "StartExecution": { "type": "object", "required": ["plan_id", "mode"], "properties": {
                 "plan_id": { "type": "string" }, "mode": { "type": "string", "enum": ["drill", "recovery"] },
+                "kind": { "type": "string", "enum": ["planned", "disaster"], "default": "disaster", "description": "for a recovery: planned stops and drains the sources first" },
                 "acknowledge_warnings": { "type": "boolean", "default": false } } },
+            "StartFailback": { "type": "object", "required": ["execution_id"], "properties": {
+                "execution_id": { "type": "string", "description": "the ended recovery to fail back" },
+                "stop_originals": { "type": "boolean", "default": false, "description": "let Roundtrip stop running originals (DRS cannot)" },
+                "tag_originals": { "type": "boolean", "default": false, "description": "let Roundtrip tag originals AWSDRS=AllowLaunchingIntoThisInstance" } } },
             "Decision": { "type": "object", "properties": { "comment": { "type": "string", "maxLength": 1000 } } },
             "Execution": { "type": "object", "properties": {
                 "id": { "type": "string" }, "plan_id": { "type": "string" }, "plan_name": { "type": "string" }, "dr": { "$ref": "#/components/schemas/AccountRegion" },
                 "rto_target_minutes": { "type": "integer" }, "version": { "type": "integer" },
-                "state": { "type": "object", "description": "mode, phase (awaiting_approval, running, awaiting_gate, succeeded, failed, cancelled, rejected, expired), requested_by, approved_by, waves[] with servers[] (state waiting, starting, launching, launched, verified, failed; job_id; error)" } } },
+                "state": { "type": "object", "description": "mode (drill, recovery, failback), kind (planned, disaster), phase (awaiting_approval, running, awaiting_gate, cleaning_up, succeeded, failed, cancelled, rejected, expired), requested_by, approved_by, waves[] with servers[] (state waiting, starting, launching, launched, verified, failed; job_id; error)" } } },
             "Wave": { "type": "object", "required": ["name", "pair_ids"], "properties": {
                 "name": { "type": "string", "maxLength": 128 }, "pair_ids": { "type": "array", "items": { "type": "string" } },
                 "pause_before": { "type": "boolean", "default": false, "description": "an approver releases the execution before this wave" },

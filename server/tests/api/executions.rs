@@ -210,3 +210,61 @@ async fn an_executions_stakeholder_page_shows_progress_and_nothing_internal() {
         assert!(!text.contains("admin") && !text.contains("bob"), "no user names");
     }
 }
+
+#[tokio::test]
+async fn a_recovery_fails_back_through_the_api_with_a_round_trip_proof() {
+    let app = spawn_app().await;
+    let plan = billing_plan(&app).await;
+    let bob = client_with_token(&app.token_for("bob", "approver").await);
+    let approve = |id: String| {
+        let (bob, url) = (bob.clone(), app.url(&format!("/api/v1/executions/{id}/approve")));
+        async move { bob.post(url).json(&json!({ "comment": "go" })).send().await.unwrap().status() }
+    };
+    let (_, exec) = app
+        .post(
+            "/api/v1/executions/allow-launching/failover",
+            &json!({ "plan_id": plan, "mode": "recovery", "acknowledge_warnings": true }),
+        )
+        .await;
+    let recovery = exec["id"].as_str().unwrap().to_owned();
+    assert_eq!(approve(recovery.clone()).await, StatusCode::OK);
+    drive(&app, &recovery).await;
+
+    let (status, body) =
+        app.post("/api/v1/executions/allow-launching/failback", &json!({ "execution_id": recovery })).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "VALIDATION_FAILED"));
+    let codes: Vec<&str> =
+        body["error"]["details"]["fields"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap()).collect();
+    assert!(codes.contains(&"ORIGINAL_NOT_STOPPED"), "{codes:?}");
+    let (status, back) = app
+        .post(
+            "/api/v1/executions/allow-launching/failback",
+            &json!({ "execution_id": recovery, "stop_originals": true, "tag_originals": true }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{back}");
+    assert_eq!(back["state"]["mode"], "failback");
+    let id = back["id"].as_str().unwrap().to_owned();
+    assert_eq!(approve(id.clone()).await, StatusCode::OK);
+    for _ in 0..600 {
+        if app.services.advance_execution(&id, "test-runner", &Default::default()).await.unwrap()
+            == engine::executions::Step::Done
+        {
+            break;
+        }
+        app.simulator.clock().advance(30_000);
+    }
+    let (status, proof) = app.get(&format!("/api/v1/executions/{id}/round-trip-proof")).await;
+    assert_eq!(status, StatusCode::OK, "{proof}");
+    let rows = proof["servers"].as_array().unwrap();
+    assert!(!rows.is_empty() && rows.iter().all(|r| r["verdict"] == "identical"), "{proof}");
+    assert!(
+        rows.iter().all(|r| r["after_failback"] == r["before_failover"] && r["after_failover"] != r["before_failover"])
+    );
+    let (status, body) = app.get(&format!("/api/v1/executions/{recovery}/round-trip-proof")).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "VALIDATION_FAILED"),
+        "a recovery has no proof of its own"
+    );
+}
