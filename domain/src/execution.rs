@@ -153,6 +153,12 @@ pub struct ServerRun {
     /// Failback: when the original was stopped and tagged and the launch into it configured.
     #[serde(default)]
     pub configured_at: Option<i64>,
+    /// Re-arm: when the original's replication to the DR region was reversed again.
+    #[serde(default)]
+    pub reprotected_at: Option<i64>,
+    /// Re-arm: when that replication was continuous.
+    #[serde(default)]
+    pub protected_at: Option<i64>,
 }
 
 impl ServerRun {
@@ -180,6 +186,8 @@ impl ServerRun {
             failback_source_id: None,
             replicated_at: None,
             configured_at: None,
+            reprotected_at: None,
+            protected_at: None,
         }
     }
 }
@@ -322,7 +330,17 @@ pub enum Event {
         servers: Vec<SourceServerId>,
         at: i64,
     },
-    /// Drill clean-up: the standby is stopped and no longer a DRS recovery instance.
+    /// Re-arm after a failback: the original's replication to the DR region was reversed again.
+    Reprotected {
+        servers: Vec<SourceServerId>,
+        at: i64,
+    },
+    /// Re-arm after a failback: the forward replication is continuous again.
+    Protected {
+        servers: Vec<SourceServerId>,
+        at: i64,
+    },
+    /// Drill clean-up or failback re-arm: the standby is stopped and no longer a DRS recovery instance.
     CleanedUp {
         servers: Vec<SourceServerId>,
         at: i64,
@@ -382,6 +400,10 @@ impl Event {
             Event::Configured { servers, .. } => {
                 format!("{}: original stopped and tagged, failback launch configured", list(servers))
             }
+            Event::Reprotected { servers, .. } => {
+                format!("{}: re-protected, replicating to the DR region", list(servers))
+            }
+            Event::Protected { servers, .. } => format!("{}: protected again (replication continuous)", list(servers)),
             Event::CancelRequested { by, .. } => format!("cancel requested by {by}"),
             Event::Tick { .. } => return None,
         })
@@ -443,6 +465,11 @@ pub enum Command {
     /// Drill: stop these standbys again and remove them from DRS's recovery instances (never
     /// `TerminateRecoveryInstances`, which would terminate the standby itself).
     CleanUp {
+        servers: Vec<SourceServerId>,
+    },
+    /// Failback: re-protect the originals (replication to the DR region again), return the DR standbys to
+    /// standby and re-apply their launch-into configuration.
+    ReArm {
         servers: Vec<SourceServerId>,
     },
 }
@@ -540,7 +567,7 @@ impl ExecutionState {
                 w.state = WaveState::Skipped;
             }
         }
-        if self.mode == Mode::Drill && !self.to_clean_up().is_empty() {
+        if matches!(self.mode, Mode::Drill | Mode::Failback) && !self.to_clean_up().is_empty() {
             self.phase = Phase::CleaningUp;
             self.outcome = Some(outcome);
             self.cleanup_started_at = Some(at);
@@ -550,12 +577,15 @@ impl ExecutionState {
         }
     }
 
-    /// Drill servers that may have reached DRS (claimed for a job) and are not yet back to standby.
+    /// Servers not yet back to standby: a drill's that may have reached DRS (claimed for a job); a
+    /// failback's that came home (their DR standby is to be re-armed).
     fn to_clean_up(&self) -> Vec<SourceServerId> {
+        let failback = self.mode == Mode::Failback;
         self.waves
             .iter()
             .flat_map(|w| &w.servers)
-            .filter(|r| r.started_at.is_some() && r.cleaned_at.is_none())
+            .filter(|r| if failback { r.state == ServerState::Verified } else { r.started_at.is_some() })
+            .filter(|r| r.cleaned_at.is_none())
             .map(|r| r.source_server_id.clone())
             .collect()
     }
@@ -623,6 +653,22 @@ pub fn on_event(mut s: ExecutionState, ev: Event) -> Result<ExecutionState, Inva
                     }
                 }
                 s.to_clean_up().is_empty().then_some(at)
+            }
+            Event::Reprotected { servers, at } => {
+                for r in
+                    s.waves.iter_mut().flat_map(|w| &mut w.servers).filter(|r| servers.contains(&r.source_server_id))
+                {
+                    r.reprotected_at.get_or_insert(at);
+                }
+                None
+            }
+            Event::Protected { servers, at } => {
+                for r in
+                    s.waves.iter_mut().flat_map(|w| &mut w.servers).filter(|r| servers.contains(&r.source_server_id))
+                {
+                    r.protected_at.get_or_insert(at);
+                }
+                None
             }
             Event::CancelRequested { at, .. } => Some(at),
             Event::Tick { at } if s.cleanup_started_at.is_some_and(|t| at >= t + CLEANUP_TIMEOUT_MS) => Some(at),
@@ -821,6 +867,9 @@ pub fn on_event(mut s: ExecutionState, ev: Event) -> Result<ExecutionState, Inva
             }
         }
         Event::CleanedUp { .. } => return Err(invalid(&s, "cleaned_up", "only a drill that has ended cleans up")),
+        Event::Reprotected { .. } | Event::Protected { .. } => {
+            return Err(invalid(&s, "reprotected", "only a failback that has come home re-arms"));
+        }
         Event::VerificationFailed { server, error, at } => {
             if let Some(r) = s.server_mut(&server)
                 && r.state == ServerState::Launched
@@ -870,7 +919,11 @@ pub fn on_event(mut s: ExecutionState, ev: Event) -> Result<ExecutionState, Inva
 pub fn decide(s: &ExecutionState, limits: &Limits) -> Vec<Command> {
     if s.phase == Phase::CleaningUp {
         let servers = s.to_clean_up();
-        return if servers.is_empty() { Vec::new() } else { vec![Command::CleanUp { servers }] };
+        return match (servers.is_empty(), s.mode) {
+            (true, _) => Vec::new(),
+            (false, Mode::Failback) => vec![Command::ReArm { servers }],
+            (false, _) => vec![Command::CleanUp { servers }],
+        };
     }
     if s.phase != Phase::Running {
         return Vec::new();

@@ -107,6 +107,8 @@ fn event_time(ev: &Event, s: &ExecutionState) -> i64 {
         | Event::Reversed { at, .. }
         | Event::Replicated { at, .. }
         | Event::Configured { at, .. }
+        | Event::Reprotected { at, .. }
+        | Event::Protected { at, .. }
         | Event::CancelRequested { at, .. }
         | Event::Tick { at } => *at,
         Event::StartAbandoned { .. } | Event::ReverseAbandoned { .. } => s.started_at.unwrap_or(s.requested_at),
@@ -621,6 +623,7 @@ impl Services {
                 Command::ReconcileReverse { servers } => self.reconcile_reverse(&rec, &servers).await?,
                 Command::AwaitReplication { servers } => self.await_replication(&rec, &servers, now).await?,
                 Command::ConfigureFailback { servers } => self.configure_failback(&rec, &servers, now).await?,
+                Command::ReArm { servers } => self.re_arm(&rec, &servers, now).await?,
                 Command::AwaitDrain { servers } => self.drained(&rec, &servers, now).await?,
                 Command::CleanUp { servers } => self.clean_up(&rec, &servers, now).await?,
             };

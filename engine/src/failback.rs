@@ -14,8 +14,14 @@
 //! 4. `StartRecovery` in the original region in batches, and verify: the original instance id, its
 //!    original private IP, running.
 //!
-//! Not yet: returning the DR standbys to standby and re-protecting (re-arm), and the security-group and
-//! instance-profile prerequisites.
+//! 5. Re-arm, once every wave is done (phase `cleaning_up`): re-protect each original (`ReverseReplication`
+//!    on it, so the forward source server replicates it to the DR region again) and wait until that is
+//!    continuous; then return the DR standby to standby — removed from DRS's recovery instances (deleted:
+//!    an instance whose replication was reversed cannot be disconnected; never `TerminateRecoveryInstances`)
+//!    and stopped — remove the original from the original region's recovery instances (so no later launch
+//!    deletes it as "the previous recovery instance"), and re-apply the launch-into configuration.
+//!
+//! Not yet: the security-group and instance-profile prerequisites, and terminating standbys on request.
 
 use crate::cloud::CloudError;
 use crate::executions::{launch_id, runs};
@@ -461,6 +467,131 @@ impl Services {
         }
         if !ready.is_empty() {
             events.push(Event::Configured { servers: ready, at: now });
+        }
+        Ok(events)
+    }
+
+    /// One re-arm step for servers that came home; each part is idempotent and is asked again next step
+    /// until the server is back to standby (`CleanedUp`).
+    pub(crate) async fn re_arm(
+        &self,
+        rec: &ExecutionRecord,
+        servers: &[SourceServerId],
+        now: i64,
+    ) -> Result<Vec<Event>, ServiceError> {
+        let of = self.failback_of(rec)?.clone();
+        let (origin, dr) = (&rec.dr, &of.recovery_region);
+        let mut events = Vec::new();
+        // 1. Re-protect: reverse the original's replication again (a conflict means it already is).
+        let mut reprotected = Vec::new();
+        for run in runs(rec, servers).filter(|r| r.reprotected_at.is_none()) {
+            let original = &run.standby_instance_id;
+            let r = self.retried(|| self.cloud.reverse_replication(origin, original)).await;
+            self.record_aws_write(
+                rec,
+                "aws.drs.ReverseReplication",
+                origin,
+                serde_json::json!({ "recovery_instance_id": original }),
+                &r,
+            )
+            .await;
+            if matches!(r, Ok(_) | Err(CloudError::Conflict { .. })) {
+                reprotected.push(run.source_server_id.clone());
+            }
+        }
+        if !reprotected.is_empty() {
+            events.push(Event::Reprotected { servers: reprotected, at: now });
+        }
+        // 2. Wait for the forward replication to be continuous again.
+        let forward = self.retried(|| self.cloud.describe_source_servers(dr)).await?;
+        let protected: Vec<SourceServerId> = runs(rec, servers)
+            .filter(|r| r.reprotected_at.is_some() && r.protected_at.is_none())
+            .filter(|r| {
+                forward.iter().any(|s| {
+                    s.source_server_id == r.source_server_id
+                        && s.replication_state == ReplicationState::Continuous
+                        && s.lag_seconds <= MAX_FAILBACK_LAG_SECONDS
+                })
+            })
+            .map(|r| r.source_server_id.clone())
+            .collect();
+        if !protected.is_empty() {
+            events.push(Event::Protected { servers: protected, at: now });
+        }
+        // 3. Back to standby, for the ones protected.
+        let ready: Vec<&ServerRun> = runs(rec, servers).filter(|r| r.protected_at.is_some()).collect();
+        if ready.is_empty() {
+            return Ok(events);
+        }
+        let forward_ids: Vec<SourceServerId> = ready.iter().map(|r| r.source_server_id.clone()).collect();
+        let back_ids: Vec<SourceServerId> = ready.iter().map(|r| launch_id(r).clone()).collect();
+        let (dr_listed, origin_listed, dr_instances) = tokio::try_join!(
+            self.retried(|| self.cloud.describe_recovery_instances(dr, &forward_ids)),
+            self.retried(|| self.cloud.describe_recovery_instances(origin, &back_ids)),
+            self.retried(|| self.cloud.describe_instances(dr)),
+        )?;
+        let mut to_stop = Vec::new();
+        let mut done = Vec::new();
+        for run in ready {
+            let Some(standby) = run.dr_standby_id.clone() else { continue };
+            let mut clean = true;
+            let listed =
+                dr_listed.iter().filter(|r| r.ec2_instance_id == standby).map(|r| (dr, r.recovery_instance_id.clone()));
+            let home = origin_listed
+                .iter()
+                .filter(|r| r.ec2_instance_id == run.standby_instance_id)
+                .map(|r| (origin, r.recovery_instance_id.clone()));
+            for (at, id) in listed.chain(home).collect::<Vec<_>>() {
+                let r = self.retried(|| self.cloud.delete_recovery_instance(at, &id)).await;
+                self.record_aws_write(
+                    rec,
+                    "aws.drs.DeleteRecoveryInstance",
+                    at,
+                    serde_json::json!({ "recovery_instance_id": id }),
+                    &r,
+                )
+                .await;
+                clean &= r.is_ok();
+            }
+            match dr_instances.iter().find(|i| i.instance_id == standby).map(|i| i.state) {
+                Some(InstanceState::Running | InstanceState::Pending) => {
+                    to_stop.push(standby.clone());
+                    clean = false;
+                }
+                Some(InstanceState::Stopping) => clean = false,
+                _ => {}
+            }
+            // The next failover launches into the standby again: its launch-into configuration must hold.
+            let config = self.retried(|| self.cloud.get_launch_configuration(dr, &run.source_server_id)).await?;
+            if config.launch_into_instance_id.as_ref() != Some(&standby) || config.copy_private_ip || config.copy_tags {
+                let mut step1 = LaunchConfigurationUpdate::for_server(run.source_server_id.clone());
+                (step1.copy_private_ip, step1.copy_tags) = (Some(false), Some(false));
+                let mut step2 = LaunchConfigurationUpdate::for_server(run.source_server_id.clone());
+                step2.launch_into_instance_id = Some(Some(standby.clone()));
+                for update in [step1, step2] {
+                    let r = self.retried(|| self.cloud.update_launch_configuration(dr, &update)).await;
+                    self.record_aws_write(
+                        rec,
+                        "aws.drs.UpdateLaunchConfiguration",
+                        dr,
+                        serde_json::json!({ "after": update }),
+                        &r,
+                    )
+                    .await;
+                    clean &= r.is_ok();
+                }
+            }
+            if clean {
+                done.push(run.source_server_id.clone());
+            }
+        }
+        if !to_stop.is_empty() {
+            let r = self.retried(|| self.cloud.stop_instances(dr, &to_stop)).await;
+            self.record_aws_write(rec, "aws.ec2.StopInstances", dr, serde_json::json!({ "instance_ids": to_stop }), &r)
+                .await;
+        }
+        if !done.is_empty() {
+            events.push(Event::CleanedUp { servers: done, at: now });
         }
         Ok(events)
     }

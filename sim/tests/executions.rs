@@ -432,8 +432,29 @@ async fn a_failback_brings_every_server_home_to_its_original_instance_and_ip_onc
     }
     let reversals =
         e.sim.with_world(|w| w.calls_of("drs:ReverseReplication").iter().filter(|c| c.outcome == "ok").count());
-    assert_eq!(reversals, proof.len(), "one reversal per server");
+    assert_eq!(reversals, 2 * proof.len(), "per server, one reversal to come home and one to re-protect");
     let again = e.services.start_failback(&alice, &req).await.unwrap_err();
     let engine::ServiceError::Invalid(fields) = again else { panic!() };
     assert_eq!(fields[0].code, "ALREADY_FAILED_BACK");
+
+    // Re-armed: the standbys are stopped and released by DRS on both sides, the originals replicate to the
+    // DR region again, and the next drill runs into the same standbys.
+    let dr = recovery.dr.clone();
+    let standbys = e.sim.describe_instances(&dr).await.unwrap();
+    for r in recovery.state.waves.iter().flat_map(|w| &w.servers) {
+        let i = standbys.iter().find(|i| i.instance_id == r.standby_instance_id).unwrap();
+        assert_eq!(i.state, InstanceState::Stopped, "{}", i.instance_id);
+    }
+    assert!(e.sim.describe_recovery_instances(&dr, &[]).await.unwrap().is_empty());
+    assert!(e.sim.describe_recovery_instances(&origin, &[]).await.unwrap().is_empty());
+    let forward = e.sim.describe_source_servers(&dr).await.unwrap();
+    for row in &proof {
+        let s = forward.iter().find(|s| s.source_server_id == row.source_server_id).unwrap();
+        assert_eq!(s.replication_state, domain::estate::ReplicationState::Continuous);
+        assert_eq!(s.source_instance_id.as_ref(), Some(&row.before_failover.instance_id));
+    }
+    assert!(done.log.iter().any(|l| l.message.contains("protected again")), "{:?}", done.log);
+    let next = e.services.start_execution(&alice, &starting(&e.plan_id, Mode::Drill)).await.unwrap();
+    run(&e, &next.id).await;
+    assert_eq!(e.services.get_execution(&next.id).await.unwrap().state.phase, Phase::Succeeded);
 }
