@@ -693,9 +693,14 @@ impl Services {
     /// Store and cloud failures.
     pub async fn swapped_volumes(&self) -> Result<Vec<domain::recovery::SwappedVolume>, ServiceError> {
         let groups = repo::list_groups(&*self.store).await?;
-        let standbys: HashSet<InstanceId> =
+        // Launches swap volumes of standbys (failover) and of originals (failback).
+        let mut standbys: HashSet<InstanceId> =
             repo::list_pairs(&*self.store, None).await?.into_iter().map(|p| p.standby_instance_id).collect();
-        let places: std::collections::BTreeSet<AccountRegion> = groups.into_iter().map(|g| g.dr).collect();
+        for e in self.list_executions().await?.iter().filter(|e| e.failback.is_some()) {
+            standbys.extend(e.state.waves.iter().flat_map(|w| &w.servers).map(|r| r.standby_instance_id.clone()));
+        }
+        let places: std::collections::BTreeSet<AccountRegion> =
+            groups.into_iter().flat_map(|g| [g.dr, g.primary]).collect();
         let keep_ms = i64::from(self.settings.swapped_volume_retention_days) * 86_400_000;
         let now = self.clock.now_millis();
         let mut out = Vec::new();

@@ -40,6 +40,8 @@ use domain::launch::{LaunchConfigurationUpdate, RightSizing};
 
 /// The largest lag of a reversed replication at which a failback launches.
 pub const MAX_FAILBACK_LAG_SECONDS: u64 = 60;
+/// How long the agent on a recovery instance may take to install before the server fails.
+pub const AGENT_INSTALL_TIMEOUT_MS: i64 = 30 * 60_000;
 
 fn refused(field: &str, code: &str, message: String) -> ServiceError {
     ServiceError::Invalid(vec![FieldError::new(field, code, message)])
@@ -347,10 +349,20 @@ impl Services {
             let Some(s) = sources.iter().find(|s| Some(&s.source_server_id) == run.failback_source_id.as_ref()) else {
                 continue;
             };
+            let waited = now - run.reverse_claimed_at.unwrap_or(now);
             match s.replication_state {
                 ReplicationState::Continuous if s.lag_seconds <= MAX_FAILBACK_LAG_SECONDS => {
                     ready.push(run.source_server_id.clone());
                 }
+                ReplicationState::Initiating if waited >= AGENT_INSTALL_TIMEOUT_MS => events.push(Event::StartFailed {
+                    servers: vec![run.source_server_id.clone()],
+                    error: format!(
+                        "the replication agent on {} did not finish installing within {} minutes; check that it reaches DRS on TCP 443 and the replication servers on TCP 1500",
+                        run.dr_standby_id.as_ref().map(ToString::to_string).unwrap_or_default(),
+                        AGENT_INSTALL_TIMEOUT_MS / 60_000
+                    ),
+                    at: now,
+                }),
                 ReplicationState::Paused
                 | ReplicationState::Stalled
                 | ReplicationState::Disconnected

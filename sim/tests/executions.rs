@@ -458,3 +458,47 @@ async fn a_failback_brings_every_server_home_to_its_original_instance_and_ip_onc
     run(&e, &next.id).await;
     assert_eq!(e.services.get_execution(&next.id).await.unwrap().state.phase, Phase::Succeeded);
 }
+
+#[tokio::test]
+async fn a_failback_whose_agent_never_installs_fails_that_server_with_the_reason_and_re_arms_the_rest() {
+    let e = estate().await;
+    let (alice, bob) = (person("alice", Role::Operator), person("bob", Role::Approver));
+    let recovery = e.services.start_execution(&alice, &starting(&e.plan_id, Mode::Recovery)).await.unwrap();
+    e.services.decide_execution(&bob, &recovery.id, Decision::Approve, "go").await.unwrap();
+    run(&e, &recovery.id).await;
+    let last = recovery.state.waves.last().unwrap().servers[0].source_server_id.clone();
+    e.sim.set_fault(&last, Some(Fault::AgentInstallFails));
+    let req = domain::execution::StartFailback {
+        execution_id: recovery.id.clone(),
+        stop_originals: true,
+        tag_originals: true,
+    };
+    let back = e.services.start_failback(&alice, &req).await.unwrap();
+    e.services.decide_execution(&bob, &back.id, Decision::Approve, "go").await.unwrap();
+    for _ in 0..600 {
+        if e.services.advance_execution(&back.id, "runner-1", &Limits::default()).await.unwrap() == Step::Done {
+            break;
+        }
+        e.clock.advance(30_000);
+    }
+    let done = e.services.get_execution(&back.id).await.unwrap();
+    assert_eq!(done.state.phase, Phase::Failed);
+    let stuck = done.state.waves.iter().flat_map(|w| &w.servers).find(|s| s.source_server_id == last).unwrap();
+    assert_eq!(stuck.state, ServerState::Failed);
+    assert!(
+        stuck.error.as_deref().unwrap().contains("did not finish installing within 30 minutes"),
+        "{:?}",
+        stuck.error
+    );
+    let proof = e.services.round_trip_proof(&back.id).await.unwrap();
+    for row in proof {
+        let expected = if row.source_server_id == last {
+            domain::execution::ProofVerdict::Mismatch
+        } else {
+            domain::execution::ProofVerdict::Identical
+        };
+        assert_eq!(row.verdict, expected, "{row:?}");
+    }
+    let others_back = done.state.waves.iter().flat_map(|w| &w.servers).filter(|s| s.source_server_id != last);
+    assert!(others_back.into_iter().all(|s| s.cleaned_at.is_some()), "the servers that came home are re-armed");
+}
