@@ -40,6 +40,7 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("swapped_volumes", READ),
     ("start_failback", OPERATE),
     ("round_trip_proof", READ),
+    ("re_arm", OPERATE),
     // Approving needs the approver role and cancelling the operator role: checked inside.
     ("decide_execution", READ),
     ("whoami", Access::Public),

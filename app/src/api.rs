@@ -405,3 +405,12 @@ pub async fn start_failback(request: domain::execution::StartFailback) -> Result
 pub async fn round_trip_proof(id: String) -> Result<Vec<domain::execution::ProofRow>, ConsoleError> {
     Ok(services()?.round_trip_proof(&id).await?)
 }
+
+/// Re-arms what an ended failback left.
+#[server(prefix = "/console", endpoint = "re_arm", input = leptos::server_fn::codec::Json)]
+pub async fn re_arm(id: String) -> Result<(), ConsoleError> {
+    let s = services()?;
+    let who = who()?;
+    s.request_re_arm(&who, &id).await?;
+    Ok(())
+}

@@ -340,6 +340,11 @@ pub enum Event {
         servers: Vec<SourceServerId>,
         at: i64,
     },
+    /// A person asks an ended failback to re-arm what is left (after a clean-up that gave up or was abandoned).
+    ReArmRequested {
+        by: String,
+        at: i64,
+    },
     /// Drill clean-up or failback re-arm: the standby is stopped and no longer a DRS recovery instance.
     CleanedUp {
         servers: Vec<SourceServerId>,
@@ -404,6 +409,7 @@ impl Event {
                 format!("{}: re-protected, replicating to the DR region", list(servers))
             }
             Event::Protected { servers, .. } => format!("{}: protected again (replication continuous)", list(servers)),
+            Event::ReArmRequested { by, .. } => format!("re-arm requested by {by}"),
             Event::CancelRequested { by, .. } => format!("cancel requested by {by}"),
             Event::Tick { .. } => return None,
         })
@@ -638,6 +644,16 @@ fn invalid(state: &ExecutionState, event: &'static str, why: impl Into<String>) 
 /// # Errors
 /// [`InvalidTransition`] when the event does not fit the state (a terminal state absorbs every event).
 pub fn on_event(mut s: ExecutionState, ev: Event) -> Result<ExecutionState, InvalidTransition> {
+    if let Event::ReArmRequested { at, .. } = ev {
+        if s.mode != Mode::Failback || !s.phase.is_terminal() || s.to_clean_up().is_empty() {
+            return Err(invalid(&s, "re_arm_requested", "only an ended failback with servers left to re-arm re-arms"));
+        }
+        s.outcome = Some(s.phase);
+        s.phase = Phase::CleaningUp;
+        s.cleanup_started_at = Some(at);
+        s.ended_at = None;
+        return Ok(s);
+    }
     if s.phase.is_terminal() {
         return Ok(s);
     }
@@ -870,6 +886,7 @@ pub fn on_event(mut s: ExecutionState, ev: Event) -> Result<ExecutionState, Inva
         Event::Reprotected { .. } | Event::Protected { .. } => {
             return Err(invalid(&s, "reprotected", "only a failback that has come home re-arms"));
         }
+        Event::ReArmRequested { .. } => return Err(invalid(&s, "re_arm_requested", "the failback is still running")),
         Event::VerificationFailed { server, error, at } => {
             if let Some(r) = s.server_mut(&server)
                 && r.state == ServerState::Launched

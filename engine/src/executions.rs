@@ -108,6 +108,7 @@ fn event_time(ev: &Event, s: &ExecutionState) -> i64 {
         | Event::Replicated { at, .. }
         | Event::Configured { at, .. }
         | Event::Reprotected { at, .. }
+        | Event::ReArmRequested { at, .. }
         | Event::Protected { at, .. }
         | Event::CancelRequested { at, .. }
         | Event::Tick { at } => *at,
@@ -347,6 +348,12 @@ impl Services {
     /// Inserts a new execution holding its plan and servers, or refuses when another live execution holds
     /// either.
     pub(crate) async fn lock_and_insert(&self, rec: &ExecutionRecord) -> Result<(), ServiceError> {
+        self.lock_and_write(rec, Expect::Absent).await.map(|_| ())
+    }
+
+    /// Writes `rec` (expecting `expect`) holding its plan and servers again, or refuses when another live
+    /// execution holds either. Returns the record's new version.
+    async fn lock_and_write(&self, rec: &ExecutionRecord, expect_record: Expect) -> Result<u64, ServiceError> {
         let servers: Vec<&SourceServerId> =
             rec.state.waves.iter().flat_map(|w| &w.servers).map(|r| &r.source_server_id).collect();
         loop {
@@ -381,14 +388,35 @@ impl Services {
                     value: serde_json::to_value(&locks).unwrap_or_default(),
                     expect,
                 },
-                put(rec, Expect::Absent),
+                put(rec, expect_record),
             ];
             match self.store.transact(ops).await {
                 // Another execution started or ended meanwhile: look again.
                 Err(StoreError::Conflict { table, .. }) if table == EXECUTION_LOCKS => {}
-                r => return r.map(|_| ()).map_err(Into::into),
+                Err(StoreError::Conflict { actual, expected: Expect::Version(expected), .. }) => {
+                    return Err(ServiceError::VersionConflict { expected, actual });
+                }
+                r => return r.map(|v| v[1]).map_err(Into::into),
             }
         }
+    }
+
+    /// Re-arms what an ended failback left (its clean-up gave up or was abandoned): it runs again,
+    /// holding its plan and servers.
+    ///
+    /// # Errors
+    /// [`ServiceError::Invalid`] (`INVALID_TRANSITION`) unless it is an ended failback with servers left;
+    /// `EXECUTION_IN_PROGRESS` / `SERVERS_IN_EXECUTION` when another execution holds them.
+    pub async fn request_re_arm(&self, who: &Principal, id: &str) -> Result<ExecutionRecord, ServiceError> {
+        let mut rec = self.get_execution(id).await?;
+        let at = self.clock.now_millis();
+        let ev = Event::ReArmRequested { by: who.subject.clone(), at };
+        let line = ev.summary().map(|message| LogLine { at, message, failure: false });
+        rec.state = on_event(rec.state, ev).map_err(|e| refused("event", "INVALID_TRANSITION", e.to_string()))?;
+        rec.log.extend(line);
+        rec.version = self.lock_and_write(&rec, Expect::Version(rec.version)).await?;
+        self.audit.record_or_log(who, AuditEvent::ok("execution.re_arm", id, serde_json::json!({}))).await;
+        Ok(rec)
     }
 
     /// Applies `events` to the stored execution and writes it with the version read; releases its locks

@@ -3,7 +3,7 @@
 //! live dashboard, fed by the execution's Server-Sent Events (`/api/v1/executions/{id}/events`).
 
 use crate::api::{
-    ConsoleError, decide_execution, get_execution, list_executions, list_groups, list_plans, round_trip_proof,
+    ConsoleError, decide_execution, get_execution, list_executions, list_groups, list_plans, re_arm, round_trip_proof,
     start_execution, start_failback, swapped_volumes, verdicts,
 };
 use crate::components::{Badge, ConfirmButton, Empty, ErrorBox, Loading, Stat, when};
@@ -429,7 +429,21 @@ fn Dashboard(v: ExecutionView, refresh: Callback<()>) -> impl IntoView {
     let cancellable = matches!(state.phase, Phase::AwaitingApproval | Phase::AwaitingGate | Phase::Running)
         && !state.cancel_requested;
     let cleaning = state.phase == Phase::CleaningUp;
-    let (failback_id, proof_id) = (e.id.clone(), e.id.clone());
+    let (failback_id, proof_id, rearm_id) = (e.id.clone(), e.id.clone(), e.id.clone());
+    let unarmed = state.mode == Mode::Failback
+        && state.phase.is_terminal()
+        && state
+            .waves
+            .iter()
+            .flat_map(|w| &w.servers)
+            .any(|s| s.state == ServerState::Verified && s.cleaned_at.is_none());
+    let rearm = Action::new(move |id: &String| {
+        let id = id.clone();
+        async move {
+            let _ = re_arm(id).await;
+            refresh.run(());
+        }
+    });
     let abandon_id = e.id.clone();
     let cancel = Action::new(move |id: &String| {
         let id = id.clone();
@@ -455,6 +469,10 @@ fn Dashboard(v: ExecutionView, refresh: Callback<()>) -> impl IntoView {
                 {move || (can_cancel() && cancellable).then(|| {
                     let id = id.clone();
                     view! { <ConfirmButton label="Cancel…" question="Start no new jobs or waves? Jobs in flight finish and are recorded." confirm="Cancel the execution" on_confirm=Callback::new(move |()| { cancel.dispatch(id.clone()); })/> }
+                })}
+                {move || (can_cancel() && unarmed).then(|| {
+                    let id = rearm_id.clone();
+                    view! { <ConfirmButton label="Re-arm again…" question="Re-protect the originals and return the remaining DR standbys to standby?" confirm="Re-arm" on_confirm=Callback::new(move |()| { rearm.dispatch(id.clone()); })/> }
                 })}
                 {move || (can_cancel() && cleaning).then(|| {
                     let id = abandon_id.clone();

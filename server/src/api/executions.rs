@@ -42,6 +42,7 @@ pub fn routes() -> Routes {
         .post("/executions/{execution_id}/reject", approve, reject_one)
         .post("/executions/{execution_id}/resume", approve, resume_one)
         .post("/executions/{execution_id}/cancel", operate, cancel_one)
+        .post("/executions/{execution_id}/re-arm", operate, re_arm)
 }
 
 #[derive(Serialize)]
@@ -82,6 +83,14 @@ struct Proof {
 async fn round_trip_proof(State(s): State<Services>, ApiPath(id): ApiPath<String>) -> Result<Json<Proof>, ApiError> {
     let servers = s.round_trip_proof(&id).await?;
     Ok(Json(Proof { execution_id: id, servers }))
+}
+
+async fn re_arm(
+    State(s): State<Services>,
+    Who(who): Who,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<ExecutionRecord>, ApiError> {
+    Ok(Json(s.request_re_arm(&who, &id).await?))
 }
 
 async fn list(State(s): State<Services>) -> Result<Json<ExecutionList>, ApiError> {

@@ -183,6 +183,11 @@ pub fn spec() -> Value {
                 "post": { "summary": "Cancel: no new jobs or waves start; jobs in flight finish and are recorded", "requestBody": body("Decision"),
                     "responses": with(json!({ "200": ok("the execution", "Execution") }), error_responses(&[400, 401, 403])) }
             },
+            "/api/v1/executions/{execution_id}/re-arm": {
+                "parameters": [execution_id],
+                "post": { "summary": "Re-arm what an ended failback left (its re-arm was abandoned or gave up): re-protect the originals, return the DR standbys to standby, re-apply the launch-into configuration. A failback re-arms by itself; this runs it again",
+                    "responses": with(json!({ "200": ok("the execution", "Execution") }), error_responses(&[400, 401, 403, 404, 409])) }
+            },
             "/api/v1/session": {
                 "get": { "summary": "Who is signed in, and the session's CSRF token (send it as X-CSRF-Token with state-changing requests signed in by cookie)",
                     "responses": with(json!({ "200": ok("identity", "SessionInfo") }), error_responses(&[401])) },

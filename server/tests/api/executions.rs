@@ -246,14 +246,36 @@ async fn a_recovery_fails_back_through_the_api_with_a_round_trip_proof() {
     assert_eq!(back["state"]["mode"], "failback");
     let id = back["id"].as_str().unwrap().to_owned();
     assert_eq!(approve(id.clone()).await, StatusCode::OK);
+    let limits = domain::execution::Limits::default();
+    let step = || app.services.advance_execution(&id, "test-runner", &limits);
+    // Home, then abandon the re-arm halfway, and ask for it again.
     for _ in 0..600 {
-        if app.services.advance_execution(&id, "test-runner", &Default::default()).await.unwrap()
-            == engine::executions::Step::Done
-        {
+        step().await.unwrap();
+        let (_, e) = app.get(&format!("/api/v1/executions/{id}")).await;
+        if e["state"]["phase"] == "cleaning_up" {
             break;
         }
         app.simulator.clock().advance(30_000);
     }
+    let (status, _) = app.post(&format!("/api/v1/executions/{id}/cancel"), &json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, e) = app.get(&format!("/api/v1/executions/{id}")).await;
+    assert_eq!(e["state"]["phase"], "succeeded", "abandoned: it ends with its outcome");
+    let (status, e) = app.post(&format!("/api/v1/executions/{id}/re-arm"), &json!({})).await;
+    assert_eq!((status, e["state"]["phase"].as_str()), (StatusCode::OK, Some("cleaning_up")), "{e}");
+    for _ in 0..600 {
+        if step().await.unwrap() == engine::executions::Step::Done {
+            break;
+        }
+        app.simulator.clock().advance(30_000);
+    }
+    let (_, e) = app.get(&format!("/api/v1/executions/{id}")).await;
+    assert_eq!(e["state"]["phase"], "succeeded");
+    let servers: Vec<&Value> =
+        e["state"]["waves"].as_array().unwrap().iter().flat_map(|w| w["servers"].as_array().unwrap()).collect();
+    assert!(servers.iter().all(|s| s["cleaned_at"].is_i64()), "{e}");
+    let (status, body) = app.post(&format!("/api/v1/executions/{id}/re-arm"), &json!({})).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "VALIDATION_FAILED"), "nothing left to re-arm");
     let (status, proof) = app.get(&format!("/api/v1/executions/{id}/round-trip-proof")).await;
     assert_eq!(status, StatusCode::OK, "{proof}");
     let rows = proof["servers"].as_array().unwrap();
