@@ -502,3 +502,53 @@ async fn a_failback_whose_agent_never_installs_fails_that_server_with_the_reason
     let others_back = done.state.waves.iter().flat_map(|w| &w.servers).filter(|s| s.source_server_id != last);
     assert!(others_back.into_iter().all(|s| s.cleaned_at.is_some()), "the servers that came home are re-armed");
 }
+
+#[tokio::test]
+async fn a_crash_between_a_reversal_claim_and_its_record_is_reconciled_without_a_second_reversal() {
+    use engine::cloud::Cloud;
+    let e = estate().await;
+    let (alice, bob) = (person("alice", Role::Operator), person("bob", Role::Approver));
+    let recovery = e.services.start_execution(&alice, &starting(&e.plan_id, Mode::Recovery)).await.unwrap();
+    e.services.decide_execution(&bob, &recovery.id, Decision::Approve, "go").await.unwrap();
+    run(&e, &recovery.id).await;
+    let req = domain::execution::StartFailback {
+        execution_id: recovery.id.clone(),
+        stop_originals: true,
+        tag_originals: true,
+    };
+    let back = e.services.start_failback(&alice, &req).await.unwrap();
+    let back = e.services.decide_execution(&bob, &back.id, Decision::Approve, "go").await.unwrap();
+    // What a runner does before it dies: the claim is written, ReverseReplication reaches DRS, the answer is lost.
+    let wave0: Vec<_> = back.state.waves[0].servers.iter().map(|s| s.source_server_id.clone()).collect();
+    let mut claimed = back.clone();
+    claimed.state = domain::execution::on_event(
+        claimed.state,
+        domain::execution::Event::ReverseClaimed { servers: wave0.clone(), at: e.clock.now_millis() },
+    )
+    .unwrap();
+    e.services
+        .store
+        .transact(vec![engine::store::WriteOp::Put {
+            table: engine::executions::EXECUTIONS.into(),
+            key: back.id.clone(),
+            value: serde_json::to_value(&claimed).unwrap(),
+            expect: engine::store::Expect::Version(back.version),
+        }])
+        .await
+        .unwrap();
+    for s in &back.state.waves[0].servers {
+        e.sim.reverse_replication(&recovery.dr, s.dr_standby_id.as_ref().unwrap()).await.unwrap();
+    }
+    for _ in 0..600 {
+        if e.services.advance_execution(&back.id, "runner-2", &Limits::default()).await.unwrap() == Step::Done {
+            break;
+        }
+        e.clock.advance(30_000);
+    }
+    let done = e.services.get_execution(&back.id).await.unwrap();
+    assert_eq!(done.state.phase, Phase::Succeeded, "{:?}", done.log);
+    let servers = done.state.waves.iter().map(|w| w.servers.len()).sum::<usize>();
+    let reversals =
+        e.sim.with_world(|w| w.calls_of("drs:ReverseReplication").iter().filter(|c| c.outcome == "ok").count());
+    assert_eq!(reversals, 2 * servers, "one reversal home and one re-protect per server, none twice");
+}
