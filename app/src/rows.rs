@@ -299,6 +299,7 @@ mod tests {
             boot_mode: BootMode::LegacyBios,
             root_device_type: "ebs".into(),
             volumes: vec![],
+            iam_instance_profile: None,
         }
     }
 

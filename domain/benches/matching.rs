@@ -67,6 +67,7 @@ fn estate(n: usize) -> (Vec<SourceServer>, Vec<Ec2Instance>, Vec<Subnet>) {
             boot_mode: BootMode::LegacyBios,
             root_device_type: "ebs".into(),
             volumes: vec![],
+            iam_instance_profile: None,
         });
     }
     (sources, standbys, vec![subnet])

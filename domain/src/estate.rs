@@ -158,7 +158,54 @@ pub struct Ec2Instance {
     pub root_device_type: String,
     #[serde(default)]
     pub volumes: Vec<Volume>,
+    /// The name of its IAM instance profile, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iam_instance_profile: Option<String>,
 }
+
+/// An outbound rule of a security group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EgressRule {
+    /// `tcp`, `udp`, or `-1` for all traffic.
+    pub protocol: String,
+    pub from_port: u16,
+    pub to_port: u16,
+}
+
+/// A security group as `DescribeSecurityGroups` returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityGroup {
+    pub group_id: String,
+    pub account_id: AccountId,
+    pub region: Region,
+    pub vpc_id: String,
+    pub name: String,
+    /// Outbound rules; absent means AWS's default rule (all traffic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<Vec<EgressRule>>,
+}
+
+impl SecurityGroup {
+    /// Whether outbound TCP to `port` is allowed.
+    pub fn allows_tcp_out(&self, port: u16) -> bool {
+        self.egress.as_ref().is_none_or(|rules| {
+            rules
+                .iter()
+                .any(|r| r.protocol == "-1" || (r.protocol == "tcp" && r.from_port <= port && port <= r.to_port))
+        })
+    }
+}
+
+/// An IAM instance profile and the managed policies of its role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceProfile {
+    pub account_id: AccountId,
+    pub name: String,
+    pub policies: Vec<String>,
+}
+
+/// The managed policy a recovery instance's profile needs for failback replication (`aws-drs-api.md` §3.3).
+pub const RECOVERY_INSTANCE_POLICY: &str = "AWSElasticDisasterRecoveryRecoveryInstancePolicy";
 
 fn default_root_device() -> String {
     "ebs".to_owned()

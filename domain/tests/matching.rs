@@ -51,6 +51,7 @@ fn standby(n: u32, name: Option<&str>) -> Ec2Instance {
         boot_mode: BootMode::LegacyBios,
         root_device_type: "ebs".into(),
         volumes: vec![],
+        iam_instance_profile: None,
     }
 }
 

@@ -90,6 +90,7 @@ fn ready() -> World {
             boot_mode: BootMode::LegacyBios,
             root_device_type: "ebs".into(),
             volumes: vec![],
+            iam_instance_profile: None,
         },
         subnet,
         current: Some(config.clone()),

@@ -197,4 +197,28 @@ pub trait Cloud: Send + Sync {
     /// # Errors
     /// As [`Cloud::stop_instances`].
     async fn start_instances(&self, at: &AccountRegion, instances: &[InstanceId]) -> Result<(), CloudError>;
+
+    /// EC2 `DescribeSecurityGroups` in one account and region.
+    ///
+    /// # Errors
+    /// As [`Cloud::describe_instances`].
+    async fn describe_security_groups(
+        &self,
+        at: &AccountRegion,
+    ) -> Result<Vec<domain::estate::SecurityGroup>, CloudError>;
+
+    /// IAM instance profiles of the account of `at`, with their roles' managed policies.
+    ///
+    /// # Errors
+    /// As [`Cloud::describe_instances`].
+    async fn describe_instance_profiles(
+        &self,
+        at: &AccountRegion,
+    ) -> Result<Vec<domain::estate::InstanceProfile>, CloudError>;
+
+    /// Whether DRS is initialised in this account and region (`InitializeService` was called).
+    ///
+    /// # Errors
+    /// Access, throttling and service errors.
+    async fn drs_initialized(&self, at: &AccountRegion) -> Result<bool, CloudError>;
 }

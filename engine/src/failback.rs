@@ -21,7 +21,7 @@
 //!    and stopped — remove the original from the original region's recovery instances (so no later launch
 //!    deletes it as "the previous recovery instance"), and re-apply the launch-into configuration.
 //!
-//! Not yet: the security-group and instance-profile prerequisites, and terminating standbys on request.
+//! Not yet: terminating standbys on request (an admin choice with a typed confirmation).
 
 use crate::cloud::CloudError;
 use crate::executions::{launch_id, runs};
@@ -29,7 +29,8 @@ use crate::services::{ServiceError, Services};
 use domain::FieldError;
 use domain::auth::Principal;
 use domain::estate::{
-    AWSDRS_TAG_KEY, AWSDRS_TAG_VALUE, AccountRegion, InstanceState, ReplicationDirection, ReplicationState,
+    AWSDRS_TAG_KEY, AWSDRS_TAG_VALUE, AccountRegion, InstanceState, RECOVERY_INSTANCE_POLICY, ReplicationDirection,
+    ReplicationState,
 };
 use domain::execution::{
     Event, ExecutionRecord, ExecutionState, FailbackOf, FailoverKind, LogLine, Mode, ProofRow, ServerRun, ServerState,
@@ -107,7 +108,22 @@ impl Services {
             self.retried(|| self.cloud.describe_instances(&origin)),
             self.retried(|| self.cloud.describe_recovery_instances(&dr, &standbys)),
         )?;
+        let (groups, profiles, initialized) = tokio::try_join!(
+            self.retried(|| self.cloud.describe_security_groups(&dr)),
+            self.retried(|| self.cloud.describe_instance_profiles(&dr)),
+            self.retried(|| self.cloud.drs_initialized(&origin)),
+        )?;
         let mut problems = Vec::new();
+        if !initialized {
+            problems.push(FieldError::new(
+                "execution_id",
+                "DRS_NOT_INITIALIZED",
+                format!(
+                    "DRS is not initialised in {} {}: initialise it there first (InitializeService)",
+                    origin.account_id, origin.region
+                ),
+            ));
+        }
         let mut problem = |run: &ServerRun, code: &str, message: String| {
             problems.push(FieldError::new(run.source_server_id.to_string(), code, format!("{}: {message}", run.name)));
         };
@@ -132,7 +148,33 @@ impl Services {
                     "IP_CHANGED",
                     format!("{standby} has private IP {}, not the recorded {}", i.private_ip, run.expected_ip),
                 ),
-                Some(_) => {}
+                Some(i) => {
+                    // The agent on the recovery instance reaches DRS on 443 and the replication servers on 1500.
+                    let mine: Vec<_> = groups.iter().filter(|g| i.security_group_ids.contains(&g.group_id)).collect();
+                    for port in [443, 1500] {
+                        if !mine.iter().any(|g| g.allows_tcp_out(port)) {
+                            problem(
+                                run,
+                                "SECURITY_GROUP_EGRESS",
+                                format!(
+                                    "no security group of {standby} allows outbound TCP {port}; add an egress rule"
+                                ),
+                            );
+                        }
+                    }
+                    let allowed = i.iam_instance_profile.as_ref().is_some_and(|name| {
+                        profiles
+                            .iter()
+                            .any(|p| &p.name == name && p.policies.iter().any(|x| x == RECOVERY_INSTANCE_POLICY))
+                    });
+                    if !allowed {
+                        problem(
+                            run,
+                            "INSTANCE_PROFILE",
+                            format!("{standby} needs an instance profile whose role has {RECOVERY_INSTANCE_POLICY}"),
+                        );
+                    }
+                }
                 None => problem(run, "RECOVERY_INSTANCE_GONE", format!("{standby} does not exist")),
             }
             let Some(original_id) = &run.source_instance_id else {

@@ -110,6 +110,9 @@ fn server_names(n: usize) -> Vec<(String, String, Tier)> {
 }
 
 /// Generates a scenario.
+/// The instance profile every generated instance carries.
+const DRS_PROFILE: &str = "drs-replication-agent";
+
 pub fn generate(opts: GenerateOptions) -> Scenario {
     let mut rng = Rng(opts.seed ^ 0x5EED_0000);
     let primary = parse(AccountId::parse(PRIMARY_ACCOUNT));
@@ -138,6 +141,7 @@ pub fn generate(opts: GenerateOptions) -> Scenario {
                 region: region.clone(),
                 vpc_id: vpc.to_owned(),
                 name: format!("{}-tier", tier.name()),
+                egress: None,
             });
         }
     }
@@ -189,6 +193,8 @@ pub fn generate(opts: GenerateOptions) -> Scenario {
                     Tier::Web => 30,
                 },
             }],
+            // Both sides run the DRS agent one day (failback, re-protect): the profile DRS documents.
+            iam_instance_profile: Some(DRS_PROFILE.into()),
         };
         let source_instance = make(&primary, &east, 0, tags.clone(), InstanceState::Running);
         let mut standby_tags = tags.clone();
@@ -214,6 +220,14 @@ pub fn generate(opts: GenerateOptions) -> Scenario {
         instances.push(source_instance);
         instances.push(standby);
     }
+    let instance_profiles = [&primary, &dr]
+        .into_iter()
+        .map(|a| InstanceProfile {
+            account_id: a.clone(),
+            name: DRS_PROFILE.into(),
+            policies: vec![RECOVERY_INSTANCE_POLICY.into()],
+        })
+        .collect();
     let mut s = Scenario {
         name: if opts.problems { "default".into() } else { format!("generated-{}", opts.servers) },
         description: format!(
@@ -229,6 +243,8 @@ pub fn generate(opts: GenerateOptions) -> Scenario {
         regions: vec![east, west],
         subnets,
         security_groups,
+        instance_profiles,
+        uninitialized_drs: Vec::new(),
         instances,
         source_servers: sources,
         launch_configurations: Vec::new(),

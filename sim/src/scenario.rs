@@ -71,15 +71,7 @@ pub struct ScenarioAccount {
     pub name: String,
 }
 
-/// A security group.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SecurityGroup {
-    pub group_id: String,
-    pub account_id: AccountId,
-    pub region: Region,
-    pub vpc_id: String,
-    pub name: String,
-}
+pub use domain::estate::{InstanceProfile, SecurityGroup};
 
 /// A whole simulated estate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,6 +87,12 @@ pub struct Scenario {
     pub subnets: Vec<Subnet>,
     #[serde(default)]
     pub security_groups: Vec<SecurityGroup>,
+    /// IAM instance profiles per account.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instance_profiles: Vec<InstanceProfile>,
+    /// Account and regions where DRS has not been initialised (`InitializeService`); every other one is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uninitialized_drs: Vec<domain::estate::AccountRegion>,
     #[serde(default)]
     pub instances: Vec<Ec2Instance>,
     #[serde(default)]

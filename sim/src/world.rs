@@ -628,6 +628,30 @@ impl Cloud for Simulator {
         result
     }
 
+    async fn describe_security_groups(
+        &self,
+        at: &AccountRegion,
+    ) -> Result<Vec<domain::estate::SecurityGroup>, CloudError> {
+        let w = self.read();
+        self.reachable(&w, at)?;
+        Ok(w.scenario.security_groups.iter().filter(|g| at.holds(&g.account_id, &g.region)).cloned().collect())
+    }
+
+    async fn describe_instance_profiles(
+        &self,
+        at: &AccountRegion,
+    ) -> Result<Vec<domain::estate::InstanceProfile>, CloudError> {
+        let w = self.read();
+        self.reachable(&w, at)?;
+        Ok(w.scenario.instance_profiles.iter().filter(|p| p.account_id == at.account_id).cloned().collect())
+    }
+
+    async fn drs_initialized(&self, at: &AccountRegion) -> Result<bool, CloudError> {
+        let w = self.read();
+        self.reachable(&w, at)?;
+        Ok(!w.scenario.uninitialized_drs.contains(at))
+    }
+
     async fn describe_available_volumes(&self, at: &AccountRegion) -> Result<Vec<AvailableVolume>, CloudError> {
         let (w, _) = self.ec2_call(at)?;
         Ok(w.available_volumes.iter().filter(|(a, _)| a == at).map(|(_, v)| v.clone()).collect())

@@ -552,3 +552,33 @@ async fn a_crash_between_a_reversal_claim_and_its_record_is_reconciled_without_a
         e.sim.with_world(|w| w.calls_of("drs:ReverseReplication").iter().filter(|c| c.outcome == "ok").count());
     assert_eq!(reversals, 2 * servers, "one reversal home and one re-protect per server, none twice");
 }
+
+#[tokio::test]
+async fn failback_prerequisites_name_the_missing_egress_rule_profile_and_drs_initialisation() {
+    let e = estate().await;
+    let (alice, bob) = (person("alice", Role::Operator), person("bob", Role::Approver));
+    let recovery = e.services.start_execution(&alice, &starting(&e.plan_id, Mode::Recovery)).await.unwrap();
+    e.services.decide_execution(&bob, &recovery.id, Decision::Approve, "go").await.unwrap();
+    run(&e, &recovery.id).await;
+    let first = recovery.state.waves[0].servers[0].clone();
+    let origin = first.origin.clone().unwrap();
+    e.sim.with_world(|w| {
+        let standby = w.scenario.instances.iter_mut().find(|i| i.instance_id == first.standby_instance_id).unwrap();
+        standby.iam_instance_profile = None;
+        let sg = standby.security_group_ids[0].clone();
+        let g = w.scenario.security_groups.iter_mut().find(|g| g.group_id == sg).unwrap();
+        g.egress = Some(vec![domain::estate::EgressRule { protocol: "tcp".into(), from_port: 443, to_port: 443 }]);
+        w.scenario.uninitialized_drs.push(origin.clone());
+    });
+    let req = domain::execution::StartFailback {
+        execution_id: recovery.id.clone(),
+        stop_originals: true,
+        tag_originals: true,
+    };
+    let err = e.services.start_failback(&alice, &req).await.unwrap_err();
+    let engine::ServiceError::Invalid(fields) = err else { panic!("{err:?}") };
+    let codes: Vec<&str> = fields.iter().map(|f| f.code.as_str()).collect();
+    assert!(codes.contains(&"DRS_NOT_INITIALIZED") && codes.contains(&"INSTANCE_PROFILE"), "{fields:?}");
+    let egress = fields.iter().find(|f| f.code == "SECURITY_GROUP_EGRESS").expect("the egress rule is named");
+    assert!(egress.message.contains("TCP 1500") && !fields.iter().any(|f| f.message.contains("TCP 443")), "{fields:?}");
+}
