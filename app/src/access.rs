@@ -38,6 +38,7 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("get_execution", READ),
     ("start_execution", OPERATE),
     ("swapped_volumes", READ),
+    ("delete_swapped_volume", OPERATE),
     ("start_failback", OPERATE),
     ("round_trip_proof", READ),
     ("re_arm", OPERATE),

@@ -414,3 +414,11 @@ pub async fn re_arm(id: String) -> Result<(), ConsoleError> {
     s.request_re_arm(&who, &id).await?;
     Ok(())
 }
+
+/// Deletes a swapped-out volume whose retention has ended.
+#[server(prefix = "/console", endpoint = "delete_swapped_volume", input = leptos::server_fn::codec::Json)]
+pub async fn delete_swapped_volume(volume_id: String) -> Result<(), ConsoleError> {
+    let s = services()?;
+    let who = who()?;
+    Ok(s.delete_swapped_volume(&who, &volume_id).await?)
+}

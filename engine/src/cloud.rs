@@ -221,4 +221,10 @@ pub trait Cloud: Send + Sync {
     /// # Errors
     /// Access, throttling and service errors.
     async fn drs_initialized(&self, at: &AccountRegion) -> Result<bool, CloudError>;
+
+    /// EC2 `DeleteVolume` of an available (detached) volume.
+    ///
+    /// # Errors
+    /// [`CloudError::NotFound`]; [`CloudError::Validation`] for a volume in use.
+    async fn delete_volume(&self, at: &AccountRegion, volume_id: &str) -> Result<(), CloudError>;
 }

@@ -750,6 +750,45 @@ impl Services {
         Ok(out)
     }
 
+    /// Deletes a swapped-out volume once its retention has ended (never before), and records it.
+    ///
+    /// # Errors
+    /// [`ServiceError::Invalid`]: `NOT_A_SWAPPED_VOLUME`, or `RETENTION_NOT_OVER` with the date it ends.
+    pub async fn delete_swapped_volume(&self, who: &Principal, volume_id: &str) -> Result<(), ServiceError> {
+        let all = self.swapped_volumes().await?;
+        let Some(v) = all.iter().find(|v| v.volume.volume_id == volume_id) else {
+            return Err(refused(
+                "volume_id",
+                "NOT_A_SWAPPED_VOLUME",
+                format!(
+                    "{:?} is not a volume a launch swapped out of a standby or an original",
+                    volume_id.chars().take(64).collect::<String>()
+                ),
+            ));
+        };
+        if !v.deletable {
+            return Err(refused(
+                "volume_id",
+                "RETENTION_NOT_OVER",
+                format!(
+                    "{volume_id} is kept for {} days; it may be deleted from {}",
+                    self.settings.swapped_volume_retention_days, v.deletable_after
+                ),
+            ));
+        }
+        let at = AccountRegion { account_id: v.account_id.clone(), region: v.region.clone() };
+        let r = self.retried(|| self.cloud.delete_volume(&at, volume_id)).await;
+        let details = serde_json::json!({
+            "volume_id": volume_id, "account_id": at.account_id.to_string(), "region": at.region.to_string(),
+            "from_instance": v.standby_instance_id, "error": r.as_ref().err().map(ToString::to_string),
+        });
+        let outcome = if r.is_ok() { crate::audit::Outcome::Ok } else { crate::audit::Outcome::Failed };
+        self.audit
+            .record_or_log(who, AuditEvent::ok("aws.ec2.DeleteVolume", volume_id, details).with_outcome(outcome))
+            .await;
+        r.map_err(Into::into)
+    }
+
     /// Records one AWS write the runner made, with its outcome.
     pub(crate) async fn record_aws_write<T>(
         &self,

@@ -628,6 +628,21 @@ impl Cloud for Simulator {
         result
     }
 
+    async fn delete_volume(&self, at: &AccountRegion, volume_id: &str) -> Result<(), CloudError> {
+        let (mut w, now) = self.ec2_call(at)?;
+        let before = w.available_volumes.len();
+        w.available_volumes.retain(|(a, v)| !(a == at && v.volume_id == volume_id));
+        let result = if w.available_volumes.len() < before {
+            Ok(())
+        } else {
+            Err(CloudError::NotFound { message: format!("InvalidVolume.NotFound: {volume_id}") })
+        };
+        record(&mut w, now, "ec2:DeleteVolume", None, outcome(&result), None);
+        drop(w);
+        self.persist();
+        result
+    }
+
     async fn describe_security_groups(
         &self,
         at: &AccountRegion,

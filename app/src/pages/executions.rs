@@ -3,8 +3,8 @@
 //! live dashboard, fed by the execution's Server-Sent Events (`/api/v1/executions/{id}/events`).
 
 use crate::api::{
-    ConsoleError, decide_execution, get_execution, list_executions, list_groups, list_plans, re_arm, round_trip_proof,
-    start_execution, start_failback, swapped_volumes, verdicts,
+    ConsoleError, decide_execution, delete_swapped_volume, get_execution, list_executions, list_groups, list_plans,
+    re_arm, round_trip_proof, start_execution, start_failback, swapped_volumes, verdicts,
 };
 use crate::components::{Badge, ConfirmButton, Empty, ErrorBox, Loading, Stat, when};
 use crate::pages::share::verdict_badge;
@@ -108,8 +108,23 @@ pub fn Executions() -> impl IntoView {
 #[component]
 fn SwappedVolumes() -> impl IntoView {
     let volumes = Resource::new(|| (), |_| swapped_volumes());
+    let error = RwSignal::new(None::<ConsoleError>);
+    let remove = Action::new(move |id: &String| {
+        let id = id.clone();
+        async move {
+            match delete_swapped_volume(id).await {
+                Ok(()) => {
+                    error.set(None);
+                    volumes.refetch();
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        }
+    });
+    let can_delete = can(Permission::Operate);
     view! {
         <h2>"Swapped-out volumes"</h2>
+        {move || error.get().map(|e| view! { <ErrorBox error=e/> })}
         <Transition fallback=|| view! { <Loading what="volumes"/> }>
             {move || volumes.get().map(|r| match r {
                 Err(e) => view! { <ErrorBox error=e/> }.into_any(),
@@ -119,7 +134,7 @@ fn SwappedVolumes() -> impl IntoView {
                 Ok((days, list)) => view! {
                     <p class="muted">{format!("DRS replaced these standby volumes when it launched into them. Roundtrip never deletes them: they are kept at least {days} days, then marked deletable for you to remove.")}</p>
                     <table class="table table-dense" data-testid="swapped-volumes">
-                        <thead><tr><th>"Volume"</th><th>"Size"</th><th>"From standby"</th><th>"Swapped out"</th><th>"Deletable"</th></tr></thead>
+                        <thead><tr><th>"Volume"</th><th>"Size"</th><th>"From standby"</th><th>"Swapped out"</th><th>"Deletable"</th><th></th></tr></thead>
                         <tbody>
                             {list.into_iter().map(|v| view! {
                                 <tr>
@@ -128,6 +143,10 @@ fn SwappedVolumes() -> impl IntoView {
                                     <td class="mono">{v.standby_instance_id.to_string()}</td>
                                     <td class="muted">{when(v.volume.since)}</td>
                                     <td>{if v.deletable { "yes".to_owned() } else { format!("after {}", when(v.deletable_after)) }}</td>
+                                    <td>{(v.deletable && can_delete()).then(|| {
+                                        let id = v.volume.volume_id.clone();
+                                        view! { <ConfirmButton label="Delete…" question="Delete this volume for good? Its data is gone afterwards." confirm="Delete volume" on_confirm=Callback::new(move |()| { remove.dispatch(id.clone()); })/> }
+                                    })}</td>
                                 </tr>
                             }).collect_view()}
                         </tbody>

@@ -38,6 +38,7 @@ pub fn routes() -> Routes {
         .get("/executions/{execution_id}/allow-launching/status", read, progress)
         .get("/executions/{execution_id}/events", read, events)
         .get("/swapped-volumes", read, swapped_volumes)
+        .delete("/swapped-volumes/{volume_id}", operate, delete_swapped_volume)
         .post("/executions/{execution_id}/approve", approve, approve_one)
         .post("/executions/{execution_id}/reject", approve, reject_one)
         .post("/executions/{execution_id}/resume", approve, resume_one)
@@ -115,6 +116,15 @@ struct SwappedVolumeList {
 async fn swapped_volumes(State(s): State<Services>) -> Result<Json<SwappedVolumeList>, ApiError> {
     let volumes = s.swapped_volumes().await?;
     Ok(Json(SwappedVolumeList { retention_days: s.settings.swapped_volume_retention_days, volumes }))
+}
+
+async fn delete_swapped_volume(
+    State(s): State<Services>,
+    Who(who): Who,
+    ApiPath(volume_id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    s.delete_swapped_volume(&who, &volume_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `event: execution` with an [`ExecutionView`] whenever the execution changes (and every few seconds while

@@ -163,6 +163,11 @@ pub fn spec() -> Value {
             "/api/v1/swapped-volumes": {
                 "get": { "summary": "Volumes DRS swapped out of standbys when it launched into them, with the retention before they may be deleted (Roundtrip never deletes them itself)", "responses": with(json!({ "200": { "description": "{\"retention_days\":n,\"volumes\":[SwappedVolume]}" } }), error_responses(&[401])) }
             },
+            "/api/v1/swapped-volumes/{volume_id}": {
+                "parameters": [{ "name": "volume_id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "delete": { "summary": "Delete a swapped-out volume whose retention has ended (refused before: RETENTION_NOT_OVER); recorded in the audit trail",
+                    "responses": with(json!({ "204": { "description": "deleted" } }), error_responses(&[400, 401, 403])) }
+            },
             "/api/v1/executions/{execution_id}/approve": {
                 "parameters": [execution_id],
                 "post": { "summary": "Approve a requested recovery (a comment is required; the requester cannot approve)", "requestBody": body("Decision"),

@@ -73,6 +73,18 @@ async fn a_drill_runs_every_wave_to_verified_servers_and_reports_its_rto() {
     assert_eq!(status, StatusCode::OK);
     let volumes = volumes["volumes"].as_array().unwrap();
     assert!(!volumes.is_empty() && volumes.iter().all(|v| v["deletable"] == false), "{volumes:?}");
+    // Deleted only once the retention rule allows it, and recorded.
+    let first = volumes[0]["volume"]["volume_id"].as_str().unwrap().to_owned();
+    let (status, body) = app.delete(&format!("/api/v1/swapped-volumes/{first}")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["details"]["fields"][0]["code"], "RETENTION_NOT_OVER", "{body}");
+    app.simulator.clock().advance(15 * 24 * 3_600_000);
+    let (status, _) = app.delete(&format!("/api/v1/swapped-volumes/{first}")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, after) = app.get("/api/v1/swapped-volumes").await;
+    assert!(after["volumes"].as_array().unwrap().iter().all(|v| v["volume"]["volume_id"] != first.as_str()));
+    let (_, audit) = app.get("/api/v1/audit?action=aws.ec2.DeleteVolume").await;
+    assert_eq!(audit["entries"][0]["target"], first.as_str());
 }
 
 #[tokio::test]
