@@ -1231,6 +1231,9 @@ pub struct FailbackOf {
     pub stop_originals: bool,
     /// The operator confirmed that Roundtrip may tag originals `AWSDRS=AllowLaunchingIntoThisInstance`.
     pub tag_originals: bool,
+    /// An admin chose to terminate the DR standbys instead of returning them to standby.
+    #[serde(default)]
+    pub terminate_standbys: bool,
 }
 
 /// A request to fail a recovery back into the original instances.
@@ -1243,6 +1246,10 @@ pub struct StartFailback {
     pub stop_originals: bool,
     #[serde(default)]
     pub tag_originals: bool,
+    /// Terminate the DR standbys afterwards instead of returning them to standby: an admin's choice,
+    /// confirmed by typing the plan's name here. By default they go back to standby.
+    #[serde(default)]
+    pub terminate_standbys_confirmation: Option<String>,
 }
 
 /// Where a server ran: instance and private IP.

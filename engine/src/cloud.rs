@@ -227,4 +227,10 @@ pub trait Cloud: Send + Sync {
     /// # Errors
     /// [`CloudError::NotFound`]; [`CloudError::Validation`] for a volume in use.
     async fn delete_volume(&self, at: &AccountRegion, volume_id: &str) -> Result<(), CloudError>;
+
+    /// EC2 `TerminateInstances` (only ever on an admin's typed confirmation).
+    ///
+    /// # Errors
+    /// As [`Cloud::stop_instances`].
+    async fn terminate_instances(&self, at: &AccountRegion, instances: &[InstanceId]) -> Result<(), CloudError>;
 }

@@ -21,7 +21,8 @@
 //!    and stopped — remove the original from the original region's recovery instances (so no later launch
 //!    deletes it as "the previous recovery instance"), and re-apply the launch-into configuration.
 //!
-//! Not yet: terminating standbys on request (an admin choice with a typed confirmation).
+//! An admin may instead have the DR standbys terminated (typing the plan's name when requesting the
+//! failback): then each is deleted from DRS's recovery instances first and terminated through EC2.
 
 use crate::cloud::CloudError;
 use crate::executions::{launch_id, runs};
@@ -77,6 +78,24 @@ impl Services {
                         | domain::execution::Phase::Failed
                 )
         });
+        let terminate = match &req.terminate_standbys_confirmation {
+            None => false,
+            Some(_) if who.role != domain::auth::Role::Admin => {
+                return Err(refused(
+                    "terminate_standbys_confirmation",
+                    "ADMIN_REQUIRED",
+                    "only an admin may choose to terminate the DR standbys".into(),
+                ));
+            }
+            Some(typed) if typed.trim() != recovery.plan_name => {
+                return Err(refused(
+                    "terminate_standbys_confirmation",
+                    "CONFIRMATION_MISMATCH",
+                    "type the plan's name exactly to terminate its DR standbys".into(),
+                ));
+            }
+            Some(_) => true,
+        };
         if let Some(e) = earlier {
             return Err(refused(
                 "execution_id",
@@ -283,6 +302,7 @@ impl Services {
                 recovery_region: dr,
                 stop_originals: req.stop_originals,
                 tag_originals: req.tag_originals,
+                terminate_standbys: terminate,
             }),
             log: vec![LogLine {
                 at: now,
@@ -585,6 +605,7 @@ impl Services {
             self.retried(|| self.cloud.describe_instances(dr)),
         )?;
         let mut to_stop = Vec::new();
+        let mut to_terminate = Vec::new();
         let mut done = Vec::new();
         for run in ready {
             let Some(standby) = run.dr_standby_id.clone() else { continue };
@@ -607,7 +628,19 @@ impl Services {
                 .await;
                 clean &= r.is_ok();
             }
-            match dr_instances.iter().find(|i| i.instance_id == standby).map(|i| i.state) {
+            let state = dr_instances.iter().find(|i| i.instance_id == standby).map(|i| i.state);
+            if of.terminate_standbys {
+                // An admin's typed choice: the standby goes for good (through EC2, after DRS let go of it).
+                if clean && !matches!(state, Some(InstanceState::Terminated) | None) {
+                    to_terminate.push(standby.clone());
+                    clean = false;
+                }
+                if clean {
+                    done.push(run.source_server_id.clone());
+                }
+                continue;
+            }
+            match state {
                 Some(InstanceState::Running | InstanceState::Pending) => {
                     to_stop.push(standby.clone());
                     clean = false;
@@ -643,6 +676,11 @@ impl Services {
             let r = self.retried(|| self.cloud.stop_instances(dr, &to_stop)).await;
             self.record_aws_write(rec, "aws.ec2.StopInstances", dr, serde_json::json!({ "instance_ids": to_stop }), &r)
                 .await;
+        }
+        if !to_terminate.is_empty() {
+            let r = self.retried(|| self.cloud.terminate_instances(dr, &to_terminate)).await;
+            let details = serde_json::json!({ "instance_ids": to_terminate });
+            self.record_aws_write(rec, "aws.ec2.TerminateInstances", dr, details, &r).await;
         }
         if !done.is_empty() {
             events.push(Event::CleanedUp { servers: done, at: now });

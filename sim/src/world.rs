@@ -628,6 +628,25 @@ impl Cloud for Simulator {
         result
     }
 
+    async fn terminate_instances(&self, at: &AccountRegion, instances: &[InstanceId]) -> Result<(), CloudError> {
+        let (mut w, now) = self.ec2_call(at)?;
+        let known = instances
+            .iter()
+            .all(|id| w.scenario.instances.iter().any(|i| &i.instance_id == id && at.holds(&i.account_id, &i.region)));
+        let result = if known {
+            for i in w.scenario.instances.iter_mut().filter(|i| instances.contains(&i.instance_id)) {
+                i.state = domain::estate::InstanceState::Terminated;
+            }
+            Ok(())
+        } else {
+            Err(CloudError::NotFound { message: "InvalidInstanceID.NotFound".into() })
+        };
+        record(&mut w, now, "ec2:TerminateInstances", None, outcome(&result), None);
+        drop(w);
+        self.persist();
+        result
+    }
+
     async fn delete_volume(&self, at: &AccountRegion, volume_id: &str) -> Result<(), CloudError> {
         let (mut w, now) = self.ec2_call(at)?;
         let before = w.available_volumes.len();

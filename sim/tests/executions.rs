@@ -390,6 +390,7 @@ async fn a_failback_brings_every_server_home_to_its_original_instance_and_ip_onc
         execution_id: recovery.id.clone(),
         stop_originals: false,
         tag_originals: false,
+        terminate_standbys_confirmation: None,
     };
     let err = e.services.start_failback(&alice, &req).await.unwrap_err();
     let engine::ServiceError::Invalid(fields) = err else { panic!("{err:?}") };
@@ -472,6 +473,7 @@ async fn a_failback_whose_agent_never_installs_fails_that_server_with_the_reason
         execution_id: recovery.id.clone(),
         stop_originals: true,
         tag_originals: true,
+        terminate_standbys_confirmation: None,
     };
     let back = e.services.start_failback(&alice, &req).await.unwrap();
     e.services.decide_execution(&bob, &back.id, Decision::Approve, "go").await.unwrap();
@@ -515,6 +517,7 @@ async fn a_crash_between_a_reversal_claim_and_its_record_is_reconciled_without_a
         execution_id: recovery.id.clone(),
         stop_originals: true,
         tag_originals: true,
+        terminate_standbys_confirmation: None,
     };
     let back = e.services.start_failback(&alice, &req).await.unwrap();
     let back = e.services.decide_execution(&bob, &back.id, Decision::Approve, "go").await.unwrap();
@@ -574,6 +577,7 @@ async fn failback_prerequisites_name_the_missing_egress_rule_profile_and_drs_ini
         execution_id: recovery.id.clone(),
         stop_originals: true,
         tag_originals: true,
+        terminate_standbys_confirmation: None,
     };
     let err = e.services.start_failback(&alice, &req).await.unwrap_err();
     let engine::ServiceError::Invalid(fields) = err else { panic!("{err:?}") };
@@ -581,4 +585,48 @@ async fn failback_prerequisites_name_the_missing_egress_rule_profile_and_drs_ini
     assert!(codes.contains(&"DRS_NOT_INITIALIZED") && codes.contains(&"INSTANCE_PROFILE"), "{fields:?}");
     let egress = fields.iter().find(|f| f.code == "SECURITY_GROUP_EGRESS").expect("the egress rule is named");
     assert!(egress.message.contains("TCP 1500") && !fields.iter().any(|f| f.message.contains("TCP 443")), "{fields:?}");
+}
+
+#[tokio::test]
+async fn only_an_admin_typing_the_plan_name_has_the_dr_standbys_terminated_after_a_failback() {
+    use engine::cloud::Cloud;
+    let e = estate().await;
+    let (alice, bob, root) =
+        (person("alice", Role::Operator), person("bob", Role::Approver), person("root", Role::Admin));
+    let recovery = e.services.start_execution(&alice, &starting(&e.plan_id, Mode::Recovery)).await.unwrap();
+    e.services.decide_execution(&bob, &recovery.id, Decision::Approve, "go").await.unwrap();
+    run(&e, &recovery.id).await;
+    let mut req = domain::execution::StartFailback {
+        execution_id: recovery.id.clone(),
+        stop_originals: true,
+        tag_originals: true,
+        terminate_standbys_confirmation: Some("Billing".into()),
+    };
+    let code = |r: Result<_, engine::ServiceError>| match r {
+        Err(engine::ServiceError::Invalid(f)) => f[0].code.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(code(e.services.start_failback(&alice, &req).await), "ADMIN_REQUIRED");
+    req.terminate_standbys_confirmation = Some("billing".into());
+    assert_eq!(code(e.services.start_failback(&root, &req).await), "CONFIRMATION_MISMATCH");
+    req.terminate_standbys_confirmation = Some("Billing".into());
+    let back = e.services.start_failback(&root, &req).await.unwrap();
+    e.services.decide_execution(&bob, &back.id, Decision::Approve, "go").await.unwrap();
+    for _ in 0..600 {
+        if e.services.advance_execution(&back.id, "runner-1", &Limits::default()).await.unwrap() == Step::Done {
+            break;
+        }
+        e.clock.advance(30_000);
+    }
+    assert_eq!(e.services.get_execution(&back.id).await.unwrap().state.phase, Phase::Succeeded);
+    let standbys = e.sim.describe_instances(&recovery.dr).await.unwrap();
+    for r in recovery.state.waves.iter().flat_map(|w| &w.servers) {
+        assert_eq!(
+            standbys.iter().find(|i| i.instance_id == r.standby_instance_id).unwrap().state,
+            InstanceState::Terminated
+        );
+    }
+    assert!(e.sim.with_world(|w| w.calls_of("drs:TerminateRecoveryInstances").is_empty()));
+    let audit = e.services.audit.query(&Default::default()).await.unwrap();
+    assert!(audit.iter().any(|a| a.action == "aws.ec2.TerminateInstances" && a.actor.starts_with("system:")));
 }

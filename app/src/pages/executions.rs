@@ -624,6 +624,7 @@ fn gantt(s: &domain::execution::ExecutionState, target_ms: i64, now: i64) -> imp
 /// person approves.
 #[component]
 fn FailbackRequest(execution_id: String) -> impl IntoView {
+    let terminate = RwSignal::new(String::new());
     let stop = RwSignal::new(false);
     let tag = RwSignal::new(false);
     let error = RwSignal::new(None::<ConsoleError>);
@@ -633,6 +634,7 @@ fn FailbackRequest(execution_id: String) -> impl IntoView {
             execution_id: id.clone(),
             stop_originals: stop.get_untracked(),
             tag_originals: tag.get_untracked(),
+            terminate_standbys_confirmation: Some(terminate.get_untracked()).filter(|t| !t.trim().is_empty()),
         };
         let navigate = navigate.clone();
         async move {
@@ -649,6 +651,11 @@ fn FailbackRequest(execution_id: String) -> impl IntoView {
             <p>"Reverses replication of each verified server's standby to the original region, waits until it is continuous, then launches back into the original instance — same instance ID, same private IP — and verifies it. Runs once a second person approves."</p>
             <label class="check"><input type="checkbox" prop:checked=move || stop.get() on:change=move |ev| stop.set(event_target_checked(&ev))/>" Roundtrip may stop the original instances that are running (DRS cannot)"</label>
             <label class="check"><input type="checkbox" prop:checked=move || tag.get() on:change=move |ev| tag.set(event_target_checked(&ev))/>" Roundtrip may tag the originals AWSDRS=AllowLaunchingIntoThisInstance"</label>
+            <IfAllowed permission=Permission::Administer>
+                <label class="field"><span>"Admins only: to terminate the DR standbys afterwards instead of returning them to standby, type the plan's name (they are gone for good)"</span>
+                    <input maxlength="128" autocomplete="off" prop:value=move || terminate.get() on:input=move |ev| terminate.set(event_target_value(&ev))/>
+                </label>
+            </IfAllowed>
             {move || error.get().map(|e| view! { <ErrorBox error=e/> })}
             <div class="form-actions">
                 <button class="btn btn-primary" type="button" disabled=move || busy.get() data-testid="request-failback"

@@ -278,7 +278,8 @@ pub fn spec() -> Value {
             "StartFailback": { "type": "object", "required": ["execution_id"], "properties": {
                 "execution_id": { "type": "string", "description": "the ended recovery to fail back" },
                 "stop_originals": { "type": "boolean", "default": false, "description": "let Roundtrip stop running originals (DRS cannot)" },
-                "tag_originals": { "type": "boolean", "default": false, "description": "let Roundtrip tag originals AWSDRS=AllowLaunchingIntoThisInstance" } } },
+                "tag_originals": { "type": "boolean", "default": false, "description": "let Roundtrip tag originals AWSDRS=AllowLaunchingIntoThisInstance" },
+                "terminate_standbys_confirmation": { "type": "string", "description": "admins only: the plan's name, typed, to terminate the DR standbys afterwards instead of returning them to standby" } } },
             "Decision": { "type": "object", "properties": { "comment": { "type": "string", "maxLength": 1000 } } },
             "Execution": { "type": "object", "properties": {
                 "id": { "type": "string" }, "plan_id": { "type": "string" }, "plan_name": { "type": "string" }, "dr": { "$ref": "#/components/schemas/AccountRegion" },
