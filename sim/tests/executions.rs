@@ -469,6 +469,9 @@ async fn a_failback_whose_agent_never_installs_fails_that_server_with_the_reason
     run(&e, &recovery.id).await;
     let last = recovery.state.waves.last().unwrap().servers[0].source_server_id.clone();
     e.sim.set_fault(&last, Some(Fault::AgentInstallFails));
+    // Its neighbour's reversed replication stalls once synced.
+    let stalls = recovery.state.waves.last().unwrap().servers[1].source_server_id.clone();
+    e.sim.set_fault(&stalls, Some(Fault::FailbackStalls));
     let req = domain::execution::StartFailback {
         execution_id: recovery.id.clone(),
         stop_originals: true,
@@ -485,6 +488,9 @@ async fn a_failback_whose_agent_never_installs_fails_that_server_with_the_reason
     }
     let done = e.services.get_execution(&back.id).await.unwrap();
     assert_eq!(done.state.phase, Phase::Failed);
+    let stalled = done.state.waves.iter().flat_map(|w| &w.servers).find(|s| s.source_server_id == stalls).unwrap();
+    assert_eq!(stalled.state, ServerState::Failed);
+    assert!(stalled.error.as_deref().unwrap().contains("failback replication is STALLED"), "{:?}", stalled.error);
     let stuck = done.state.waves.iter().flat_map(|w| &w.servers).find(|s| s.source_server_id == last).unwrap();
     assert_eq!(stuck.state, ServerState::Failed);
     assert!(
@@ -494,14 +500,19 @@ async fn a_failback_whose_agent_never_installs_fails_that_server_with_the_reason
     );
     let proof = e.services.round_trip_proof(&back.id).await.unwrap();
     for row in proof {
-        let expected = if row.source_server_id == last {
+        let expected = if row.source_server_id == last || row.source_server_id == stalls {
             domain::execution::ProofVerdict::Mismatch
         } else {
             domain::execution::ProofVerdict::Identical
         };
         assert_eq!(row.verdict, expected, "{row:?}");
     }
-    let others_back = done.state.waves.iter().flat_map(|w| &w.servers).filter(|s| s.source_server_id != last);
+    let others_back = done
+        .state
+        .waves
+        .iter()
+        .flat_map(|w| &w.servers)
+        .filter(|s| s.source_server_id != last && s.source_server_id != stalls);
     assert!(others_back.into_iter().all(|s| s.cleaned_at.is_some()), "the servers that came home are re-armed");
 }
 
@@ -572,6 +583,8 @@ async fn failback_prerequisites_name_the_missing_egress_rule_profile_and_drs_ini
         let g = w.scenario.security_groups.iter_mut().find(|g| g.group_id == sg).unwrap();
         g.egress = Some(vec![domain::estate::EgressRule { protocol: "tcp".into(), from_port: 443, to_port: 443 }]);
         w.scenario.uninitialized_drs.push(origin.clone());
+        let second = recovery.state.waves[1].servers[0].source_instance_id.clone().unwrap();
+        w.scenario.instances.iter_mut().find(|i| i.instance_id == second).unwrap().state = InstanceState::Terminated;
     });
     let req = domain::execution::StartFailback {
         execution_id: recovery.id.clone(),
@@ -583,6 +596,8 @@ async fn failback_prerequisites_name_the_missing_egress_rule_profile_and_drs_ini
     let engine::ServiceError::Invalid(fields) = err else { panic!("{err:?}") };
     let codes: Vec<&str> = fields.iter().map(|f| f.code.as_str()).collect();
     assert!(codes.contains(&"DRS_NOT_INITIALIZED") && codes.contains(&"INSTANCE_PROFILE"), "{fields:?}");
+    let gone = fields.iter().find(|f| f.code == "ORIGINAL_TERMINATED").expect("a terminated original blocks");
+    assert!(gone.message.contains("is terminated"), "{gone:?}");
     let egress = fields.iter().find(|f| f.code == "SECURITY_GROUP_EGRESS").expect("the egress rule is named");
     assert!(egress.message.contains("TCP 1500") && !fields.iter().any(|f| f.message.contains("TCP 443")), "{fields:?}");
 }
