@@ -422,3 +422,13 @@ pub async fn delete_swapped_volume(volume_id: String) -> Result<(), ConsoleError
     let who = who()?;
     Ok(s.delete_swapped_volume(&who, &volume_id).await?)
 }
+
+/// The failback prerequisites of a recovery now (empty: all pass).
+#[server(prefix = "/console", endpoint = "failback_prerequisites", input = leptos::server_fn::codec::Json)]
+pub async fn failback_prerequisites(
+    request: domain::execution::StartFailback,
+) -> Result<Vec<domain::FieldError>, ConsoleError> {
+    let s = services()?;
+    let who = who()?;
+    Ok(s.failback_prerequisites(&who, &request).await?)
+}

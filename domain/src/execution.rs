@@ -153,6 +153,9 @@ pub struct ServerRun {
     /// Failback: when the original was stopped and tagged and the launch into it configured.
     #[serde(default)]
     pub configured_at: Option<i64>,
+    /// Failback: the reversed replication's state and lag as last seen (e.g. `INITIAL_SYNC`, 0).
+    #[serde(default)]
+    pub failback_replication: Option<(String, u64)>,
     /// Re-arm: when the original's replication to the DR region was reversed again.
     #[serde(default)]
     pub reprotected_at: Option<i64>,
@@ -186,6 +189,7 @@ impl ServerRun {
             failback_source_id: None,
             replicated_at: None,
             configured_at: None,
+            failback_replication: None,
             reprotected_at: None,
             protected_at: None,
         }
@@ -320,6 +324,10 @@ pub enum Event {
     ReverseAbandoned {
         servers: Vec<SourceServerId>,
     },
+    /// Failback: the reversed replication's state and lag now, per server.
+    ReplicationObserved {
+        observations: Vec<(SourceServerId, String, u64)>,
+    },
     /// Failback: the reversed replication is continuous with a small lag.
     Replicated {
         servers: Vec<SourceServerId>,
@@ -411,7 +419,7 @@ impl Event {
             Event::Protected { servers, .. } => format!("{}: protected again (replication continuous)", list(servers)),
             Event::ReArmRequested { by, .. } => format!("re-arm requested by {by}"),
             Event::CancelRequested { by, .. } => format!("cancel requested by {by}"),
-            Event::Tick { .. } => return None,
+            Event::Tick { .. } | Event::ReplicationObserved { .. } => return None,
         })
     }
 
@@ -861,6 +869,13 @@ pub fn on_event(mut s: ExecutionState, ev: Event) -> Result<ExecutionState, Inva
                 {
                     r.reverse_claimed_at = None;
                     r.started_at = None;
+                }
+            }
+        }
+        Event::ReplicationObserved { observations } => {
+            for (id, state, lag) in observations {
+                if let Some(r) = s.server_mut(&id) {
+                    r.failback_replication = Some((state, lag));
                 }
             }
         }

@@ -84,8 +84,13 @@ test("an operator runs a drill, a failover that a second person approves, follow
   const text = await stakeholder.locator("main").innerText();
   expect(text).not.toMatch(/\bi-[0-9a-f]{8}|\b\d{12}\b|\b\d+\.\d+\.\d+\.\d+\b|admin|bob/);
   // Home again: a failback into the original instances, approved by the second person, with its proof.
+  // The prerequisites first: the originals run and lack the AWSDRS tag until the operator allows both.
+  await page.getByTestId("check-prerequisites").click();
+  await expect(page.getByTestId("prerequisites")).toContainText("ORIGINAL_NOT_STOPPED");
   await page.getByTestId("failback-request").getByText("may stop the original instances").click();
   await page.getByTestId("failback-request").getByText("may tag the originals").click();
+  await page.getByTestId("check-prerequisites").click();
+  await expect(page.getByTestId("prerequisites")).toHaveText("Every prerequisite passes.");
   await page.getByTestId("request-failback").click();
   await expect(page.getByTestId("execution-title")).toContainText("Billing — failback");
   await expect(page.getByTestId("execution-phase")).toContainText("awaiting approval");

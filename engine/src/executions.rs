@@ -112,7 +112,9 @@ fn event_time(ev: &Event, s: &ExecutionState) -> i64 {
         | Event::Protected { at, .. }
         | Event::CancelRequested { at, .. }
         | Event::Tick { at } => *at,
-        Event::StartAbandoned { .. } | Event::ReverseAbandoned { .. } => s.started_at.unwrap_or(s.requested_at),
+        Event::StartAbandoned { .. } | Event::ReverseAbandoned { .. } | Event::ReplicationObserved { .. } => {
+            s.started_at.unwrap_or(s.requested_at)
+        }
     }
 }
 

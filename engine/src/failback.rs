@@ -45,6 +45,15 @@ pub const MAX_FAILBACK_LAG_SECONDS: u64 = 60;
 /// How long the agent on a recovery instance may take to install before the server fails.
 pub const AGENT_INSTALL_TIMEOUT_MS: i64 = 30 * 60_000;
 
+/// What a failback request read and decided before the failback is created.
+struct Prepared {
+    recovery: ExecutionRecord,
+    origin: AccountRegion,
+    dr: AccountRegion,
+    ips: std::collections::HashMap<SourceServerId, (InstanceId, std::net::Ipv4Addr)>,
+    terminate: bool,
+}
+
 fn refused(field: &str, code: &str, message: String) -> ServiceError {
     ServiceError::Invalid(vec![FieldError::new(field, code, message)])
 }
@@ -57,6 +66,92 @@ impl Services {
     /// [`ServiceError::ExecutionNotFound`]; [`ServiceError::Invalid`] when the execution is not an ended
     /// recovery, or a prerequisite fails for a server (each with its remediation).
     pub async fn start_failback(&self, who: &Principal, req: &StartFailback) -> Result<ExecutionRecord, ServiceError> {
+        let (problems, prepared) = self.prepare_failback(who, req).await?;
+        if !problems.is_empty() {
+            return Err(ServiceError::Invalid(problems));
+        }
+        let Prepared { recovery, origin, dr, ips, terminate } = prepared;
+        let waves: Vec<WaveRun> = recovery
+            .state
+            .waves
+            .iter()
+            .map(|w| WaveRun {
+                name: w.name.clone(),
+                pause_before: w.pause_before,
+                on_failure: w.on_failure,
+                timeout_ms: w.timeout_ms,
+                state: WaveState::Pending,
+                started_at: None,
+                ended_at: None,
+                readiness_checked_at: Some(0),
+                servers: w
+                    .servers
+                    .iter()
+                    .filter_map(|r| {
+                        let (original, ip) = ips.get(&r.source_server_id)?.clone();
+                        let mut back = ServerRun::waiting(r.source_server_id.clone(), original.clone(), ip);
+                        back.name = r.name.clone();
+                        back.dr_standby_id = Some(r.standby_instance_id.clone());
+                        back.source_instance_id = Some(original);
+                        back.origin = Some(dr.clone());
+                        Some(back)
+                    })
+                    .collect(),
+            })
+            .filter(|w| !w.servers.is_empty())
+            .collect();
+        let now = self.clock.now_millis();
+        let ttl = i64::from(self.settings.approval_ttl_minutes) * 60_000;
+        let record = ExecutionRecord {
+            id: format!("exec-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]),
+            plan_id: recovery.plan_id.clone(),
+            plan_name: recovery.plan_name.clone(),
+            dr: origin,
+            rto_target_minutes: recovery.rto_target_minutes,
+            protection_group_ids: recovery.protection_group_ids.clone(),
+            acknowledge_warnings: false,
+            state: ExecutionState::new(Mode::Failback, FailoverKind::Disaster, waves, &who.subject, now, ttl),
+            lease: None,
+            failback: Some(FailbackOf {
+                execution_id: recovery.id.clone(),
+                recovery_region: dr,
+                stop_originals: req.stop_originals,
+                tag_originals: req.tag_originals,
+                terminate_standbys: terminate,
+            }),
+            log: vec![LogLine {
+                at: now,
+                message: format!("failback of {} ({}) requested by {}", recovery.plan_name, recovery.id, who.subject),
+                failure: false,
+            }],
+            version: 1,
+        };
+        self.lock_and_insert(&record).await?;
+        let details = serde_json::json!({ "failback_of": recovery.id, "stop_originals": req.stop_originals, "tag_originals": req.tag_originals });
+        self.audit
+            .record_or_log(who, crate::audit::AuditEvent::ok("execution.start", record.id.as_str(), details))
+            .await;
+        Ok(record)
+    }
+
+    /// The failback prerequisites of a recovery now, each failed one with its remediation (empty: all pass).
+    ///
+    /// # Errors
+    /// As [`Services::start_failback`], except that failed prerequisites are returned, not refused.
+    pub async fn failback_prerequisites(
+        &self,
+        who: &Principal,
+        req: &StartFailback,
+    ) -> Result<Vec<FieldError>, ServiceError> {
+        Ok(self.prepare_failback(who, req).await?.0)
+    }
+
+    /// What a failback request checks and reads before the failback is created.
+    async fn prepare_failback(
+        &self,
+        who: &Principal,
+        req: &StartFailback,
+    ) -> Result<(Vec<FieldError>, Prepared), ServiceError> {
         let recovery = self.get_execution(&req.execution_id).await?;
         if recovery.state.mode != Mode::Recovery {
             return Err(refused(
@@ -253,70 +348,7 @@ impl Services {
             }
             ips.insert(run.source_server_id.clone(), (original_id.clone(), original.private_ip));
         }
-        if !problems.is_empty() {
-            return Err(ServiceError::Invalid(problems));
-        }
-        let waves: Vec<WaveRun> = recovery
-            .state
-            .waves
-            .iter()
-            .map(|w| WaveRun {
-                name: w.name.clone(),
-                pause_before: w.pause_before,
-                on_failure: w.on_failure,
-                timeout_ms: w.timeout_ms,
-                state: WaveState::Pending,
-                started_at: None,
-                ended_at: None,
-                readiness_checked_at: Some(0),
-                servers: w
-                    .servers
-                    .iter()
-                    .filter_map(|r| {
-                        let (original, ip) = ips.get(&r.source_server_id)?.clone();
-                        let mut back = ServerRun::waiting(r.source_server_id.clone(), original.clone(), ip);
-                        back.name = r.name.clone();
-                        back.dr_standby_id = Some(r.standby_instance_id.clone());
-                        back.source_instance_id = Some(original);
-                        back.origin = Some(dr.clone());
-                        Some(back)
-                    })
-                    .collect(),
-            })
-            .filter(|w| !w.servers.is_empty())
-            .collect();
-        let now = self.clock.now_millis();
-        let ttl = i64::from(self.settings.approval_ttl_minutes) * 60_000;
-        let record = ExecutionRecord {
-            id: format!("exec-{}", &uuid::Uuid::new_v4().simple().to_string()[..16]),
-            plan_id: recovery.plan_id.clone(),
-            plan_name: recovery.plan_name.clone(),
-            dr: origin,
-            rto_target_minutes: recovery.rto_target_minutes,
-            protection_group_ids: recovery.protection_group_ids.clone(),
-            acknowledge_warnings: false,
-            state: ExecutionState::new(Mode::Failback, FailoverKind::Disaster, waves, &who.subject, now, ttl),
-            lease: None,
-            failback: Some(FailbackOf {
-                execution_id: recovery.id.clone(),
-                recovery_region: dr,
-                stop_originals: req.stop_originals,
-                tag_originals: req.tag_originals,
-                terminate_standbys: terminate,
-            }),
-            log: vec![LogLine {
-                at: now,
-                message: format!("failback of {} ({}) requested by {}", recovery.plan_name, recovery.id, who.subject),
-                failure: false,
-            }],
-            version: 1,
-        };
-        self.lock_and_insert(&record).await?;
-        let details = serde_json::json!({ "failback_of": recovery.id, "stop_originals": req.stop_originals, "tag_originals": req.tag_originals });
-        self.audit
-            .record_or_log(who, crate::audit::AuditEvent::ok("execution.start", record.id.as_str(), details))
-            .await;
-        Ok(record)
+        Ok((problems, Prepared { recovery, origin, dr, ips, terminate }))
     }
 
     /// The round-trip proof of a failback: per server, instance and private IP before failover, after
@@ -407,10 +439,15 @@ impl Services {
         let sources = self.retried(|| self.cloud.describe_source_servers(&rec.dr)).await?;
         let mut ready = Vec::new();
         let mut events = Vec::new();
+        let mut seen = Vec::new();
         for run in runs(rec, servers) {
             let Some(s) = sources.iter().find(|s| Some(&s.source_server_id) == run.failback_source_id.as_ref()) else {
                 continue;
             };
+            let now_seen = (s.replication_state.as_str().to_owned(), s.lag_seconds);
+            if run.failback_replication.as_ref() != Some(&now_seen) {
+                seen.push((run.source_server_id.clone(), now_seen.0, now_seen.1));
+            }
             let waited = now - run.reverse_claimed_at.unwrap_or(now);
             match s.replication_state {
                 ReplicationState::Continuous if s.lag_seconds <= MAX_FAILBACK_LAG_SECONDS => {
@@ -440,6 +477,9 @@ impl Services {
                 }),
                 _ => {}
             }
+        }
+        if !seen.is_empty() {
+            events.insert(0, Event::ReplicationObserved { observations: seen });
         }
         if !ready.is_empty() {
             events.push(Event::Replicated { servers: ready, at: now });

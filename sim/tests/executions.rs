@@ -434,6 +434,11 @@ async fn a_failback_brings_every_server_home_to_its_original_instance_and_ip_onc
     let reversals =
         e.sim.with_world(|w| w.calls_of("drs:ReverseReplication").iter().filter(|c| c.outcome == "ok").count());
     assert_eq!(reversals, 2 * proof.len(), "per server, one reversal to come home and one to re-protect");
+    let seen = done.state.waves.iter().flat_map(|w| &w.servers).map(|s| s.failback_replication.clone());
+    assert!(
+        seen.into_iter().all(|r| r.is_some_and(|(state, _)| state == "CONTINUOUS")),
+        "progress was recorded per server"
+    );
     let again = e.services.start_failback(&alice, &req).await.unwrap_err();
     let engine::ServiceError::Invalid(fields) = again else { panic!() };
     assert_eq!(fields[0].code, "ALREADY_FAILED_BACK");

@@ -3,8 +3,8 @@
 //! live dashboard, fed by the execution's Server-Sent Events (`/api/v1/executions/{id}/events`).
 
 use crate::api::{
-    ConsoleError, decide_execution, delete_swapped_volume, get_execution, list_executions, list_groups, list_plans,
-    re_arm, round_trip_proof, start_execution, start_failback, swapped_volumes, verdicts,
+    ConsoleError, decide_execution, delete_swapped_volume, failback_prerequisites, get_execution, list_executions,
+    list_groups, list_plans, re_arm, round_trip_proof, start_execution, start_failback, swapped_volumes, verdicts,
 };
 use crate::components::{Badge, ConfirmButton, Empty, ErrorBox, Loading, Stat, when};
 use crate::pages::share::verdict_badge;
@@ -550,7 +550,11 @@ fn Dashboard(v: ExecutionView, refresh: Callback<()>) -> impl IntoView {
                                 {w.servers.iter().map(|s| view! {
                                     <tr>
                                         <td>{if s.name.is_empty() { s.source_server_id.to_string() } else { s.name.clone() }}</td>
-                                        <td>{server_badge(s.state)}</td>
+                                        <td>{server_badge(s.state)}
+                                            {(s.state == ServerState::Waiting).then(|| s.failback_replication.clone()).flatten().map(|(st, lag)| view! {
+                                                <span class="muted small">{format!(" replicating back: {st}, lag {lag} s")}</span>
+                                            })}
+                                        </td>
                                         <td><code>{s.standby_instance_id.to_string()}</code></td>
                                         <td><code>{s.expected_ip.to_string()}</code></td>
                                         <td class="muted">{s.job_id.clone().unwrap_or_default()}</td>
@@ -645,6 +649,25 @@ fn FailbackRequest(execution_id: String) -> impl IntoView {
         }
     });
     let busy = request.pending();
+    let report = RwSignal::new(None::<Vec<domain::FieldError>>);
+    let check = Action::new(move |id: &String| {
+        let req = StartFailback {
+            execution_id: id.clone(),
+            stop_originals: stop.get_untracked(),
+            tag_originals: tag.get_untracked(),
+            terminate_standbys_confirmation: None,
+        };
+        async move {
+            match failback_prerequisites(req).await {
+                Ok(p) => {
+                    error.set(None);
+                    report.set(Some(p));
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        }
+    });
+    let check_id = execution_id.clone();
     view! {
         <div class="card" data-testid="failback-request">
             <h2>"Fail back"</h2>
@@ -657,7 +680,18 @@ fn FailbackRequest(execution_id: String) -> impl IntoView {
                 </label>
             </IfAllowed>
             {move || error.get().map(|e| view! { <ErrorBox error=e/> })}
+            {move || report.get().map(|problems| if problems.is_empty() {
+                view! { <div class="alert alert-success" role="status" data-testid="prerequisites">"Every prerequisite passes."</div> }.into_any()
+            } else {
+                view! {
+                    <div class="alert alert-warning" data-testid="prerequisites">
+                        <strong>{format!("{} prerequisites fail:", problems.len())}</strong>
+                        <ul class="error-list">{problems.into_iter().map(|p| view! { <li><code>{p.code.clone()}</code>" — "{p.message.clone()}</li> }).collect_view()}</ul>
+                    </div>
+                }.into_any()
+            })}
             <div class="form-actions">
+                <button class="btn" type="button" data-testid="check-prerequisites" on:click=move |_| { check.dispatch(check_id.clone()); }>"Check prerequisites"</button>
                 <button class="btn btn-primary" type="button" disabled=move || busy.get() data-testid="request-failback"
                     on:click={ let id = execution_id.clone(); move |_| { request.dispatch(id.clone()); } }>"Request failback"</button>
             </div>

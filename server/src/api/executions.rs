@@ -4,12 +4,13 @@
 //! of standbys, with their retention.
 
 use super::Who;
-use super::error::{ApiError, ApiJson, ApiPath};
+use super::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use super::routes::Routes;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use domain::auth::{Access, Permission};
 use domain::execution::{ExecutionStatus, ExecutionView, ProofRow, StartFailback, status};
 use domain::recovery::SwappedVolume;
@@ -67,12 +68,31 @@ async fn start(
     Ok((StatusCode::CREATED, Json(s.start_execution(&who, &req).await?)))
 }
 
+/// `?dry_run=true` reports the prerequisites without requesting anything.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DryRun {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+#[derive(Serialize)]
+struct PrerequisiteReport {
+    ready: bool,
+    problems: Vec<domain::FieldError>,
+}
+
 async fn start_failback(
     State(s): State<Services>,
     Who(who): Who,
+    ApiQuery(q): ApiQuery<DryRun>,
     ApiJson(req): ApiJson<StartFailback>,
-) -> Result<(StatusCode, Json<ExecutionRecord>), ApiError> {
-    Ok((StatusCode::CREATED, Json(s.start_failback(&who, &req).await?)))
+) -> Result<Response, ApiError> {
+    if q.dry_run {
+        let problems = s.failback_prerequisites(&who, &req).await?;
+        return Ok(Json(PrerequisiteReport { ready: problems.is_empty(), problems }).into_response());
+    }
+    Ok((StatusCode::CREATED, Json(s.start_failback(&who, &req).await?)).into_response())
 }
 
 #[derive(Serialize)]

@@ -138,8 +138,9 @@ pub fn spec() -> Value {
             },
             "/api/v1/executions/allow-launching/failback": {
                 "post": { "summary": "Request a failback of an ended recovery (never a drill): its verified servers, in the plan's wave order, back into their original instances — reverse replication, wait until continuous, stop and tag the originals (only with stop_originals / tag_originals), launch into them and verify id and private IP. Runs once a second person approves. Refused with one error per failed prerequisite",
+                    "parameters": [{ "name": "dry_run", "in": "query", "schema": { "type": "boolean" }, "description": "report the prerequisites ({ready, problems}) and request nothing" }],
                     "requestBody": body("StartFailback"),
-                    "responses": with(json!({ "201": ok("the failback execution", "Execution") }), error_responses(&[400, 401, 403, 404])) }
+                    "responses": with(json!({ "201": ok("the failback execution", "Execution"), "200": { "description": "with dry_run: {ready, problems[]}" } }), error_responses(&[400, 401, 403, 404])) }
             },
             "/api/v1/executions/{execution_id}/round-trip-proof": {
                 "parameters": [execution_id],

@@ -242,6 +242,18 @@ async fn a_recovery_fails_back_through_the_api_with_a_round_trip_proof() {
     assert_eq!(approve(recovery.clone()).await, StatusCode::OK);
     drive(&app, &recovery).await;
 
+    let (status, report) = app
+        .post("/api/v1/executions/allow-launching/failback?dry_run=true", &json!({ "execution_id": recovery }))
+        .await;
+    assert_eq!((status, &report["ready"]), (StatusCode::OK, &json!(false)), "{report}");
+    assert!(report["problems"].as_array().unwrap().iter().any(|p| p["code"] == "ORIGINAL_NOT_STOPPED"));
+    let (_, report) = app
+        .post(
+            "/api/v1/executions/allow-launching/failback?dry_run=true",
+            &json!({ "execution_id": recovery, "stop_originals": true, "tag_originals": true }),
+        )
+        .await;
+    assert_eq!(report["ready"], true, "{report}");
     let (status, body) =
         app.post("/api/v1/executions/allow-launching/failback", &json!({ "execution_id": recovery })).await;
     assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "VALIDATION_FAILED"));
