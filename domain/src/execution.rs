@@ -22,6 +22,8 @@ use std::net::Ipv4Addr;
 
 /// How long a drill's clean-up may take before it ends with what is left.
 pub const CLEANUP_TIMEOUT_MS: i64 = 30 * 60_000;
+/// How long a failback's re-arm may take (re-protecting copies whole volumes again).
+pub const REARM_TIMEOUT_MS: i64 = 24 * 60 * 60_000;
 
 /// Drill or real recovery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -604,6 +606,11 @@ impl ExecutionState {
             .collect()
     }
 
+    /// How long the clean-up (drill) or re-arm (failback) may take before it ends with what is left.
+    fn cleanup_timeout_ms(&self) -> i64 {
+        if self.mode == Mode::Failback { REARM_TIMEOUT_MS } else { CLEANUP_TIMEOUT_MS }
+    }
+
     /// Whether a waiting server may be put in a job: at once, except in a planned failover, where its
     /// source must be stopped and drained first.
     fn may_launch(&self, r: &ServerRun) -> bool {
@@ -695,7 +702,7 @@ pub fn on_event(mut s: ExecutionState, ev: Event) -> Result<ExecutionState, Inva
                 None
             }
             Event::CancelRequested { at, .. } => Some(at),
-            Event::Tick { at } if s.cleanup_started_at.is_some_and(|t| at >= t + CLEANUP_TIMEOUT_MS) => Some(at),
+            Event::Tick { at } if s.cleanup_started_at.is_some_and(|t| at >= t + s.cleanup_timeout_ms()) => Some(at),
             _ => None,
         };
         if let Some(at) = end {

@@ -42,6 +42,8 @@ use domain::launch::{LaunchConfigurationUpdate, RightSizing};
 
 /// The largest lag of a reversed replication at which a failback launches.
 pub const MAX_FAILBACK_LAG_SECONDS: u64 = 60;
+/// The shortest wave timeout of a failback (the initial sync of a reversed replication copies whole volumes).
+pub const FAILBACK_WAVE_TIMEOUT_MS: i64 = 24 * 60 * 60_000;
 /// How long the agent on a recovery instance may take to install before the server fails.
 pub const AGENT_INSTALL_TIMEOUT_MS: i64 = 30 * 60_000;
 
@@ -79,7 +81,8 @@ impl Services {
                 name: w.name.clone(),
                 pause_before: w.pause_before,
                 on_failure: w.on_failure,
-                timeout_ms: w.timeout_ms,
+                // A reversed replication's initial sync takes hours for real volumes.
+                timeout_ms: w.timeout_ms.max(FAILBACK_WAVE_TIMEOUT_MS),
                 state: WaveState::Pending,
                 started_at: None,
                 ended_at: None,
@@ -163,16 +166,26 @@ impl Services {
         if !recovery.state.phase.is_terminal() {
             return Err(refused("execution_id", "NOT_ENDED", "the recovery has not ended yet".into()));
         }
-        let earlier = self.list_executions().await?.into_iter().find(|e| {
-            e.failback.as_ref().is_some_and(|f| f.execution_id == recovery.id)
-                && !matches!(
-                    e.state.phase,
-                    domain::execution::Phase::Rejected
-                        | domain::execution::Phase::Expired
-                        | domain::execution::Phase::Cancelled
-                        | domain::execution::Phase::Failed
-                )
-        });
+        // Servers an earlier failback of this recovery already brought home stay home; only the rest go.
+        let earlier: Vec<ExecutionRecord> = self
+            .list_executions()
+            .await?
+            .into_iter()
+            .filter(|e| e.failback.as_ref().is_some_and(|f| f.execution_id == recovery.id))
+            .collect();
+        if let Some(live) = earlier.iter().find(|e| !e.state.phase.is_terminal()) {
+            return Err(refused(
+                "execution_id",
+                "ALREADY_FAILED_BACK",
+                format!("failback {} of this recovery is under way", live.id),
+            ));
+        }
+        let home: std::collections::HashSet<&SourceServerId> = earlier
+            .iter()
+            .flat_map(|e| e.state.waves.iter().flat_map(|w| &w.servers))
+            .filter(|r| r.state == ServerState::Verified)
+            .map(|r| &r.source_server_id)
+            .collect();
         let terminate = match &req.terminate_standbys_confirmation {
             None => false,
             Some(_) if who.role != domain::auth::Role::Admin => {
@@ -191,15 +204,13 @@ impl Services {
             }
             Some(_) => true,
         };
-        if let Some(e) = earlier {
-            return Err(refused(
-                "execution_id",
-                "ALREADY_FAILED_BACK",
-                format!("failback {} covers this recovery", e.id),
-            ));
-        }
-        let verified: Vec<&ServerRun> =
-            recovery.state.waves.iter().flat_map(|w| &w.servers).filter(|r| r.state == ServerState::Verified).collect();
+        let verified: Vec<&ServerRun> = recovery
+            .state
+            .waves
+            .iter()
+            .flat_map(|w| &w.servers)
+            .filter(|r| r.state == ServerState::Verified && !home.contains(&r.source_server_id))
+            .collect();
         let origins: std::collections::BTreeSet<&AccountRegion> =
             verified.iter().filter_map(|r| r.origin.as_ref()).collect();
         let origin = match (verified.is_empty(), origins.len()) {
@@ -390,6 +401,10 @@ impl Services {
                 Ok(back) => events.push(Event::Reversed { server, failback_source: back, at: now }),
                 // Maybe reversed after all (a 5xx DRS processed, or our own earlier call): reconcile.
                 Err(CloudError::Conflict { .. } | CloudError::Unavailable { .. } | CloudError::Unexpected(_)) => {}
+                // Refused before anything happened: claim again later.
+                Err(CloudError::Throttled { .. } | CloudError::QuotaExceeded { .. }) => {
+                    events.push(Event::ReverseAbandoned { servers: vec![server] });
+                }
                 Err(e) => events.push(Event::StartFailed {
                     servers: vec![server],
                     error: format!("could not reverse replication: {e}"),
@@ -411,8 +426,11 @@ impl Services {
         let mut lost = Vec::new();
         let mut events = Vec::new();
         for run in runs(rec, servers) {
-            let found = sources.iter().find(|s| {
-                s.replication_direction == ReplicationDirection::Failback && s.source_instance_id == run.dr_standby_id
+            // The newest live one: failback source servers of earlier round trips stay behind, stopped.
+            let found = sources.iter().rev().find(|s| {
+                s.replication_direction == ReplicationDirection::Failback
+                    && s.source_instance_id == run.dr_standby_id
+                    && s.replication_state != ReplicationState::Stopped
             });
             match found {
                 Some(s) => events.push(Event::Reversed {
@@ -623,6 +641,7 @@ impl Services {
             .filter(|r| {
                 forward.iter().any(|s| {
                     s.source_server_id == r.source_server_id
+                        && s.source_instance_id.as_ref() == Some(&r.standby_instance_id)
                         && s.replication_state == ReplicationState::Continuous
                         && s.lag_seconds <= MAX_FAILBACK_LAG_SECONDS
                 })
@@ -689,7 +708,13 @@ impl Services {
                 _ => {}
             }
             // The next failover launches into the standby again: its launch-into configuration must hold.
-            let config = self.retried(|| self.cloud.get_launch_configuration(dr, &run.source_server_id)).await?;
+            let config = match self.retried(|| self.cloud.get_launch_configuration(dr, &run.source_server_id)).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(execution_id = %rec.id, server = %run.source_server_id, error = %e, "launch configuration unreadable during re-arm");
+                    continue;
+                }
+            };
             if config.launch_into_instance_id.as_ref() != Some(&standby) || config.copy_private_ip || config.copy_tags {
                 let mut step1 = LaunchConfigurationUpdate::for_server(run.source_server_id.clone());
                 (step1.copy_private_ip, step1.copy_tags) = (Some(false), Some(false));

@@ -576,6 +576,8 @@ impl Cloud for Simulator {
         let result = match recovery_instance_in(&mut w, at, id).map(|r| r.disconnected || reversed) {
             Some(true) => {
                 w.recovery_instances.retain(|r| &r.recovery_instance_id != id);
+                // Gone from DRS: its replication may be reversed again on a later round trip.
+                w.reversals.retain(|r| &r.recovery_instance_id != id);
                 Ok(())
             }
             Some(false) => Err(CloudError::Conflict {

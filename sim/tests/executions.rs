@@ -441,7 +441,7 @@ async fn a_failback_brings_every_server_home_to_its_original_instance_and_ip_onc
     );
     let again = e.services.start_failback(&alice, &req).await.unwrap_err();
     let engine::ServiceError::Invalid(fields) = again else { panic!() };
-    assert_eq!(fields[0].code, "ALREADY_FAILED_BACK");
+    assert_eq!(fields[0].code, "NOTHING_TO_FAIL_BACK");
 
     // Re-armed: the standbys are stopped and released by DRS on both sides, the originals replicate to the
     // DR region again, and the next drill runs into the same standbys.
