@@ -566,22 +566,7 @@ impl Services {
                 }
             }
             let source = launch_id(run).clone();
-            let mut step1 = LaunchConfigurationUpdate::for_server(source.clone());
-            step1.copy_private_ip = Some(false);
-            step1.copy_tags = Some(false);
-            step1.right_sizing = Some(RightSizing::None);
-            let mut step2 = LaunchConfigurationUpdate::for_server(source.clone());
-            step2.launch_into_instance_id = Some(Some(original.clone()));
-            let mut failed = None;
-            for update in [step1, step2] {
-                let r = self.retried(|| self.cloud.update_launch_configuration(at, &update)).await;
-                let details = serde_json::json!({ "source_server_id": source, "after": update });
-                self.record_aws_write(rec, "aws.drs.UpdateLaunchConfiguration", at, details, &r).await;
-                if let Err(e) = r {
-                    failed = Some(e);
-                    break;
-                }
-            }
+            let failed = self.launch_into(rec, at, &source, original).await.err();
             match failed {
                 None => ready.push(run.source_server_id.clone()),
                 Some(CloudError::Throttled { .. } | CloudError::Unavailable { .. }) => {}
@@ -716,22 +701,7 @@ impl Services {
                 }
             };
             if config.launch_into_instance_id.as_ref() != Some(&standby) || config.copy_private_ip || config.copy_tags {
-                let mut step1 = LaunchConfigurationUpdate::for_server(run.source_server_id.clone());
-                (step1.copy_private_ip, step1.copy_tags) = (Some(false), Some(false));
-                let mut step2 = LaunchConfigurationUpdate::for_server(run.source_server_id.clone());
-                step2.launch_into_instance_id = Some(Some(standby.clone()));
-                for update in [step1, step2] {
-                    let r = self.retried(|| self.cloud.update_launch_configuration(dr, &update)).await;
-                    self.record_aws_write(
-                        rec,
-                        "aws.drs.UpdateLaunchConfiguration",
-                        dr,
-                        serde_json::json!({ "after": update }),
-                        &r,
-                    )
-                    .await;
-                    clean &= r.is_ok();
-                }
+                clean &= self.launch_into(rec, dr, &run.source_server_id, &standby).await.is_ok();
             }
             if clean {
                 done.push(run.source_server_id.clone());
@@ -751,5 +721,28 @@ impl Services {
             events.push(Event::CleanedUp { servers: done, at: now });
         }
         Ok(events)
+    }
+
+    /// Points `source` at `target` in DRS's two documented steps (copy private IP, copy tags and right-sizing
+    /// off; then the launch-into instance), each write audited.
+    async fn launch_into(
+        &self,
+        rec: &ExecutionRecord,
+        at: &AccountRegion,
+        source: &SourceServerId,
+        target: &InstanceId,
+    ) -> Result<(), CloudError> {
+        let mut step1 = LaunchConfigurationUpdate::for_server(source.clone());
+        (step1.copy_private_ip, step1.copy_tags, step1.right_sizing) =
+            (Some(false), Some(false), Some(RightSizing::None));
+        let mut step2 = LaunchConfigurationUpdate::for_server(source.clone());
+        step2.launch_into_instance_id = Some(Some(target.clone()));
+        for update in [step1, step2] {
+            let r = self.retried(|| self.cloud.update_launch_configuration(at, &update)).await;
+            let details = serde_json::json!({ "source_server_id": source, "after": update });
+            self.record_aws_write(rec, "aws.drs.UpdateLaunchConfiguration", at, details, &r).await;
+            r?;
+        }
+        Ok(())
     }
 }

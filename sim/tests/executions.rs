@@ -67,6 +67,15 @@ fn starting(plan_id: &str, mode: Mode) -> StartExecution {
     StartExecution { plan_id: plan_id.into(), mode, kind: FailoverKind::Disaster, acknowledge_warnings: true }
 }
 
+/// A disaster recovery of the plan, requested by alice, approved by bob and run to its end.
+async fn recovered(e: &Estate) -> engine::executions::ExecutionRecord {
+    let start = starting(&e.plan_id, Mode::Recovery);
+    let exec = e.services.start_execution(&person("alice", Role::Operator), &start).await.unwrap();
+    e.services.decide_execution(&person("bob", Role::Approver), &exec.id, Decision::Approve, "go").await.unwrap();
+    run(e, &exec.id).await;
+    e.services.get_execution(&exec.id).await.unwrap()
+}
+
 /// Steps the runner every 30 virtual seconds until the execution ends (or 200 steps).
 async fn run(e: &Estate, id: &str) -> usize {
     for i in 0..200 {
@@ -370,10 +379,7 @@ async fn a_failback_brings_every_server_home_to_its_original_instance_and_ip_onc
     use engine::cloud::Cloud;
     let e = estate().await;
     let (alice, bob) = (person("alice", Role::Operator), person("bob", Role::Approver));
-    let recovery = e.services.start_execution(&alice, &starting(&e.plan_id, Mode::Recovery)).await.unwrap();
-    e.services.decide_execution(&bob, &recovery.id, Decision::Approve, "region down").await.unwrap();
-    run(&e, &recovery.id).await;
-    let recovery = e.services.get_execution(&recovery.id).await.unwrap();
+    let recovery = recovered(&e).await;
     assert_eq!(recovery.state.phase, Phase::Succeeded);
     let origin = recovery.state.waves[0].servers[0].origin.clone().unwrap();
     let before: HashMap<String, std::net::Ipv4Addr> = e
@@ -469,9 +475,7 @@ async fn a_failback_brings_every_server_home_to_its_original_instance_and_ip_onc
 async fn a_failback_whose_agent_never_installs_fails_that_server_with_the_reason_and_re_arms_the_rest() {
     let e = estate().await;
     let (alice, bob) = (person("alice", Role::Operator), person("bob", Role::Approver));
-    let recovery = e.services.start_execution(&alice, &starting(&e.plan_id, Mode::Recovery)).await.unwrap();
-    e.services.decide_execution(&bob, &recovery.id, Decision::Approve, "go").await.unwrap();
-    run(&e, &recovery.id).await;
+    let recovery = recovered(&e).await;
     let last = recovery.state.waves.last().unwrap().servers[0].source_server_id.clone();
     e.sim.set_fault(&last, Some(Fault::AgentInstallFails));
     // Its neighbour's reversed replication stalls once synced.
@@ -526,9 +530,7 @@ async fn a_crash_between_a_reversal_claim_and_its_record_is_reconciled_without_a
     use engine::cloud::Cloud;
     let e = estate().await;
     let (alice, bob) = (person("alice", Role::Operator), person("bob", Role::Approver));
-    let recovery = e.services.start_execution(&alice, &starting(&e.plan_id, Mode::Recovery)).await.unwrap();
-    e.services.decide_execution(&bob, &recovery.id, Decision::Approve, "go").await.unwrap();
-    run(&e, &recovery.id).await;
+    let recovery = recovered(&e).await;
     let req = domain::execution::StartFailback {
         execution_id: recovery.id.clone(),
         stop_originals: true,
@@ -575,10 +577,8 @@ async fn a_crash_between_a_reversal_claim_and_its_record_is_reconciled_without_a
 #[tokio::test]
 async fn failback_prerequisites_name_the_missing_egress_rule_profile_and_drs_initialisation() {
     let e = estate().await;
-    let (alice, bob) = (person("alice", Role::Operator), person("bob", Role::Approver));
-    let recovery = e.services.start_execution(&alice, &starting(&e.plan_id, Mode::Recovery)).await.unwrap();
-    e.services.decide_execution(&bob, &recovery.id, Decision::Approve, "go").await.unwrap();
-    run(&e, &recovery.id).await;
+    let alice = person("alice", Role::Operator);
+    let recovery = recovered(&e).await;
     let first = recovery.state.waves[0].servers[0].clone();
     let origin = first.origin.clone().unwrap();
     e.sim.with_world(|w| {
@@ -613,9 +613,7 @@ async fn only_an_admin_typing_the_plan_name_has_the_dr_standbys_terminated_after
     let e = estate().await;
     let (alice, bob, root) =
         (person("alice", Role::Operator), person("bob", Role::Approver), person("root", Role::Admin));
-    let recovery = e.services.start_execution(&alice, &starting(&e.plan_id, Mode::Recovery)).await.unwrap();
-    e.services.decide_execution(&bob, &recovery.id, Decision::Approve, "go").await.unwrap();
-    run(&e, &recovery.id).await;
+    let recovery = recovered(&e).await;
     let mut req = domain::execution::StartFailback {
         execution_id: recovery.id.clone(),
         stop_originals: true,
