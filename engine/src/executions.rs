@@ -791,6 +791,29 @@ impl Services {
         r.map_err(Into::into)
     }
 
+    /// Removes a recovery instance from DRS's list, keeping its EC2 instance: disconnect first when asked
+    /// (an instance whose replication was reversed is deleted directly), then delete; each call audited.
+    /// Whether it is gone.
+    pub(crate) async fn release_recovery_instance(
+        &self,
+        rec: &ExecutionRecord,
+        at: &AccountRegion,
+        id: &InstanceId,
+        disconnect: bool,
+    ) -> bool {
+        let details = serde_json::json!({ "recovery_instance_id": id });
+        if disconnect {
+            let r = self.retried(|| self.cloud.disconnect_recovery_instance(at, id)).await;
+            self.record_aws_write(rec, "aws.drs.DisconnectRecoveryInstance", at, details.clone(), &r).await;
+            if r.is_err() {
+                return false;
+            }
+        }
+        let r = self.retried(|| self.cloud.delete_recovery_instance(at, id)).await;
+        self.record_aws_write(rec, "aws.drs.DeleteRecoveryInstance", at, details, &r).await;
+        r.is_ok()
+    }
+
     /// Records one AWS write the runner made, with its outcome.
     pub(crate) async fn record_aws_write<T>(
         &self,
@@ -935,32 +958,7 @@ impl Services {
             else {
                 continue;
             };
-            let id = ri.recovery_instance_id.clone();
-            if !ri.disconnected {
-                let r = self.retried(|| self.cloud.disconnect_recovery_instance(dr, &id)).await;
-                self.record_aws_write(
-                    rec,
-                    "aws.drs.DisconnectRecoveryInstance",
-                    dr,
-                    serde_json::json!({ "recovery_instance_id": id }),
-                    &r,
-                )
-                .await;
-                if r.is_err() {
-                    still_listed.insert(run.standby_instance_id.clone());
-                    continue;
-                }
-            }
-            let r = self.retried(|| self.cloud.delete_recovery_instance(dr, &id)).await;
-            self.record_aws_write(
-                rec,
-                "aws.drs.DeleteRecoveryInstance",
-                dr,
-                serde_json::json!({ "recovery_instance_id": id }),
-                &r,
-            )
-            .await;
-            if r.is_err() {
+            if !self.release_recovery_instance(rec, dr, &ri.recovery_instance_id, !ri.disconnected).await {
                 still_listed.insert(run.standby_instance_id.clone());
             }
         }

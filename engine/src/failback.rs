@@ -661,16 +661,8 @@ impl Services {
                 .filter(|r| r.ec2_instance_id == run.standby_instance_id)
                 .map(|r| (origin, r.recovery_instance_id.clone()));
             for (at, id) in listed.chain(home).collect::<Vec<_>>() {
-                let r = self.retried(|| self.cloud.delete_recovery_instance(at, &id)).await;
-                self.record_aws_write(
-                    rec,
-                    "aws.drs.DeleteRecoveryInstance",
-                    at,
-                    serde_json::json!({ "recovery_instance_id": id }),
-                    &r,
-                )
-                .await;
-                clean &= r.is_ok();
+                // Reversed, so deleted without a disconnect.
+                clean &= self.release_recovery_instance(rec, at, &id, false).await;
             }
             let state = dr_instances.iter().find(|i| i.instance_id == standby).map(|i| i.state);
             if of.terminate_standbys {
