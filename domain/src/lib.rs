@@ -19,6 +19,7 @@ pub mod plan;
 pub mod readiness;
 pub mod recovery;
 pub mod share;
+pub mod time;
 pub mod validation;
 
 pub use error::{ErrorCode, FieldError};

@@ -1,6 +1,6 @@
-//! The cloud port: what Roundtrip reads from (and, in later issues, does to) DRS and EC2.
+//! The cloud port: what Roundtrip reads from and does to DRS and EC2.
 //!
-//! Implementations: the simulated estate (`sim`) and, later, the AWS SDK adapter. Nothing above this trait
+//! Implementations: the simulated estate (`sim`) and the AWS SDK adapter (`aws`). Nothing above this trait
 //! sees an SDK type or error: adapters map vendor errors into [`CloudError`].
 
 use async_trait::async_trait;
@@ -39,6 +39,21 @@ pub enum CloudError {
     /// Anything else.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+tokio::task_local! {
+    static ON_BEHALF_OF: String;
+}
+
+/// Runs `f` with its cloud calls attributed to `execution_id`: an adapter that assumes roles names the
+/// session after it, so CloudTrail shows which execution made each call.
+pub async fn on_behalf_of<T>(execution_id: &str, f: impl std::future::Future<Output = T>) -> T {
+    ON_BEHALF_OF.scope(execution_id.to_owned(), f).await
+}
+
+/// The execution the current task works for, if any (see [`on_behalf_of`]).
+pub fn current_execution() -> Option<String> {
+    ON_BEHALF_OF.try_with(Clone::clone).ok()
 }
 
 /// What kind of estate this is.

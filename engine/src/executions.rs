@@ -552,6 +552,10 @@ impl Services {
     /// # Errors
     /// Store failures; cloud failures other than the ones the state machine absorbs.
     pub async fn advance_execution(&self, id: &str, owner: &str, limits: &Limits) -> Result<Step, ServiceError> {
+        crate::cloud::on_behalf_of(id, self.advance_execution_now(id, owner, limits)).await
+    }
+
+    async fn advance_execution_now(&self, id: &str, owner: &str, limits: &Limits) -> Result<Step, ServiceError> {
         let Some(rec) = self.lease(id, owner).await? else { return Ok(Step::Leased) };
         if rec.state.phase.is_terminal() {
             return Ok(Step::Done);

@@ -1,0 +1,784 @@
+//! The cloud port over the AWS SDK: DRS, EC2 and IAM in each configured account and region.
+//!
+//! Every list call follows every page. DRS calls pass a per-account-and-region token bucket first. The SDK
+//! retries throttling and 5xx with jittered backoff ([`crate::clients::base_config`]); what is left is
+//! mapped by [`crate::error::map_sdk_error`], keeping DRS's `Retry-After` for the engine's own retry. Every
+//! action called here is listed in [`crate::iam::PERMISSIONS`] (a test checks the two against each other).
+
+use crate::clients::{ClientSet, Clients};
+use crate::error::map_sdk_error;
+use async_trait::async_trait;
+use aws_sdk_drs::types as drs;
+use aws_sdk_ec2::types as ec2;
+use domain::estate::{
+    AccountRegion, Architecture, BootMode, Ec2Instance, EgressRule, InstanceProfile, InstanceState, KnownAccountRegion,
+    Platform, ReplicationDirection, ReplicationState, SecurityGroup, SourceServer, Subnet, Tags, Volume,
+};
+use domain::ids::{AccountId, InstanceId, Region, SourceServerId, SubnetId};
+use domain::launch::{LaunchConfiguration, LaunchConfigurationUpdate, LaunchDisposition, RightSizing};
+use domain::readiness::Quotas;
+use domain::recovery::{
+    AvailableVolume, DrsJob, JobLogItem, JobStatus, LaunchStatus, ParticipatingServer, RecoveryInstance,
+};
+use domain::time::{parse_duration_seconds, parse_iso8601};
+use engine::cloud::{Cloud, CloudError, CloudInfo};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Real AWS (or an emulator of it) behind the cloud port.
+pub struct AwsCloud {
+    clients: Arc<Clients>,
+}
+
+/// DRS filters take at most this many ids per call (`aws-drs-api.md` §4.2).
+const DRS_ID_CHUNK: usize = 200;
+/// EC2 instance-id lists take at most 1000.
+const EC2_ID_CHUNK: usize = 1000;
+
+impl AwsCloud {
+    pub fn new(clients: Arc<Clients>) -> Self {
+        Self { clients }
+    }
+
+    /// The clients behind this cloud.
+    pub fn clients(&self) -> &Arc<Clients> {
+        &self.clients
+    }
+
+    async fn at(&self, at: &AccountRegion) -> Result<ClientSet, CloudError> {
+        self.clients.get(&at.account_id, &at.region).await
+    }
+
+    /// The clients of `at`, after DRS's token bucket has let the call through.
+    async fn drs(&self, at: &AccountRegion) -> Result<ClientSet, CloudError> {
+        let c = self.at(at).await?;
+        c.drs_bucket.take().await;
+        Ok(c)
+    }
+}
+
+/// A DRS or EC2 enum value as the domain's serde name (the domain names its enums after the wire).
+fn from_wire<T: serde::de::DeserializeOwned>(s: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
+}
+
+/// Tags as they came, less any AWS would not have allowed (they are untrusted input).
+fn bounded_tags<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Tags {
+    pairs
+        .filter(|(k, v)| {
+            !k.is_empty()
+                && k.chars().count() <= domain::estate::MAX_TAG_KEY_CHARS
+                && v.chars().count() <= domain::estate::MAX_TAG_VALUE_CHARS
+        })
+        .take(domain::estate::MAX_TAGS)
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+fn unexpected(what: impl std::fmt::Display) -> CloudError {
+    CloudError::Unexpected(anyhow::anyhow!("AWS answered something Roundtrip cannot read: {what}"))
+}
+
+fn instance_id(s: Option<&str>, what: &str) -> Result<InstanceId, CloudError> {
+    InstanceId::parse(s.unwrap_or_default()).map_err(|e| unexpected(format!("{what}: {e}")))
+}
+
+fn source_id(s: Option<&str>) -> Result<SourceServerId, CloudError> {
+    SourceServerId::parse(s.unwrap_or_default()).map_err(|e| unexpected(format!("source server id: {e}")))
+}
+
+/// Maps one EC2 instance; `None` for one without a subnet or private IP (a terminated instance after AWS
+/// released its network interface), which Roundtrip cannot match or launch into.
+fn map_instance(i: &ec2::Instance, at: &AccountRegion, sizes: &HashMap<String, u32>) -> Option<Ec2Instance> {
+    let instance_id = InstanceId::parse(i.instance_id()?).ok()?;
+    let state = from_wire::<InstanceState>(i.state()?.name()?.as_str())?;
+    let private_ip = i.private_ip_address()?.parse().ok()?;
+    let subnet_id = SubnetId::parse(i.subnet_id()?).ok()?;
+    let boot = i
+        .current_instance_boot_mode()
+        .map(|b| b.as_str().to_owned())
+        .or_else(|| i.boot_mode().map(|b| b.as_str().to_owned()));
+    let architecture =
+        i.architecture().and_then(|a| from_wire::<Architecture>(a.as_str())).unwrap_or(Architecture::X86_64);
+    let boot_mode = match boot.as_deref() {
+        Some("uefi") => BootMode::Uefi,
+        Some("legacy-bios") => BootMode::LegacyBios,
+        // AWS's default when an AMI names none: UEFI on Graviton, BIOS on x86.
+        _ if architecture == Architecture::Arm64 => BootMode::Uefi,
+        _ => BootMode::LegacyBios,
+    };
+    Some(Ec2Instance {
+        instance_id,
+        account_id: at.account_id.clone(),
+        region: at.region.clone(),
+        tags: bounded_tags(i.tags().iter().filter_map(|t| Some((t.key()?, t.value().unwrap_or_default())))),
+        state,
+        private_ip,
+        subnet_id,
+        security_group_ids: i.security_groups().iter().filter_map(|g| g.group_id().map(str::to_owned)).collect(),
+        instance_type: i.instance_type().map(|t| t.as_str().to_owned()).unwrap_or_default(),
+        architecture,
+        platform: if i.platform().is_some_and(|p| p.as_str().eq_ignore_ascii_case("windows")) {
+            Platform::Windows
+        } else {
+            Platform::Linux
+        },
+        boot_mode,
+        root_device_type: i.root_device_type().map_or_else(|| "ebs".to_owned(), |d| d.as_str().to_owned()),
+        volumes: i
+            .block_device_mappings()
+            .iter()
+            .filter_map(|b| {
+                let volume_id = b.ebs()?.volume_id()?.to_owned();
+                let size_gib = sizes.get(&volume_id).copied().unwrap_or(0);
+                Some(Volume { volume_id, device_name: b.device_name().unwrap_or_default().to_owned(), size_gib })
+            })
+            .collect(),
+        iam_instance_profile: i
+            .iam_instance_profile()
+            .and_then(|p| p.arn())
+            .and_then(|arn| arn.rsplit('/').next())
+            .map(str::to_owned),
+    })
+}
+
+fn map_source_server(s: &drs::SourceServer, at: &AccountRegion) -> Result<SourceServer, CloudError> {
+    let props = s.source_properties();
+    let hints = props.and_then(|p| p.identification_hints());
+    let cloud = s.source_cloud_properties();
+    let info = s.data_replication_info();
+    let os = props.and_then(|p| p.os()).and_then(|o| o.full_string()).unwrap_or_default();
+    Ok(SourceServer {
+        source_server_id: source_id(s.source_server_id())?,
+        account_id: at.account_id.clone(),
+        region: at.region.clone(),
+        origin_account_id: cloud
+            .and_then(|c| c.origin_account_id())
+            .and_then(|a| AccountId::parse(a).ok())
+            .unwrap_or_else(|| at.account_id.clone()),
+        origin_region: cloud
+            .and_then(|c| c.origin_region())
+            .and_then(|r| Region::parse(r).ok())
+            .unwrap_or_else(|| at.region.clone()),
+        hostname: hints.and_then(|h| h.hostname()).unwrap_or_default().chars().take(255).collect(),
+        source_instance_id: hints.and_then(|h| h.aws_instance_id()).and_then(|i| InstanceId::parse(i).ok()),
+        // A state this version does not know is treated as not yet replicating.
+        replication_state: info
+            .and_then(|i| i.data_replication_state())
+            .and_then(|st| from_wire(st.as_str()))
+            .unwrap_or(ReplicationState::Initiating),
+        lag_seconds: info.and_then(|i| i.lag_duration()).and_then(parse_duration_seconds).unwrap_or(0),
+        backlog_bytes: info
+            .map(|i| {
+                i.replicated_disks().iter().map(|d| u64::try_from(d.backlogged_storage_bytes()).unwrap_or(0)).sum()
+            })
+            .unwrap_or(0),
+        replication_direction: if s.replication_direction().is_some_and(|d| d.as_str() == "FAILBACK") {
+            ReplicationDirection::Failback
+        } else {
+            ReplicationDirection::Failover
+        },
+        tags: bounded_tags(s.tags().into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str()))),
+        architecture: props
+            .and_then(|p| p.architecture())
+            .and_then(|a| from_wire(a.as_str()))
+            .unwrap_or(Architecture::X86_64),
+        platform: if os.to_ascii_lowercase().contains("windows") { Platform::Windows } else { Platform::Linux },
+        boot_mode: None,
+    })
+}
+
+fn map_launch_configuration(
+    source: &SourceServerId,
+    disposition: Option<&drs::LaunchDisposition>,
+    right_sizing: Option<&drs::TargetInstanceTypeRightSizingMethod>,
+    copy_private_ip: Option<bool>,
+    copy_tags: Option<bool>,
+    launch_into: Option<&drs::LaunchIntoInstanceProperties>,
+    licensing: Option<&drs::Licensing>,
+    post_launch: Option<bool>,
+) -> LaunchConfiguration {
+    LaunchConfiguration {
+        source_server_id: source.clone(),
+        launch_disposition: disposition.and_then(|d| from_wire(d.as_str())).unwrap_or(LaunchDisposition::Started),
+        right_sizing: right_sizing.and_then(|r| from_wire(r.as_str())).unwrap_or(RightSizing::None),
+        copy_private_ip: copy_private_ip.unwrap_or(false),
+        copy_tags: copy_tags.unwrap_or(false),
+        launch_into_instance_id: launch_into
+            .and_then(|l| l.launch_into_ec2_instance_id())
+            .and_then(|i| InstanceId::parse(i).ok()),
+        os_byol: licensing.and_then(|l| l.os_byol()).unwrap_or(false),
+        post_launch_enabled: post_launch.unwrap_or(false),
+    }
+}
+
+fn map_job(j: &drs::Job) -> Result<DrsJob, CloudError> {
+    let status = match j.status().map(|s| s.as_str()) {
+        Some("PENDING") => JobStatus::Pending,
+        Some("STARTED") => JobStatus::Started,
+        Some("COMPLETED") => JobStatus::Completed,
+        other => return Err(unexpected(format!("job {} has status {other:?}", j.job_id()))),
+    };
+    let servers = j
+        .participating_servers()
+        .iter()
+        .map(|p| {
+            Ok(ParticipatingServer {
+                source_server_id: source_id(p.source_server_id())?,
+                recovery_instance_id: p.recovery_instance_id().and_then(|i| InstanceId::parse(i).ok()),
+                launch_status: p
+                    .launch_status()
+                    .and_then(|l| from_wire::<LaunchStatus>(l.as_str()))
+                    .unwrap_or(LaunchStatus::Pending),
+            })
+        })
+        .collect::<Result<Vec<_>, CloudError>>()?;
+    Ok(DrsJob {
+        job_id: j.job_id().to_owned(),
+        // `Job` has no isDrill: a drill is a job initiated by START_DRILL (§2.2).
+        is_drill: j.initiated_by().is_some_and(|i| i.as_str() == "START_DRILL"),
+        status,
+        created_at: j.creation_date_time().and_then(parse_iso8601).unwrap_or(0),
+        ended_at: j.end_date_time().and_then(parse_iso8601),
+        servers,
+    })
+}
+
+fn map_recovery_instance(r: &drs::RecoveryInstance) -> Result<RecoveryInstance, CloudError> {
+    Ok(RecoveryInstance {
+        recovery_instance_id: instance_id(r.recovery_instance_id(), "recovery instance id")?,
+        ec2_instance_id: instance_id(r.ec2_instance_id(), "recovery instance's EC2 instance")?,
+        source_server_id: source_id(r.source_server_id())?,
+        job_id: r.job_id().unwrap_or_default().to_owned(),
+        is_drill: r.is_drill().unwrap_or(false),
+        point_in_time: r.point_in_time_snapshot_date_time().and_then(parse_iso8601).unwrap_or(0),
+        disconnected: r
+            .data_replication_info()
+            .and_then(|i| i.data_replication_state())
+            .is_some_and(|s| s.as_str() == "DISCONNECTED"),
+    })
+}
+
+fn ids<'a, T: 'a>(items: impl IntoIterator<Item = &'a T>, as_str: fn(&T) -> &str) -> Vec<String> {
+    items.into_iter().map(|i| as_str(i).to_owned()).collect()
+}
+
+#[async_trait]
+impl Cloud for AwsCloud {
+    fn info(&self) -> CloudInfo {
+        let accounts = self.clients.settings().accounts.len();
+        CloudInfo {
+            kind: "aws".into(),
+            description: match &self.clients.settings().endpoint_url {
+                Some(ep) => format!("AWS API at {ep} ({accounts} accounts)"),
+                None => format!("AWS ({accounts} accounts)"),
+            },
+        }
+    }
+
+    async fn list_account_regions(&self) -> Result<Vec<KnownAccountRegion>, CloudError> {
+        Ok(self
+            .clients
+            .settings()
+            .accounts
+            .iter()
+            .flat_map(|a| {
+                a.regions.iter().map(|r| KnownAccountRegion {
+                    at: AccountRegion { account_id: a.account_id.clone(), region: r.clone() },
+                    account_name: a.name.clone(),
+                })
+            })
+            .collect())
+    }
+
+    async fn describe_instances(&self, at: &AccountRegion) -> Result<Vec<Ec2Instance>, CloudError> {
+        let c = self.at(at).await?;
+        let sizes: HashMap<String, u32> = volumes(&c, None)
+            .await?
+            .iter()
+            .filter_map(|v| Some((v.volume_id()?.to_owned(), u32::try_from(v.size()?).ok()?)))
+            .collect();
+        let mut pages = c.ec2.describe_instances().max_results(1000).into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| map_sdk_error("ec2:DescribeInstances", e))?;
+            for r in page.reservations() {
+                out.extend(r.instances().iter().filter_map(|i| map_instance(i, at, &sizes)));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn describe_subnets(&self, at: &AccountRegion) -> Result<Vec<Subnet>, CloudError> {
+        let c = self.at(at).await?;
+        let mut pages = c.ec2.describe_subnets().max_results(1000).into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| map_sdk_error("ec2:DescribeSubnets", e))?;
+            for s in page.subnets() {
+                let (Some(id), Some(cidr)) = (s.subnet_id(), s.cidr_block()) else { continue };
+                let (Ok(subnet_id), Ok(cidr)) = (SubnetId::parse(id), domain::net::Ipv4Cidr::parse(cidr)) else {
+                    continue;
+                };
+                out.push(Subnet {
+                    subnet_id,
+                    account_id: at.account_id.clone(),
+                    region: at.region.clone(),
+                    vpc_id: s.vpc_id().unwrap_or_default().to_owned(),
+                    cidr,
+                    availability_zone: s.availability_zone().unwrap_or_default().to_owned(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn describe_source_servers(&self, at: &AccountRegion) -> Result<Vec<SourceServer>, CloudError> {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let c = self.drs(at).await?;
+            let page = c
+                .drs
+                .describe_source_servers()
+                .max_results(1000)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| map_sdk_error("drs:DescribeSourceServers", e))?;
+            for s in page.items() {
+                out.push(map_source_server(s, at)?);
+            }
+            token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+            if token.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn get_launch_configuration(
+        &self,
+        at: &AccountRegion,
+        source: &SourceServerId,
+    ) -> Result<LaunchConfiguration, CloudError> {
+        let c = self.drs(at).await?;
+        let o = c
+            .drs
+            .get_launch_configuration()
+            .source_server_id(source.as_str())
+            .send()
+            .await
+            .map_err(|e| map_sdk_error("drs:GetLaunchConfiguration", e))?;
+        Ok(map_launch_configuration(
+            source,
+            o.launch_disposition(),
+            o.target_instance_type_right_sizing_method(),
+            o.copy_private_ip(),
+            o.copy_tags(),
+            o.launch_into_instance_properties(),
+            o.licensing(),
+            o.post_launch_enabled(),
+        ))
+    }
+
+    async fn update_launch_configuration(
+        &self,
+        at: &AccountRegion,
+        update: &LaunchConfigurationUpdate,
+    ) -> Result<LaunchConfiguration, CloudError> {
+        let Some(source) = &update.source_server_id else {
+            return Err(CloudError::Validation { message: "an update names its source server".into() });
+        };
+        let c = self.drs(at).await?;
+        let mut req = c
+            .drs
+            .update_launch_configuration()
+            .source_server_id(source.as_str())
+            .set_launch_disposition(update.launch_disposition.map(|d| drs::LaunchDisposition::from(d.as_str())))
+            .set_target_instance_type_right_sizing_method(
+                update.right_sizing.map(|r| drs::TargetInstanceTypeRightSizingMethod::from(r.as_str())),
+            )
+            .set_copy_private_ip(update.copy_private_ip)
+            .set_copy_tags(update.copy_tags);
+        if let Some(target) = &update.launch_into_instance_id {
+            // An empty `launchIntoInstanceProperties` clears the target.
+            req = req.launch_into_instance_properties(
+                drs::LaunchIntoInstanceProperties::builder()
+                    .set_launch_into_ec2_instance_id(target.as_ref().map(|i| i.as_str().to_owned()))
+                    .build(),
+            );
+        }
+        let o = req.send().await.map_err(|e| map_sdk_error("drs:UpdateLaunchConfiguration", e))?;
+        Ok(map_launch_configuration(
+            source,
+            o.launch_disposition(),
+            o.target_instance_type_right_sizing_method(),
+            o.copy_private_ip(),
+            o.copy_tags(),
+            o.launch_into_instance_properties(),
+            o.licensing(),
+            o.post_launch_enabled(),
+        ))
+    }
+
+    async fn servers_in_active_jobs(&self, at: &AccountRegion) -> Result<Vec<SourceServerId>, CloudError> {
+        let jobs = self.describe_jobs(at, &[]).await?;
+        let mut out: Vec<SourceServerId> = jobs
+            .iter()
+            .filter(|j| j.is_active())
+            .flat_map(|j| j.servers.iter().map(|s| s.source_server_id.clone()))
+            .collect();
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    async fn quotas(&self, _at: &AccountRegion) -> Result<Quotas, CloudError> {
+        // DRS's documented defaults (`aws-drs-api.md` §4.2); raised quotas are not read from Service Quotas.
+        Ok(Quotas::default())
+    }
+
+    async fn start_recovery(
+        &self,
+        at: &AccountRegion,
+        servers: &[SourceServerId],
+        is_drill: bool,
+    ) -> Result<DrsJob, CloudError> {
+        let list = servers
+            .iter()
+            .map(|s| drs::StartRecoveryRequestSourceServer::builder().source_server_id(s.as_str()).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| CloudError::Validation { message: e.to_string() })?;
+        let c = self.drs(at).await?;
+        let o = c
+            .drs
+            .start_recovery()
+            .is_drill(is_drill)
+            .set_source_servers(Some(list))
+            .send()
+            .await
+            .map_err(|e| map_sdk_error("drs:StartRecovery", e))?;
+        let job = o.job().ok_or_else(|| unexpected("StartRecovery returned no job"))?;
+        let mut mapped = map_job(job)?;
+        mapped.is_drill = is_drill;
+        Ok(mapped)
+    }
+
+    async fn describe_jobs(&self, at: &AccountRegion, job_ids: &[String]) -> Result<Vec<DrsJob>, CloudError> {
+        let chunks: Vec<Option<Vec<String>>> =
+            if job_ids.is_empty() { vec![None] } else { job_ids.chunks(1000).map(|c| Some(c.to_vec())).collect() };
+        let mut out = Vec::new();
+        for chunk in chunks {
+            let mut token = None;
+            loop {
+                let c = self.drs(at).await?;
+                let page = c
+                    .drs
+                    .describe_jobs()
+                    .set_filters(
+                        chunk
+                            .clone()
+                            .map(|ids| drs::DescribeJobsRequestFilters::builder().set_job_ids(Some(ids)).build()),
+                    )
+                    .max_results(1000)
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| map_sdk_error("drs:DescribeJobs", e))?;
+                for j in page.items() {
+                    out.push(map_job(j)?);
+                }
+                token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+                if token.is_none() {
+                    break;
+                }
+            }
+        }
+        out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        Ok(out)
+    }
+
+    async fn describe_job_log_items(&self, at: &AccountRegion, job_id: &str) -> Result<Vec<JobLogItem>, CloudError> {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let c = self.drs(at).await?;
+            let page = c
+                .drs
+                .describe_job_log_items()
+                .job_id(job_id)
+                .max_results(1000)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| map_sdk_error("drs:DescribeJobLogItems", e))?;
+            for l in page.items() {
+                let data = l.event_data();
+                out.push(JobLogItem {
+                    at: l.log_date_time().and_then(parse_iso8601).unwrap_or(0),
+                    event: l.event().map(|e| e.as_str().to_owned()).unwrap_or_default(),
+                    source_server_id: data
+                        .and_then(|d| d.source_server_id())
+                        .and_then(|s| SourceServerId::parse(s).ok()),
+                    target_instance_id: data
+                        .and_then(|d| d.target_instance_id())
+                        .and_then(|s| InstanceId::parse(s).ok()),
+                    error: data.and_then(|d| d.raw_error()).map(|e| e.chars().take(2_000).collect()),
+                });
+            }
+            token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+        out.sort_by_key(|l| l.at);
+        Ok(out)
+    }
+
+    async fn describe_recovery_instances(
+        &self,
+        at: &AccountRegion,
+        servers: &[SourceServerId],
+    ) -> Result<Vec<RecoveryInstance>, CloudError> {
+        let chunks: Vec<Option<Vec<String>>> = if servers.is_empty() {
+            vec![None]
+        } else {
+            servers.chunks(DRS_ID_CHUNK).map(|c| Some(ids(c, SourceServerId::as_str))).collect()
+        };
+        let mut out = Vec::new();
+        for chunk in chunks {
+            let mut token = None;
+            loop {
+                let c = self.drs(at).await?;
+                let page = c
+                    .drs
+                    .describe_recovery_instances()
+                    .set_filters(chunk.clone().map(|ids| {
+                        drs::DescribeRecoveryInstancesRequestFilters::builder().set_source_server_ids(Some(ids)).build()
+                    }))
+                    .max_results(1000)
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| map_sdk_error("drs:DescribeRecoveryInstances", e))?;
+                for r in page.items() {
+                    out.push(map_recovery_instance(r)?);
+                }
+                token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+                if token.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn stop_instances(&self, at: &AccountRegion, instances: &[InstanceId]) -> Result<(), CloudError> {
+        let c = self.at(at).await?;
+        for chunk in instances.chunks(EC2_ID_CHUNK) {
+            c.ec2
+                .stop_instances()
+                .set_instance_ids(Some(ids(chunk, InstanceId::as_str)))
+                .send()
+                .await
+                .map_err(|e| map_sdk_error("ec2:StopInstances", e))?;
+        }
+        Ok(())
+    }
+
+    async fn disconnect_recovery_instance(&self, at: &AccountRegion, id: &InstanceId) -> Result<(), CloudError> {
+        let c = self.drs(at).await?;
+        c.drs
+            .disconnect_recovery_instance()
+            .recovery_instance_id(id.as_str())
+            .send()
+            .await
+            .map_err(|e| map_sdk_error("drs:DisconnectRecoveryInstance", e))?;
+        Ok(())
+    }
+
+    async fn delete_recovery_instance(&self, at: &AccountRegion, id: &InstanceId) -> Result<(), CloudError> {
+        let c = self.drs(at).await?;
+        c.drs
+            .delete_recovery_instance()
+            .recovery_instance_id(id.as_str())
+            .send()
+            .await
+            .map_err(|e| map_sdk_error("drs:DeleteRecoveryInstance", e))?;
+        Ok(())
+    }
+
+    async fn describe_available_volumes(&self, at: &AccountRegion) -> Result<Vec<AvailableVolume>, CloudError> {
+        let c = self.at(at).await?;
+        Ok(volumes(&c, Some("available"))
+            .await?
+            .iter()
+            .filter_map(|v| {
+                Some(AvailableVolume {
+                    volume_id: v.volume_id()?.to_owned(),
+                    size_gib: u32::try_from(v.size()?).ok()?,
+                    // EC2 does not say when a volume was detached: its creation is the earliest it can have
+                    // been, so the retention never ends early.
+                    since: v.create_time().and_then(|t| t.to_millis().ok()).unwrap_or(0),
+                    // Nor which instance it left: such volumes are listed but never attributed to a standby.
+                    last_instance_id: v
+                        .tags()
+                        .iter()
+                        .find(|t| t.key() == Some("roundtrip:swapped-from"))
+                        .and_then(|t| InstanceId::parse(t.value()?).ok()),
+                    device_name: None,
+                })
+            })
+            .collect())
+    }
+
+    async fn reverse_replication(&self, at: &AccountRegion, id: &InstanceId) -> Result<SourceServerId, CloudError> {
+        let c = self.drs(at).await?;
+        let o = c
+            .drs
+            .reverse_replication()
+            .recovery_instance_id(id.as_str())
+            .send()
+            .await
+            .map_err(|e| map_sdk_error("drs:ReverseReplication", e))?;
+        // `arn:aws:drs:<region>:<account>:source-server/s-…`
+        let arn = o.reversed_direction_source_server_arn().unwrap_or_default();
+        source_id(arn.rsplit('/').next())
+    }
+
+    async fn create_tags(&self, at: &AccountRegion, id: &InstanceId, key: &str, value: &str) -> Result<(), CloudError> {
+        let c = self.at(at).await?;
+        c.ec2
+            .create_tags()
+            .resources(id.as_str())
+            .tags(ec2::Tag::builder().key(key).value(value).build())
+            .send()
+            .await
+            .map_err(|e| map_sdk_error("ec2:CreateTags", e))?;
+        Ok(())
+    }
+
+    async fn start_instances(&self, at: &AccountRegion, instances: &[InstanceId]) -> Result<(), CloudError> {
+        let c = self.at(at).await?;
+        for chunk in instances.chunks(EC2_ID_CHUNK) {
+            c.ec2
+                .start_instances()
+                .set_instance_ids(Some(ids(chunk, InstanceId::as_str)))
+                .send()
+                .await
+                .map_err(|e| map_sdk_error("ec2:StartInstances", e))?;
+        }
+        Ok(())
+    }
+
+    async fn describe_security_groups(&self, at: &AccountRegion) -> Result<Vec<SecurityGroup>, CloudError> {
+        let c = self.at(at).await?;
+        let mut pages = c.ec2.describe_security_groups().max_results(1000).into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| map_sdk_error("ec2:DescribeSecurityGroups", e))?;
+            for g in page.security_groups() {
+                let Some(group_id) = g.group_id() else { continue };
+                out.push(SecurityGroup {
+                    group_id: group_id.to_owned(),
+                    account_id: at.account_id.clone(),
+                    region: at.region.clone(),
+                    vpc_id: g.vpc_id().unwrap_or_default().to_owned(),
+                    name: g.group_name().unwrap_or_default().chars().take(255).collect(),
+                    egress: Some(
+                        g.ip_permissions_egress()
+                            .iter()
+                            .map(|p| {
+                                let port =
+                                    |v: Option<i32>, all: u16| v.and_then(|v| u16::try_from(v).ok()).unwrap_or(all);
+                                EgressRule {
+                                    protocol: p.ip_protocol().unwrap_or("-1").to_owned(),
+                                    from_port: port(p.from_port(), 0),
+                                    to_port: port(p.to_port(), u16::MAX),
+                                }
+                            })
+                            .collect(),
+                    ),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn describe_instance_profiles(&self, at: &AccountRegion) -> Result<Vec<InstanceProfile>, CloudError> {
+        let c = self.at(at).await?;
+        let mut pages = c.iam.list_instance_profiles().into_paginator().send();
+        let mut out = Vec::new();
+        let mut policies_of: HashMap<String, Vec<String>> = HashMap::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| map_sdk_error("iam:ListInstanceProfiles", e))?;
+            for p in page.instance_profiles() {
+                let mut policies = Vec::new();
+                for role in p.roles() {
+                    let name = role.role_name().to_owned();
+                    if !policies_of.contains_key(&name) {
+                        let mut attached = Vec::new();
+                        let mut rp = c.iam.list_attached_role_policies().role_name(&name).into_paginator().send();
+                        while let Some(page) = rp.next().await {
+                            let page = page.map_err(|e| map_sdk_error("iam:ListAttachedRolePolicies", e))?;
+                            attached.extend(
+                                page.attached_policies().iter().filter_map(|a| a.policy_name().map(str::to_owned)),
+                            );
+                        }
+                        policies_of.insert(name.clone(), attached);
+                    }
+                    policies.extend(policies_of[&name].iter().cloned());
+                }
+                out.push(InstanceProfile {
+                    account_id: at.account_id.clone(),
+                    name: p.instance_profile_name().to_owned(),
+                    policies,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn drs_initialized(&self, at: &AccountRegion) -> Result<bool, CloudError> {
+        let c = self.drs(at).await?;
+        match c.drs.describe_source_servers().max_results(1).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_uninitialized_account_exception()) => Ok(false),
+            Err(e) => Err(map_sdk_error("drs:DescribeSourceServers", e)),
+        }
+    }
+
+    async fn delete_volume(&self, at: &AccountRegion, volume_id: &str) -> Result<(), CloudError> {
+        let c = self.at(at).await?;
+        c.ec2.delete_volume().volume_id(volume_id).send().await.map_err(|e| map_sdk_error("ec2:DeleteVolume", e))?;
+        Ok(())
+    }
+
+    async fn terminate_instances(&self, at: &AccountRegion, instances: &[InstanceId]) -> Result<(), CloudError> {
+        let c = self.at(at).await?;
+        for chunk in instances.chunks(EC2_ID_CHUNK) {
+            c.ec2
+                .terminate_instances()
+                .set_instance_ids(Some(ids(chunk, InstanceId::as_str)))
+                .send()
+                .await
+                .map_err(|e| map_sdk_error("ec2:TerminateInstances", e))?;
+        }
+        Ok(())
+    }
+}
+
+/// EC2 `DescribeVolumes`, every page, optionally by status.
+async fn volumes(c: &ClientSet, status: Option<&str>) -> Result<Vec<ec2::Volume>, CloudError> {
+    let mut req = c.ec2.describe_volumes().max_results(500);
+    if let Some(s) = status {
+        req = req.filters(ec2::Filter::builder().name("status").values(s).build());
+    }
+    let mut pages = req.into_paginator().send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| map_sdk_error("ec2:DescribeVolumes", e))?;
+        out.extend(page.volumes().iter().cloned());
+    }
+    Ok(out)
+}

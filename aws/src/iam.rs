@@ -1,0 +1,191 @@
+//! Least privilege: the one table of AWS actions Roundtrip calls, and the IAM policies generated from it.
+//!
+//! The adapters call exactly these actions and nothing else; a test drives every cloud call through the
+//! simulator's wire endpoint and compares the actions it saw with this table, so the two cannot drift.
+
+use serde_json::{Value, json};
+
+/// Who needs a permission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Principal {
+    /// The orchestration role in the account Roundtrip runs in (store, assuming roles).
+    Orchestrator,
+    /// The role Roundtrip assumes in each source and DR account.
+    AccountRole,
+}
+
+/// One action and why Roundtrip calls it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Permission {
+    pub action: &'static str,
+    pub principal: Principal,
+    pub why: &'static str,
+}
+
+const fn p(action: &'static str, principal: Principal, why: &'static str) -> Permission {
+    Permission { action, principal, why }
+}
+
+use Principal::{AccountRole as A, Orchestrator as O};
+
+/// Every AWS action the adapters call.
+pub const PERMISSIONS: &[Permission] = &[
+    p("sts:AssumeRole", O, "reach each source and DR account through its role, with the External ID"),
+    p("dynamodb:GetItem", O, "read one record of the store"),
+    p("dynamodb:Query", O, "list records of the store by key prefix"),
+    p("dynamodb:PutItem", O, "write one record with a version condition"),
+    p("dynamodb:DeleteItem", O, "delete one record with a version condition"),
+    p("dynamodb:ConditionCheckItem", O, "guard a transaction on a record it does not write"),
+    p("dynamodb:TransactWriteItems", O, "write several records all or nothing"),
+    p("dynamodb:DescribeTable", O, "check the store's table at start"),
+    p("ec2:DescribeInstances", A, "find source instances, standbys and originals by tag and name"),
+    p("ec2:DescribeSubnets", A, "check that each standby keeps its source's subnet and IP range"),
+    p("ec2:DescribeVolumes", A, "volume sizes, and the volumes a launch swapped out of a standby"),
+    p("ec2:DescribeSecurityGroups", A, "check failback egress (TCP 443 and 1500)"),
+    p("ec2:StopInstances", A, "stop sources in a planned failover, originals before failback, standbys after"),
+    p("ec2:StartInstances", A, "restart a standby the operator asked to keep running"),
+    p("ec2:CreateTags", A, "tag an original AWSDRS=AllowLaunchingIntoThisInstance for failback"),
+    p("ec2:DeleteVolume", A, "delete a swapped-out volume after its retention, on request"),
+    p("ec2:TerminateInstances", A, "terminate standbys, only on an admin's typed confirmation"),
+    p("iam:ListInstanceProfiles", A, "check recovery instances' profiles before failback"),
+    p("iam:ListAttachedRolePolicies", A, "check the profile's role has the DRS recovery instance policy"),
+    p("drs:DescribeSourceServers", A, "read source servers and their replication"),
+    p("drs:GetLaunchConfiguration", A, "read each launch configuration"),
+    p("drs:UpdateLaunchConfiguration", A, "configure launch into the standby, and restore it"),
+    p("drs:DescribeJobs", A, "follow recovery jobs, reconcile after a crash"),
+    p("drs:DescribeJobLogItems", A, "show each server's launch steps and errors"),
+    p("drs:StartRecovery", A, "launch a wave's servers (drill or recovery)"),
+    p("drs:DescribeRecoveryInstances", A, "verify what each server launched into"),
+    p("drs:DisconnectRecoveryInstance", A, "release a drill's recovery instance back to standby"),
+    p("drs:DeleteRecoveryInstance", A, "remove a released recovery instance from DRS"),
+    p("drs:ReverseReplication", A, "start failback replication, and re-protect after failback"),
+];
+
+/// The actions `principal` needs, sorted.
+pub fn actions(principal: Principal) -> Vec<&'static str> {
+    let mut v: Vec<&str> = PERMISSIONS.iter().filter(|p| p.principal == principal).map(|p| p.action).collect();
+    v.sort_unstable();
+    v
+}
+
+/// The dependent actions AWS's Service Authorization Reference lists for `drs:StartRecovery` and
+/// `drs:ReverseReplication`: DRS checks that the caller could do these itself, since it launches, snapshots
+/// and swaps volumes on the caller's behalf. Roundtrip never calls them.
+pub const DRS_DEPENDENT_ACTIONS: &[&str] = &[
+    "drs:CreateRecoveryInstanceForDrs",
+    "drs:DescribeReplicationConfigurationTemplates",
+    "drs:ListTagsForResource",
+    "ec2:AttachVolume",
+    "ec2:AuthorizeSecurityGroupEgress",
+    "ec2:AuthorizeSecurityGroupIngress",
+    "ec2:CreateLaunchTemplate",
+    "ec2:CreateLaunchTemplateVersion",
+    "ec2:CreateSnapshot",
+    "ec2:CreateVolume",
+    "ec2:DeleteLaunchTemplateVersions",
+    "ec2:DeleteSnapshot",
+    "ec2:DescribeAccountAttributes",
+    "ec2:DescribeAvailabilityZones",
+    "ec2:DescribeImages",
+    "ec2:DescribeInstanceAttribute",
+    "ec2:DescribeInstanceStatus",
+    "ec2:DescribeInstanceTypes",
+    "ec2:DescribeLaunchTemplateVersions",
+    "ec2:DescribeLaunchTemplates",
+    "ec2:DescribeSnapshots",
+    "ec2:DetachVolume",
+    "ec2:ModifyInstanceAttribute",
+    "ec2:ModifyLaunchTemplate",
+    "ec2:RevokeSecurityGroupEgress",
+    "ec2:RunInstances",
+    "iam:PassRole",
+];
+
+/// The orchestration role's policy: the store table and its indexes, and assuming the account roles.
+pub fn orchestrator_policy(table_arn: &str, role_arns: &[String]) -> Value {
+    let store: Vec<&str> =
+        actions(Principal::Orchestrator).into_iter().filter(|a| a.starts_with("dynamodb:")).collect();
+    let roles: Vec<Value> = if role_arns.is_empty() {
+        vec![json!("arn:aws:iam::*:role/RoundtripAccess")]
+    } else {
+        role_arns.iter().map(|r| json!(r)).collect()
+    };
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "RoundtripStore", "Effect": "Allow", "Action": store,
+             "Resource": [table_arn, format!("{table_arn}/index/*")]},
+            {"Sid": "RoundtripAssumeAccountRoles", "Effect": "Allow", "Action": ["sts:AssumeRole"], "Resource": roles},
+        ]
+    })
+}
+
+/// The policy of the role in each source and DR account.
+pub fn account_role_policy() -> Value {
+    let all = actions(Principal::AccountRole);
+    let reads: Vec<&str> =
+        all.iter().copied().filter(|a| a.contains(":Describe") || a.contains(":Get") || a.contains(":List")).collect();
+    let writes: Vec<&str> =
+        all.iter().copied().filter(|a| !reads.contains(a) && *a != "ec2:TerminateInstances").collect();
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "RoundtripRead", "Effect": "Allow", "Action": reads, "Resource": "*"},
+            {"Sid": "RoundtripRecover", "Effect": "Allow", "Action": writes, "Resource": "*"},
+            {"Sid": "RoundtripDrsOnBehalf", "Effect": "Allow", "Action": DRS_DEPENDENT_ACTIONS, "Resource": "*"},
+            // Only standbys: Roundtrip terminates nothing else, and only on an admin's typed confirmation.
+            {"Sid": "RoundtripTerminateStandbysOnly", "Effect": "Allow", "Action": ["ec2:TerminateInstances"],
+             "Resource": "*",
+             "Condition": {"StringEquals": {"aws:ResourceTag/AWSDRS": "AllowLaunchingIntoThisInstance"}}},
+        ]
+    })
+}
+
+/// The trust policy of each account role: only the orchestration role, only with the External ID.
+pub fn account_role_trust_policy(orchestrator_role_arn: &str, external_id: &str) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"AWS": orchestrator_role_arn},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"sts:ExternalId": external_id}}
+        }]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_is_listed_once_with_a_reason() {
+        let mut seen = std::collections::HashSet::new();
+        for p in PERMISSIONS {
+            assert!(seen.insert(p.action), "{} twice", p.action);
+            assert!(!p.why.is_empty() && p.action.contains(':'));
+        }
+    }
+
+    #[test]
+    fn the_account_policy_grants_each_action_once_and_termination_only_on_standbys() {
+        let policy = account_role_policy();
+        let mut granted: Vec<String> = Vec::new();
+        for st in policy["Statement"].as_array().unwrap() {
+            if st["Sid"] == "RoundtripDrsOnBehalf" {
+                continue;
+            }
+            granted.extend(st["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()));
+        }
+        granted.sort();
+        assert_eq!(granted, actions(Principal::AccountRole));
+        let term = &policy["Statement"][3];
+        assert_eq!(term["Condition"]["StringEquals"]["aws:ResourceTag/AWSDRS"], "AllowLaunchingIntoThisInstance");
+    }
+
+    #[test]
+    fn the_trust_policy_demands_the_external_id() {
+        let t = account_role_trust_policy("arn:aws:iam::111122223333:role/Roundtrip", "xyz-123");
+        assert_eq!(t["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"], "xyz-123");
+    }
+}

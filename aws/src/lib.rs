@@ -1,0 +1,25 @@
+//! Roundtrip on real AWS: the cloud port over aws-sdk-drs, -ec2, -iam and -sts ([`AwsCloud`]), the store
+//! port over DynamoDB ([`DynamoStore`]), and the least-privilege policies generated from the one table of
+//! actions they call ([`iam`]).
+//!
+//! Nothing outside this crate sees an SDK type: [`error`] maps every AWS failure into the engine's
+//! `CloudError`. The crate is kept apart because the SDK is large (aws-sdk-ec2 alone is 1.2 M lines) and
+//! should be rebuilt rarely.
+
+pub mod clients;
+pub mod cloud;
+pub mod dynamo;
+pub mod error;
+pub mod iam;
+pub mod settings;
+pub mod throttle;
+
+pub use clients::Clients;
+pub use cloud::AwsCloud;
+pub use dynamo::DynamoStore;
+pub use settings::{AwsAccount, AwsSettings};
+
+/// A DynamoDB client for the store, in the home region (and at the emulator endpoint when one is set).
+pub fn dynamodb_client(clients: &Clients) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(clients.base())
+}

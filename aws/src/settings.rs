@@ -1,0 +1,114 @@
+//! What the AWS adapters need to know: the accounts and regions to reach, how (which role, which External
+//! ID), where the endpoints are (only for emulators), and how hard to call DRS.
+
+use domain::ids::{AccountId, Region};
+use serde::{Deserialize, Serialize};
+
+/// One account Roundtrip works in: a source account, a DR account, or both.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsAccount {
+    pub account_id: AccountId,
+    /// A friendly name shown in the console.
+    pub name: String,
+    /// The role assumed in this account; when absent, the base credentials are used as they are (the
+    /// account Roundtrip runs in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+    /// The External ID the role's trust policy demands. A secret: never logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// The regions used in this account (source regions, DR regions).
+    pub regions: Vec<Region>,
+}
+
+impl std::fmt::Debug for AwsAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsAccount")
+            .field("account_id", &self.account_id)
+            .field("name", &self.name)
+            .field("role_arn", &self.role_arn)
+            .field("external_id", &self.external_id.as_ref().map(|_| "***"))
+            .field("regions", &self.regions)
+            .finish()
+    }
+}
+
+/// Settings of the AWS cloud and the DynamoDB store (`[aws]` in the settings file).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AwsSettings {
+    pub accounts: Vec<AwsAccount>,
+    /// The region of Roundtrip's own calls (STS, DynamoDB); the first account's first region when absent.
+    pub home_region: Option<Region>,
+    /// One endpoint for every service, for an emulator (`roundtrip sim serve`, moto). Empty in production.
+    pub endpoint_url: Option<String>,
+    /// DRS's endpoint when it differs (moto has no DRS); wins over `endpoint_url` for DRS.
+    pub drs_endpoint_url: Option<String>,
+    /// Sustained DRS calls per second per region (DRS publishes no rate; it throttles).
+    pub drs_requests_per_second: f64,
+    /// Calls that may go at once before the rate applies.
+    pub drs_burst: u32,
+    /// Attempts per SDK call (the first included) on throttling and 5xx, with the SDK's jittered backoff.
+    pub max_attempts: u32,
+    /// The first retry's backoff ceiling; it doubles per attempt, with jitter.
+    pub initial_backoff_ms: u64,
+    /// The DynamoDB table of the store.
+    pub dynamodb_table: String,
+}
+
+impl Default for AwsSettings {
+    fn default() -> Self {
+        Self {
+            accounts: Vec::new(),
+            home_region: None,
+            endpoint_url: None,
+            drs_endpoint_url: None,
+            drs_requests_per_second: 10.0,
+            drs_burst: 20,
+            max_attempts: 3,
+            initial_backoff_ms: 1_000,
+            dynamodb_table: "roundtrip".into(),
+        }
+    }
+}
+
+impl AwsSettings {
+    /// The region for STS and DynamoDB.
+    pub fn home_region(&self) -> Option<Region> {
+        self.home_region.clone().or_else(|| self.accounts.first().and_then(|a| a.regions.first().cloned()))
+    }
+
+    /// Why these settings cannot work, if they cannot.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.accounts.is_empty() {
+            out.push("no accounts: add [[aws.accounts]] with account_id, name and regions".to_owned());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for a in &self.accounts {
+            if !seen.insert(&a.account_id) {
+                out.push(format!("account {} is listed twice", a.account_id.as_str()));
+            }
+            if a.regions.is_empty() {
+                out.push(format!("account {} has no regions", a.account_id.as_str()));
+            }
+            if let Some(arn) = &a.role_arn
+                && !arn.starts_with(&format!("arn:aws:iam::{}:role/", a.account_id.as_str()))
+                && !arn.contains(&format!("::{}:role/", a.account_id.as_str()))
+            {
+                out.push(format!("account {}: role {arn:?} is not a role of that account", a.account_id.as_str()));
+            }
+            if a.external_id.as_ref().is_some_and(|e| !(2..=1224).contains(&e.len())) {
+                out.push(format!("account {}: an External ID has 2 to 1224 characters", a.account_id.as_str()));
+            }
+        }
+        if !(self.drs_requests_per_second.is_finite() && self.drs_requests_per_second > 0.0) {
+            out.push("drs_requests_per_second must be a positive number".into());
+        }
+        if self.max_attempts == 0 {
+            out.push("max_attempts must be at least 1".into());
+        }
+        out
+    }
+}
