@@ -37,6 +37,8 @@ pub struct ClientSet {
 pub struct Clients {
     settings: AwsSettings,
     base: SdkConfig,
+    /// One set for every account and region (tests with mocked SDK clients).
+    fixed: Option<ClientSet>,
     credentials: Mutex<HashMap<(AccountId, String), SharedCredentialsProvider>>,
     sets: Mutex<HashMap<(AccountId, Region, String), ClientSet>>,
     buckets: Mutex<HashMap<(AccountId, Region), Arc<TokenBucket>>>,
@@ -83,10 +85,23 @@ impl Clients {
         Ok(Self {
             settings,
             base,
+            fixed: None,
             credentials: Mutex::new(HashMap::new()),
             sets: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Clients that answer every configured account and region with `set` (for tests that mock the SDK).
+    pub fn with_client_set(settings: AwsSettings, set: ClientSet) -> Self {
+        Self {
+            settings,
+            base: SdkConfig::builder().build(),
+            fixed: Some(set),
+            credentials: Mutex::new(HashMap::new()),
+            sets: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The settings these clients were built from.
@@ -118,6 +133,9 @@ impl Clients {
             return Err(CloudError::AccessDenied {
                 message: format!("region {} is not configured for account {}", region.as_str(), account.as_str()),
             });
+        }
+        if let Some(set) = &self.fixed {
+            return Ok(set.clone());
         }
         let session = session_name(engine::cloud::current_execution().as_deref());
         let key = (account.clone(), region.clone(), session.clone());

@@ -65,6 +65,17 @@ fn record(item: &Item) -> Result<Record, StoreError> {
     Ok(Record { key, version, value })
 }
 
+/// The attribute names used by `exprs` (DynamoDB refuses unused ones).
+fn names_in(exprs: &[&str]) -> Option<HashMap<String, String>> {
+    let all = [("#t", "t"), ("#k", "k"), ("#v", "v"), ("#d", "d")];
+    let used: HashMap<String, String> = all
+        .iter()
+        .filter(|(n, _)| exprs.iter().any(|e| e.contains(n)))
+        .map(|(n, a)| ((*n).to_owned(), (*a).to_owned()))
+        .collect();
+    (!used.is_empty()).then_some(used)
+}
+
 /// The condition expression of `expect` (`None`: unconditional).
 fn condition(expect: Expect) -> Option<(String, Option<AttributeValue>)> {
     match expect {
@@ -92,19 +103,24 @@ impl Exact {
             (WriteOp::Check { .. }, _) => 0,
         }
     }
-
-    fn names(&self) -> HashMap<String, String> {
-        HashMap::from([
-            ("#t".to_owned(), "t".to_owned()),
-            ("#v".to_owned(), "v".to_owned()),
-            ("#d".to_owned(), "d".to_owned()),
-        ])
-    }
 }
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
+    }
+
+    /// The store of these settings: `dynamodb_table` in the home region, with the base credentials (the
+    /// default chain) and the emulator endpoint when one is set.
+    ///
+    /// # Errors
+    /// When no home region can be found.
+    pub async fn open(settings: &crate::AwsSettings) -> anyhow::Result<Self> {
+        let region = settings
+            .home_region()
+            .ok_or_else(|| anyhow::anyhow!("the DynamoDB store needs aws.home_region (ROUNDTRIP_AWS_HOME_REGION)"))?;
+        let cfg = crate::clients::base_config(settings, &region).await;
+        Ok(Self::new(Client::new(&cfg), settings.dynamodb_table.clone()))
     }
 
     /// Creates the table (on-demand capacity, point-in-time recovery on) unless it exists, and waits until
@@ -202,12 +218,14 @@ impl DynamoStore {
         if let Some((_, Some(v))) = &cond {
             values.insert(":expected".into(), v.clone());
         }
+        let update = "SET #v = :nv, #d = :d";
+        let names = names_in(&[update, cond.as_ref().map_or("", |c| c.0.as_str())]);
         Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(table, k)))
-            .update_expression("SET #v = :nv, #d = :d")
+            .update_expression(update)
             .set_condition_expression(cond.map(|c| c.0))
-            .set_expression_attribute_names(Some(e.names()))
+            .set_expression_attribute_names(names)
             .set_expression_attribute_values(Some(values))
             .build()
             .map_err(|err| StoreError::Unexpected(err.into()))
@@ -217,11 +235,7 @@ impl DynamoStore {
         let (table, k) = e.op.target();
         let cond = condition(e.expect);
         let values = cond.as_ref().and_then(|c| c.1.clone()).map(|v| HashMap::from([(":expected".to_owned(), v)]));
-        let names = cond.as_ref().map(|c| {
-            let mut m = e.names();
-            m.retain(|name, _| c.0.contains(name.as_str()));
-            m
-        });
+        let names = cond.as_ref().and_then(|c| names_in(&[&c.0]));
         let b = TransactWriteItem::builder();
         let item = match &e.op {
             WriteOp::Put { value, .. } => b.update(self.update_of(e, table, k, value)?),
@@ -235,24 +249,19 @@ impl DynamoStore {
                     .build()
                     .map_err(|err| StoreError::Unexpected(err.into()))?,
             ),
-            WriteOp::Check { .. } => b.condition_check(
-                ConditionCheck::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key(table, k)))
-                    .condition_expression(
-                        cond.map_or_else(|| "attribute_not_exists(#t) OR attribute_exists(#t)".to_owned(), |c| c.0),
-                    )
-                    .set_expression_attribute_names(Some(
-                        HashMap::from([("#t".to_owned(), "t".to_owned()), ("#v".to_owned(), "v".to_owned())])
-                            .into_iter()
-                            .filter(|(name, _)| e.expect != Expect::Absent || name == "#t")
-                            .filter(|(name, _)| !matches!(e.expect, Expect::Version(_)) || name == "#v")
-                            .collect(),
-                    ))
-                    .set_expression_attribute_values(values)
-                    .build()
-                    .map_err(|err| StoreError::Unexpected(err.into()))?,
-            ),
+            WriteOp::Check { .. } => {
+                let check = cond.map_or_else(|| "attribute_not_exists(#t) OR attribute_exists(#t)".to_owned(), |c| c.0);
+                b.condition_check(
+                    ConditionCheck::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key(table, k)))
+                        .set_expression_attribute_names(names_in(&[&check]))
+                        .condition_expression(check)
+                        .set_expression_attribute_values(values)
+                        .build()
+                        .map_err(|err| StoreError::Unexpected(err.into()))?,
+                )
+            }
         };
         Ok(item.build())
     }

@@ -147,6 +147,19 @@ where
         retry_after_ms: raw.and_then(retry_after_ms),
         body: raw.and_then(|r| r.body().bytes()).and_then(|b| serde_json::from_slice(b).ok()),
     };
+    if !matches!(err, SdkError::ServiceError(_)) {
+        // Credentials are resolved before the call is sent: a refused AssumeRole arrives here, not as the
+        // service's own error.
+        let text = DisplayErrorContext(&err).to_string();
+        let refused = ["AccessDenied", "not authorized", "is not authorized"].iter().any(|w| text.contains(w));
+        if refused && (text.contains("AssumeRole") || text.contains("credentials") || text.contains("Credentials")) {
+            return CloudError::AccessDenied {
+                message: format!(
+                    "missing permission sts:AssumeRole (or the role's trust policy refuses Roundtrip or its External ID), needed for {action}: {text}"
+                ),
+            };
+        }
+    }
     match &err {
         SdkError::ServiceError(_) => failure.classify(),
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {

@@ -18,8 +18,3 @@ pub use clients::Clients;
 pub use cloud::AwsCloud;
 pub use dynamo::DynamoStore;
 pub use settings::{AwsAccount, AwsSettings};
-
-/// A DynamoDB client for the store, in the home region (and at the emulator endpoint when one is set).
-pub fn dynamodb_client(clients: &Clients) -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::new(clients.base())
-}

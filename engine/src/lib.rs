@@ -5,6 +5,7 @@
 //! estate, the embedded store, later AWS and DynamoDB) implement [`cloud::Cloud`], [`store::Store`] and
 //! [`clock::Clock`]; the server wires one of each into [`services::Services`].
 
+pub mod access;
 pub mod approvals;
 pub mod audit;
 pub mod auth;

@@ -23,7 +23,8 @@ use tower_http::trace::TraceLayer;
 pub struct Wired {
     pub router: Router,
     pub services: Services,
-    pub simulator: Arc<Simulator>,
+    /// The simulated estate, when the cloud is simulated (saved at shutdown).
+    pub simulator: Option<Arc<Simulator>>,
 }
 
 /// Loads the scenario named in the settings, or the bundled default.
@@ -42,18 +43,39 @@ pub fn load_scenario(settings: &Settings) -> anyhow::Result<Scenario> {
     Scenario::from_toml(&text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))
 }
 
-/// Opens the store and the simulated estate in the data folder, wires the services and router, and creates
-/// the first admin when there are no users.
+/// Opens the store (the embedded file in the data folder, or DynamoDB) and the cloud (the simulated estate
+/// in the data folder, or AWS), wires the services and router, and creates the first admin when there are
+/// no users.
 ///
 /// # Errors
-/// When the data folder, the store file or the scenario cannot be used, or the admin settings are invalid.
+/// When the data folder, the store or the scenario cannot be used, the AWS settings cannot work, or the
+/// admin settings are invalid.
 pub async fn wire(settings: &Settings) -> anyhow::Result<Wired> {
-    // The store first: its lock refuses a second server on the same data folder before anything is read.
-    let store = Arc::new(EmbeddedStore::open(&settings.data_dir.join("roundtrip-store.jsonl"))?);
-    let simulator = Arc::new(Simulator::open(&settings.data_dir, || load_scenario(settings), settings.sim_speed)?);
-    let clock: Arc<dyn Clock> = simulator.clock();
+    use settings::{CloudKind, StoreKind};
+    // The store first: the embedded store's lock refuses a second server on the same data folder before
+    // anything is read.
+    let store: Arc<dyn engine::store::Store> = match settings.store {
+        StoreKind::Embedded => Arc::new(EmbeddedStore::open(&settings.data_dir.join("roundtrip-store.jsonl"))?),
+        StoreKind::Dynamodb => {
+            let store = aws::dynamo::DynamoStore::open(&settings.aws).await?;
+            store.check().await.map_err(|e| {
+                anyhow::anyhow!("{e}; create the table with `roundtrip aws init` (or deploy/roundtrip.cfn.yaml)")
+            })?;
+            Arc::new(store)
+        }
+    };
+    let (cloud, clock, simulator): (Arc<dyn engine::cloud::Cloud>, Arc<dyn Clock>, _) = match settings.cloud {
+        CloudKind::Simulated => {
+            let sim = Arc::new(Simulator::open(&settings.data_dir, || load_scenario(settings), settings.sim_speed)?);
+            (sim.clone(), sim.clock(), Some(sim))
+        }
+        CloudKind::Aws => {
+            let clients = Arc::new(aws::Clients::new(settings.aws.clone()).await?);
+            (Arc::new(aws::AwsCloud::new(clients)), Arc::new(engine::clock::SystemClock), None)
+        }
+    };
     let mut services =
-        Services::with(simulator.clone(), store, clock, Arc::new(engine::clock::SystemClock), settings.auth.sessions);
+        Services::with(cloud, store, clock, Arc::new(engine::clock::SystemClock), settings.auth.sessions);
     services.settings.lease_ms = i64::try_from(settings.lease_ms.max(1_000)).unwrap_or(i64::MAX);
     services.settings.approval_ttl_minutes = settings.approval_ttl_minutes.max(1);
     services.settings.swapped_volume_retention_days = settings.swapped_volume_retention_days;

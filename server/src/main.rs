@@ -1,4 +1,5 @@
-//! `roundtrip`: the server (`serve`, the default) and tools for the simulated estate (`sim generate`).
+//! `roundtrip`: the server (`serve`, the default), tools for the simulated estate (`sim generate`, `sim
+//! serve`), for real AWS (`aws iam-policy`, `aws init`, `aws test-access`) and for the audit trail.
 
 use clap::{Parser, Subcommand};
 use server::settings::{LogFormat, Settings};
@@ -20,11 +21,46 @@ enum Command {
         #[command(subcommand)]
         command: SimCommand,
     },
+    /// Real AWS: the IAM policies Roundtrip needs, the DynamoDB table, and a check of each account's role.
+    Aws {
+        #[command(subcommand)]
+        command: AwsCommand,
+    },
     /// The audit trail in a data folder (with the server stopped; a running server answers
     /// `GET /api/v1/audit/verify`).
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AwsCommand {
+    /// Print the orchestration role's policy, and each account role's policy and trust policy, generated
+    /// from the one table of actions the adapters call.
+    IamPolicy {
+        /// Settings file (TOML), for the accounts, roles and table.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The role Roundtrip runs as (the account roles trust it).
+        #[arg(long, default_value = "arn:aws:iam::<management-account>:role/RoundtripOrchestrator")]
+        orchestrator_role_arn: String,
+        /// The External ID the account roles demand (a placeholder is printed when absent).
+        #[arg(long)]
+        external_id: Option<String>,
+    },
+    /// Create the DynamoDB table of the store (on-demand capacity, point-in-time recovery on).
+    Init {
+        /// Settings file (TOML).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Assume each account's role and try each read Roundtrip needs; report exactly what is missing.
+    /// Exit code 0: everything works; 4: something is missing.
+    TestAccess {
+        /// Settings file (TOML).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -83,6 +119,25 @@ enum SimCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Serve the simulated estate over the AWS protocols (DRS, EC2, STS, IAM) on 127.0.0.1, for
+    /// `roundtrip serve` with cloud `aws` and its `aws.endpoint_url` pointed here.
+    Serve {
+        /// Address to listen on (loopback only).
+        #[arg(long, default_value = "127.0.0.1:4580")]
+        listen: std::net::SocketAddr,
+        /// Folder for the estate's state (kept across restarts).
+        #[arg(long, default_value = "sim-data")]
+        data_dir: PathBuf,
+        /// Scenario file for a new estate; the bundled default when absent.
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// Virtual seconds per real second.
+        #[arg(long)]
+        speed: Option<f64>,
+        /// The account that requests signed with keys not issued by this server's AssumeRole act as.
+        #[arg(long, default_value = "999999999999")]
+        default_account: String,
+    },
 }
 
 fn init_tracing(format: LogFormat) {
@@ -101,6 +156,10 @@ fn main() -> std::process::ExitCode {
         Some(Command::Sim { command: SimCommand::Generate { servers, seed, problems, out } }) => {
             generate(servers, seed, problems, out)
         }
+        Some(Command::Sim { command: SimCommand::Serve { listen, data_dir, scenario, speed, default_account } }) => {
+            sim_serve(listen, data_dir, scenario, speed, &default_account)
+        }
+        Some(Command::Aws { command }) => aws_command(command),
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Audit { command: AuditCommand::Verify { config, data_dir, json } }) => {
             audit_verify(config, data_dir, json)
@@ -110,6 +169,7 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) if e.is::<ChainBroken>() => std::process::ExitCode::from(3),
+        Err(e) if e.is::<AccessMissing>() => std::process::ExitCode::from(4),
         Err(e) => {
             eprintln!("roundtrip: {e:#}");
             std::process::ExitCode::FAILURE
@@ -129,6 +189,98 @@ fn generate(servers: usize, seed: u64, problems: bool, out: Option<PathBuf>) -> 
         }
     }
     Ok(())
+}
+
+fn sim_serve(
+    listen: std::net::SocketAddr,
+    data_dir: PathBuf,
+    scenario: Option<PathBuf>,
+    speed: Option<f64>,
+    default_account: &str,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(listen.ip().is_loopback(), "sim serve listens on loopback only (it checks no signatures)");
+    let default_account = domain::ids::AccountId::parse(default_account).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(v) = speed {
+        anyhow::ensure!(
+            v.is_finite() && v > 0.0 && v <= sim::clock::MAX_SPEED,
+            "--speed must be a positive number up to 100000"
+        );
+    }
+    init_tracing(LogFormat::Pretty);
+    let settings = Settings { scenario, ..Settings::default() };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listener =
+            tokio::net::TcpListener::bind(listen).await.map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+        std::fs::create_dir_all(&data_dir)?;
+        let simulator =
+            std::sync::Arc::new(sim::Simulator::open(&data_dir, || server::load_scenario(&settings), speed)?);
+        let wire = sim::wire::Wire::new(simulator.clone(), default_account);
+        tracing::info!(address = %format!("http://{}", listener.local_addr()?), "the simulated estate is serving the AWS protocols");
+        axum::serve(listener, sim::wire::router(wire)).with_graceful_shutdown(shutdown_signal()).await?;
+        simulator.save()?;
+        tracing::info!("simulated estate saved; goodbye");
+        Ok(())
+    })
+}
+
+/// Something `aws test-access` found missing (already reported).
+#[derive(Debug, thiserror::Error)]
+#[error("some access is missing")]
+struct AccessMissing;
+
+fn aws_command(command: AwsCommand) -> anyhow::Result<()> {
+    use std::io::Write;
+    let config = match &command {
+        AwsCommand::IamPolicy { config, .. } | AwsCommand::Init { config } | AwsCommand::TestAccess { config } => {
+            config.clone()
+        }
+    };
+    let settings = Settings::load(config.as_deref(), std::env::vars())?;
+    let mut out = std::io::stdout();
+    match command {
+        AwsCommand::IamPolicy { orchestrator_role_arn, external_id, .. } => {
+            let region = settings.aws.home_region().map_or_else(|| "<region>".to_owned(), |r| r.as_str().to_owned());
+            let table_arn = format!("arn:aws:dynamodb:{region}:*:table/{}", settings.aws.dynamodb_table);
+            let roles: Vec<String> = settings.aws.accounts.iter().filter_map(|a| a.role_arn.clone()).collect();
+            let external_id = external_id.unwrap_or_else(|| "<the External ID of each account>".into());
+            let doc = serde_json::json!({
+                "orchestrator_role_policy": aws::iam::orchestrator_policy(&table_arn, &roles),
+                "account_role_policy": aws::iam::account_role_policy(),
+                "account_role_trust_policy": aws::iam::account_role_trust_policy(&orchestrator_role_arn, &external_id),
+            });
+            writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+            Ok(())
+        }
+        AwsCommand::Init { .. } => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async {
+                let store = aws::DynamoStore::open(&settings.aws).await?;
+                let created = store.init().await?;
+                let what = if created { "created" } else { "already there" };
+                writeln!(
+                    out,
+                    "table {} {what}; on-demand capacity, point-in-time recovery on",
+                    settings.aws.dynamodb_table
+                )?;
+                Ok(())
+            })
+        }
+        AwsCommand::TestAccess { .. } => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async {
+                let clients = aws::Clients::new(settings.aws.clone()).await?;
+                writeln!(out, "trying every read Roundtrip needs in each account and region (writes are listed by `roundtrip aws iam-policy`)")?;
+                let cloud = aws::AwsCloud::new(std::sync::Arc::new(clients));
+                let report = engine::access::check_access(&cloud).await;
+                for line in &report {
+                    let mark = if line.ok { "ok  " } else { "MISSING" };
+                    writeln!(out, "{mark} {} {} {}: {}", line.account_id, line.region, line.action, line.detail)?;
+                }
+                if report.iter().all(|l| l.ok) { Ok(()) } else { Err(AccessMissing.into()) }
+            })
+        }
+    }
 }
 
 /// The audit chain does not verify (already reported).
@@ -208,8 +360,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             r.abort();
         }
         runner.abort();
-        wired.simulator.save()?;
-        tracing::info!("simulated estate saved; goodbye");
+        if let Some(sim) = &wired.simulator {
+            sim.save()?;
+            tracing::info!("simulated estate saved");
+        }
+        tracing::info!("goodbye");
         Ok(())
     })
 }

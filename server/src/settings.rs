@@ -12,6 +12,8 @@ use std::path::PathBuf;
 pub enum CloudKind {
     /// The built-in simulated estate.
     Simulated,
+    /// AWS through the SDK (the accounts of `[aws]`), or an AWS-protocol emulator at `aws.endpoint_url`.
+    Aws,
 }
 
 /// Which store Roundtrip keeps its records in.
@@ -20,6 +22,8 @@ pub enum CloudKind {
 pub enum StoreKind {
     /// One crash-safe file in the data folder.
     Embedded,
+    /// A DynamoDB table (`aws.dynamodb_table` in `aws.home_region`), shared by several servers.
+    Dynamodb,
 }
 
 /// Log output.
@@ -63,6 +67,8 @@ pub struct Settings {
     pub auth: AuthConfig,
     /// Bearer JWTs from an OIDC issuer, when configured.
     pub oidc: Option<OidcConfig>,
+    /// Accounts, roles and endpoints for cloud `aws` and store `dynamodb` (`[aws]`, `[[aws.accounts]]`).
+    pub aws: aws::AwsSettings,
 }
 
 /// A secret that never appears in logs or `Debug` output.
@@ -163,6 +169,7 @@ impl Default for Settings {
             swapped_volume_retention_days: 14,
             auth: AuthConfig::default(),
             oidc: None,
+            aws: aws::AwsSettings::default(),
         }
     }
 }
@@ -236,8 +243,39 @@ impl Settings {
                         _ => return Err(bad("expected pretty or json")),
                     }
                 }
-                "CLOUD" if value != "simulated" => return Err(bad("only `simulated` is available in this build")),
-                "STORE" if value != "embedded" => return Err(bad("only `embedded` is available in this build")),
+                "CLOUD" => {
+                    s.cloud = match value.as_str() {
+                        "simulated" => CloudKind::Simulated,
+                        "aws" => CloudKind::Aws,
+                        _ => return Err(bad("expected simulated or aws")),
+                    }
+                }
+                "STORE" => {
+                    s.store = match value.as_str() {
+                        "embedded" => StoreKind::Embedded,
+                        "dynamodb" => StoreKind::Dynamodb,
+                        _ => return Err(bad("expected embedded or dynamodb")),
+                    }
+                }
+                "AWS_ENDPOINT_URL" => s.aws.endpoint_url = Some(value.clone()).filter(|v| !v.is_empty()),
+                "AWS_DRS_ENDPOINT_URL" => s.aws.drs_endpoint_url = Some(value.clone()).filter(|v| !v.is_empty()),
+                "AWS_DYNAMODB_TABLE" => s.aws.dynamodb_table = value.clone(),
+                "AWS_HOME_REGION" => {
+                    s.aws.home_region = Some(
+                        domain::ids::Region::parse(&value).map_err(|_| bad("expected a region such as eu-west-1"))?,
+                    )
+                }
+                "AWS_ACCOUNTS" => {
+                    s.aws.accounts = serde_json::from_str(&value).map_err(|e| {
+                        bad(&format!(
+                            "expected a JSON list of {{account_id, name, role_arn, external_id, regions}}: {e}"
+                        ))
+                    })?
+                }
+                "AWS_MAX_ATTEMPTS" => s.aws.max_attempts = value.parse().map_err(|_| bad("expected a whole number"))?,
+                "AWS_INITIAL_BACKOFF_MS" => {
+                    s.aws.initial_backoff_ms = value.parse().map_err(|_| bad("expected milliseconds"))?
+                }
                 _ => {}
             }
         }
@@ -282,6 +320,22 @@ mod tests {
     fn a_bad_variable_is_named_in_the_error() {
         let err = Settings::load(None, [("ROUNDTRIP_SIM_SPEED".to_owned(), "-3".to_owned())]).unwrap_err();
         assert!(err.to_string().contains("ROUNDTRIP_SIM_SPEED"), "{err}");
+    }
+
+    #[test]
+    fn aws_accounts_and_endpoints_come_from_the_file_or_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("roundtrip.toml");
+        let text = "cloud = \"aws\"\nstore = \"dynamodb\"\n[aws]\nhome_region = \"eu-west-1\"\n[[aws.accounts]]\naccount_id = \"111122223333\"\nname = \"prod\"\nrole_arn = \"arn:aws:iam::111122223333:role/RoundtripAccess\"\nexternal_id = \"s3cr3t-id\"\nregions = [\"eu-west-1\", \"eu-central-1\"]\n";
+        std::fs::write(&file, text).unwrap();
+        let env = [("ROUNDTRIP_AWS_ENDPOINT_URL".to_owned(), "http://127.0.0.1:4580".to_owned())];
+        let s = Settings::load(Some(&file), env).unwrap();
+        assert_eq!((s.cloud, s.store), (CloudKind::Aws, StoreKind::Dynamodb));
+        assert_eq!(s.aws.accounts[0].regions.len(), 2);
+        assert_eq!(s.aws.endpoint_url.as_deref(), Some("http://127.0.0.1:4580"));
+        assert!(!format!("{s:?}").contains("s3cr3t-id"), "the External ID is never printed");
+        let err = Settings::load(None, [("ROUNDTRIP_CLOUD".to_owned(), "azure".to_owned())]).unwrap_err();
+        assert!(err.to_string().contains("simulated or aws"), "{err}");
     }
 
     #[test]

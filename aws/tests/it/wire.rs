@@ -1,8 +1,9 @@
 //! The unchanged AWS adapter against the simulated estate over the AWS wire protocols.
 
+use crate::person;
 use aws::iam::{Principal as IamPrincipal, actions};
 use aws::{AwsAccount, AwsCloud, AwsSettings, Clients};
-use domain::auth::{AuthMethod, Principal, Role};
+use domain::auth::Role;
 use domain::estate::{AccountRegion, InstanceState};
 use domain::execution::{Decision, FailoverKind, Limits, Mode, Phase, ProofVerdict, StartExecution, StartFailback};
 use domain::ids::{AccountId, Region, SourceServerId};
@@ -48,7 +49,8 @@ async fn estate(servers: usize, max_attempts: u32) -> Estate {
         regions: regions.clone(),
     };
     let settings = AwsSettings {
-        accounts: vec![account(PRIMARY, "production"), account(DR, "recovery")],
+        // The third account is configured but not in the estate: its AssumeRole is refused.
+        accounts: vec![account(PRIMARY, "production"), account(DR, "recovery"), account("333333333333", "stranger")],
         endpoint_url: Some(format!("http://{addr}")),
         max_attempts,
         initial_backoff_ms: 5,
@@ -126,8 +128,27 @@ async fn drs_failures_arrive_as_the_domain_errors_the_engine_handles() {
     let err = e.cloud.describe_jobs(&dr, &[]).await.unwrap_err();
     assert!(matches!(err, CloudError::Throttled { retry_after_ms } if retry_after_ms >= 1000), "{err:?}");
     e.sim.set_drs_rate_limit(None, 1);
-    let outside = at("333333333333", "us-west-2");
-    assert!(matches!(e.cloud.describe_instances(&outside).await, Err(CloudError::AccessDenied { .. })));
+    let not_configured = at("444444444444", "us-west-2");
+    assert!(matches!(e.cloud.describe_instances(&not_configured).await, Err(CloudError::AccessDenied { .. })));
+    let refused = at("333333333333", "us-west-2");
+    let err = e.cloud.describe_instances(&refused).await.unwrap_err();
+    assert!(
+        matches!(&err, CloudError::AccessDenied { message } if message.starts_with("missing permission sts:AssumeRole")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn test_access_reports_each_read_per_account_and_region_and_what_is_missing() {
+    let e = estate(3, 1).await;
+    let report = engine::access::check_access(e.cloud.as_ref()).await;
+    let ok = |account: &str| report.iter().filter(|l| l.account_id == account).all(|l| l.ok);
+    assert!(ok(PRIMARY) && ok(DR), "{report:#?}");
+    let stranger: Vec<_> = report.iter().filter(|l| l.account_id == "333333333333").collect();
+    assert_eq!(stranger.len(), 2, "one line per region when the role itself is refused: {stranger:#?}");
+    assert!(stranger.iter().all(|l| !l.ok && l.detail.contains("sts:AssumeRole")), "{stranger:#?}");
+    let actions: BTreeSet<&str> = report.iter().filter(|l| l.account_id == DR).map(|l| l.action.as_str()).collect();
+    assert!(actions.contains("drs:DescribeSourceServers") && actions.contains("iam:ListInstanceProfiles"));
 }
 
 #[tokio::test]
@@ -142,10 +163,6 @@ async fn the_sdk_retries_throttling_until_it_passes() {
     }
     let calls = e.wire.calls().iter().filter(|c| c.action == "drs:DescribeJobs").count();
     assert!(calls > 4, "throttled calls were retried: {calls} requests for 4 calls");
-}
-
-fn person(name: &str, role: Role) -> Principal {
-    Principal { subject: name.into(), role, method: AuthMethod::Oidc, token: None, must_change_password: false }
 }
 
 async fn run_to_end(services: &Services, clock: &SimClock, id: &str) {
@@ -163,37 +180,7 @@ async fn a_round_trip_through_the_aws_adapter_keeps_ids_and_ips_and_calls_exactl
     let e = estate(12, 3).await;
     let services = Services::new(e.cloud.clone(), Arc::new(MemoryStore::default()), e.clock.clone());
     let (alice, bob) = (person("alice", Role::Operator), person("bob", Role::Approver));
-    let input = serde_json::from_value(serde_json::json!({
-        "name": "Everything",
-        "primary": { "account_id": PRIMARY, "region": "us-east-1" },
-        "dr": { "account_id": DR, "region": "us-west-2" },
-        "selection": { "kind": "all" }
-    }))
-    .unwrap();
-    let group = services.create_group(&alice, &input).await.unwrap();
-    let report = services.match_group(&group.id).await.unwrap().report;
-    let pairs: Vec<_> = report
-        .pairs
-        .iter()
-        .map(|p| domain::group::PairRequest {
-            source_server_id: p.source_server_id.clone(),
-            standby_instance_id: p.standby_instance_id.clone(),
-        })
-        .collect();
-    assert_eq!(pairs.len(), 12);
-    services.accept_pairs(&group.id, &pairs, &alice).await.unwrap();
-    services
-        .configure_launch_into(&group.id, &engine::launch::ConfigureRequest { dry_run: false, pair_ids: None }, &alice)
-        .await
-        .unwrap();
-    let plan = domain::plan::RecoveryPlanInput {
-        name: "Everything".into(),
-        description: String::new(),
-        protection_group_ids: vec![group.id.clone()],
-        waves: None,
-        rto_target_minutes: 30,
-    };
-    let plan = services.create_plan(&alice, &plan).await.unwrap();
+    let (group, plan) = crate::ready_plan(&services, &at(PRIMARY, "us-east-1"), &at(DR, "us-west-2"), 12).await;
     let origin = group.primary.clone();
     let originals_before = e.sim.describe_instances(&origin).await.unwrap();
 

@@ -71,7 +71,7 @@ async fn start(settings: Settings, dir: Arc<tempfile::TempDir>) -> TestApp {
         addr,
         client: client_with_token(&token),
         anonymous: reqwest::Client::new(),
-        simulator: wired.simulator,
+        simulator: wired.simulator.expect("the tests run on the simulated estate"),
         services: wired.services,
         settings,
         shutdown: Some(tx),
