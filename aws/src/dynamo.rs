@@ -120,7 +120,11 @@ impl DynamoStore {
             .home_region()
             .ok_or_else(|| anyhow::anyhow!("the DynamoDB store needs aws.home_region (ROUNDTRIP_AWS_HOME_REGION)"))?;
         let cfg = crate::clients::base_config(settings, &region).await;
-        Ok(Self::new(Client::new(&cfg), settings.dynamodb_table.clone()))
+        let mut b = aws_sdk_dynamodb::config::Builder::from(&cfg);
+        if let Some(ep) = &settings.dynamodb_endpoint_url {
+            b = b.endpoint_url(ep);
+        }
+        Ok(Self::new(Client::from_conf(b.build()), settings.dynamodb_table.clone()))
     }
 
     /// Creates the table (on-demand capacity, point-in-time recovery on) unless it exists, and waits until

@@ -45,6 +45,8 @@ pub struct AwsSettings {
     pub endpoint_url: Option<String>,
     /// DRS's endpoint when it differs (moto has no DRS); wins over `endpoint_url` for DRS.
     pub drs_endpoint_url: Option<String>,
+    /// DynamoDB's endpoint when it differs (the store on moto while the estate is `roundtrip sim serve`).
+    pub dynamodb_endpoint_url: Option<String>,
     /// Sustained DRS calls per second per region (DRS publishes no rate; it throttles).
     pub drs_requests_per_second: f64,
     /// Calls that may go at once before the rate applies.
@@ -64,6 +66,7 @@ impl Default for AwsSettings {
             home_region: None,
             endpoint_url: None,
             drs_endpoint_url: None,
+            dynamodb_endpoint_url: None,
             drs_requests_per_second: 10.0,
             drs_burst: 20,
             max_attempts: 3,

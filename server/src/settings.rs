@@ -260,6 +260,9 @@ impl Settings {
                 "AWS_ENDPOINT_URL" => s.aws.endpoint_url = Some(value.clone()).filter(|v| !v.is_empty()),
                 "AWS_DRS_ENDPOINT_URL" => s.aws.drs_endpoint_url = Some(value.clone()).filter(|v| !v.is_empty()),
                 "AWS_DYNAMODB_TABLE" => s.aws.dynamodb_table = value.clone(),
+                "AWS_DYNAMODB_ENDPOINT_URL" => {
+                    s.aws.dynamodb_endpoint_url = Some(value.clone()).filter(|v| !v.is_empty())
+                }
                 "AWS_HOME_REGION" => {
                     s.aws.home_region = Some(
                         domain::ids::Region::parse(&value).map_err(|_| bad("expected a region such as eu-west-1"))?,

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const PASSWORD: &str = "crash-test-passphrase";
+pub const PASSWORD: &str = "crash-test-passphrase";
 
 /// A server process on `port` over `data`: virtual time 600× real, a runner pass every 200 ms, leases
 /// that expire 2 s after the last renewal.
@@ -29,11 +29,12 @@ fn serve(data: &Path, port: u16) -> Child {
         .expect("the roundtrip binary starts")
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-struct Client {
+/// A signed-in REST client of a server process.
+pub struct Client {
     http: reqwest::Client,
     base: String,
     csrf: String,
@@ -41,17 +42,22 @@ struct Client {
 
 impl Client {
     /// Waits for the server to answer, then signs in as the admin.
-    async fn connect(port: u16) -> Self {
+    pub async fn connect(port: u16) -> Self {
+        Self::sign_in(port, "admin", PASSWORD).await
+    }
+
+    /// Waits for the server to answer, then signs in as `username`.
+    pub async fn sign_in(port: u16, username: &str, password: &str) -> Self {
         let http = reqwest::Client::builder().cookie_store(true).build().unwrap();
         let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(120);
         while http.get(format!("{base}/api/v1/health")).send().await.is_err() {
             assert!(Instant::now() < deadline, "the server never answered");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let r = http
             .post(format!("{base}/api/v1/session"))
-            .json(&json!({ "username": "admin", "password": PASSWORD }))
+            .json(&json!({ "username": username, "password": password }))
             .send()
             .await
             .unwrap();
@@ -60,7 +66,7 @@ impl Client {
         Self { http, base, csrf }
     }
 
-    async fn post(&self, path: &str, body: &Value) -> Value {
+    pub async fn post(&self, path: &str, body: &Value) -> Value {
         let r = self
             .http
             .post(format!("{}{path}", self.base))
@@ -69,11 +75,13 @@ impl Client {
             .send()
             .await
             .unwrap();
-        assert!(r.status().is_success(), "{path}: {}", r.status());
-        r.json().await.unwrap()
+        let status = r.status();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
     }
 
-    async fn get(&self, path: &str) -> Value {
+    pub async fn get(&self, path: &str) -> Value {
         self.http.get(format!("{}{path}", self.base)).send().await.unwrap().json().await.unwrap()
     }
 }

@@ -1,6 +1,7 @@
 //! Black-box tests of REST API v1: the real server on port 0, a temporary data folder, the bundled
 //! simulated estate. One test binary; `spawn_app()` starts a server and returns a typed client.
 
+mod aws_binary;
 mod bad_input;
 mod crash;
 mod executions;
