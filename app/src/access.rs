@@ -51,6 +51,7 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("create_user", ADMIN),
     ("update_user", ADMIN),
     ("list_tokens", ADMIN),
+    ("test_cloud_access", ADMIN),
     ("create_token", ADMIN),
     ("revoke_token", ADMIN),
     ("audit_query", READ),
@@ -82,6 +83,7 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/share-links", READ),
     ("/admin/users", ADMIN),
     ("/admin/tokens", ADMIN),
+    ("/admin/cloud", ADMIN),
 ];
 
 /// The access of a console function's path (`/console/<name>`), or `None` when it declares none.

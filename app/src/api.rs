@@ -173,6 +173,13 @@ pub async fn get_account_regions() -> Result<Vec<KnownAccountRegion>, ConsoleErr
     Ok(services()?.account_regions().await?)
 }
 
+/// Tries every read Roundtrip needs in every account and region (admins).
+#[server(prefix = "/console", endpoint = "test_cloud_access", input = leptos::server_fn::codec::Json)]
+pub async fn test_cloud_access() -> Result<Vec<domain::estate::AccessCheck>, ConsoleError> {
+    require(domain::auth::Permission::Administer)?;
+    Ok(services()?.check_cloud_access().await)
+}
+
 /// Every protection group with its pair count.
 #[server(prefix = "/console", endpoint = "list_groups", input = leptos::server_fn::codec::Json)]
 pub async fn list_groups() -> Result<Vec<GroupSummary>, ConsoleError> {

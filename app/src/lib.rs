@@ -109,6 +109,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/audit") view=pages::audit::Audit/>
                         <Route path=path!("/admin/users") view=pages::admin::Users/>
                         <Route path=path!("/admin/tokens") view=pages::admin::Tokens/>
+                        <Route path=path!("/admin/cloud") view=pages::admin::CloudAccess/>
                     </Routes>
                 </main>
                 <footer class="footer">

@@ -188,28 +188,31 @@ fn map_source_server(s: &drs::SourceServer, at: &AccountRegion) -> Result<Source
     })
 }
 
-fn map_launch_configuration(
-    source: &SourceServerId,
-    disposition: Option<&drs::LaunchDisposition>,
-    right_sizing: Option<&drs::TargetInstanceTypeRightSizingMethod>,
-    copy_private_ip: Option<bool>,
-    copy_tags: Option<bool>,
-    launch_into: Option<&drs::LaunchIntoInstanceProperties>,
-    licensing: Option<&drs::Licensing>,
-    post_launch: Option<bool>,
-) -> LaunchConfiguration {
-    LaunchConfiguration {
-        source_server_id: source.clone(),
-        launch_disposition: disposition.and_then(|d| from_wire(d.as_str())).unwrap_or(LaunchDisposition::Started),
-        right_sizing: right_sizing.and_then(|r| from_wire(r.as_str())).unwrap_or(RightSizing::None),
-        copy_private_ip: copy_private_ip.unwrap_or(false),
-        copy_tags: copy_tags.unwrap_or(false),
-        launch_into_instance_id: launch_into
-            .and_then(|l| l.launch_into_ec2_instance_id())
-            .and_then(|i| InstanceId::parse(i).ok()),
-        os_byol: licensing.and_then(|l| l.os_byol()).unwrap_or(false),
-        post_launch_enabled: post_launch.unwrap_or(false),
-    }
+/// The domain's launch configuration from a `Get…` or `UpdateLaunchConfiguration` output (the two have the
+/// same accessors but no common trait).
+macro_rules! launch_configuration {
+    ($source:expr, $o:expr) => {{
+        let o = $o;
+        LaunchConfiguration {
+            source_server_id: $source.clone(),
+            launch_disposition: o
+                .launch_disposition()
+                .and_then(|d| from_wire(d.as_str()))
+                .unwrap_or(LaunchDisposition::Started),
+            right_sizing: o
+                .target_instance_type_right_sizing_method()
+                .and_then(|r| from_wire(r.as_str()))
+                .unwrap_or(RightSizing::None),
+            copy_private_ip: o.copy_private_ip().unwrap_or(false),
+            copy_tags: o.copy_tags().unwrap_or(false),
+            launch_into_instance_id: o
+                .launch_into_instance_properties()
+                .and_then(|l| l.launch_into_ec2_instance_id())
+                .and_then(|i| InstanceId::parse(i).ok()),
+            os_byol: o.licensing().and_then(|l| l.os_byol()).unwrap_or(false),
+            post_launch_enabled: o.post_launch_enabled().unwrap_or(false),
+        }
+    }};
 }
 
 fn map_job(j: &drs::Job) -> Result<DrsJob, CloudError> {
@@ -369,16 +372,7 @@ impl Cloud for AwsCloud {
             .send()
             .await
             .map_err(|e| map_sdk_error("drs:GetLaunchConfiguration", e))?;
-        Ok(map_launch_configuration(
-            source,
-            o.launch_disposition(),
-            o.target_instance_type_right_sizing_method(),
-            o.copy_private_ip(),
-            o.copy_tags(),
-            o.launch_into_instance_properties(),
-            o.licensing(),
-            o.post_launch_enabled(),
-        ))
+        Ok(launch_configuration!(source, &o))
     }
 
     async fn update_launch_configuration(
@@ -409,16 +403,7 @@ impl Cloud for AwsCloud {
             );
         }
         let o = req.send().await.map_err(|e| map_sdk_error("drs:UpdateLaunchConfiguration", e))?;
-        Ok(map_launch_configuration(
-            source,
-            o.launch_disposition(),
-            o.target_instance_type_right_sizing_method(),
-            o.copy_private_ip(),
-            o.copy_tags(),
-            o.launch_into_instance_properties(),
-            o.licensing(),
-            o.post_launch_enabled(),
-        ))
+        Ok(launch_configuration!(source, &o))
     }
 
     async fn servers_in_active_jobs(&self, at: &AccountRegion) -> Result<Vec<SourceServerId>, CloudError> {
@@ -494,7 +479,7 @@ impl Cloud for AwsCloud {
                 }
             }
         }
-        out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        out.sort_by_key(|j| std::cmp::Reverse(j.created_at));
         Ok(out)
     }
 

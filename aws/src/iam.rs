@@ -184,6 +184,22 @@ mod tests {
     }
 
     #[test]
+    fn the_cloudformation_role_grants_exactly_the_generated_policy() {
+        let template = include_str!("../../deploy/roundtrip.cfn.yaml");
+        let mut in_template: Vec<&str> = template
+            .lines()
+            .map(str::trim)
+            .filter_map(|l| l.strip_prefix("- ").or_else(|| l.strip_prefix("Action: ")))
+            .filter(|a| a.contains(':') && !a.contains(' ') && !a.contains('{'))
+            .collect();
+        in_template.sort_unstable();
+        let mut generated: Vec<&str> = actions(Principal::AccountRole);
+        generated.extend(DRS_DEPENDENT_ACTIONS);
+        generated.sort_unstable();
+        assert_eq!(in_template, generated, "deploy/roundtrip.cfn.yaml drifted from the action table");
+    }
+
+    #[test]
     fn the_trust_policy_demands_the_external_id() {
         let t = account_role_trust_policy("arn:aws:iam::111122223333:role/Roundtrip", "xyz-123");
         assert_eq!(t["Statement"][0]["Condition"]["StringEquals"]["sts:ExternalId"], "xyz-123");

@@ -14,6 +14,9 @@ pub mod iam;
 pub mod settings;
 pub mod throttle;
 
+// For tools and tests that seed an emulator through the same SDK.
+pub use aws_credential_types;
+pub use aws_sdk_ec2;
 pub use clients::Clients;
 pub use cloud::AwsCloud;
 pub use dynamo::DynamoStore;

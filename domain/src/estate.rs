@@ -422,6 +422,10 @@ pub struct EstateSlice {
     pub source_servers_by_state: BTreeMap<String, usize>,
     /// Standbys (exact AWSDRS tag, not terminated) by instance state.
     pub standbys_by_state: BTreeMap<String, usize>,
+    /// Reads that failed here (a region down, a missing permission): the counts leave them out. One
+    /// unreachable region never blanks the overview — in a disaster it is the one that is down.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreachable: Vec<String>,
 }
 
 /// The estate overview.
@@ -456,4 +460,17 @@ pub fn summarize_slice(
         *slice.standbys_by_state.entry(i.state.as_str().to_owned()).or_default() += 1;
     }
     slice
+}
+
+/// One read tried in one account and region by "test access", and what it found or what is missing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessCheck {
+    pub account_id: String,
+    pub account_name: String,
+    pub region: String,
+    /// The IAM action tried, e.g. `ec2:DescribeInstances`.
+    pub action: String,
+    pub ok: bool,
+    /// What was found (a count), or what is missing and why.
+    pub detail: String,
 }

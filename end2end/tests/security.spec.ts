@@ -152,3 +152,18 @@ test("Name tags holding markup render as inert text, and the longest names stay 
   expect(box!.height).toBeLessThan(60);
   expect(errors).toEqual([]);
 });
+
+test("an admin tests cloud access and sees every read pass in each account and region", async ({ page }) => {
+  await page.goto("/admin/cloud");
+  await hydrated(page);
+  await expect(page.getByTestId("cloud-kind")).toContainText("simulated");
+  const accounts = page.getByTestId("cloud-accounts").locator("tbody tr");
+  await expect(accounts.first()).toBeVisible();
+  const places = await accounts.count();
+  await page.getByTestId("test-access").click();
+  await expect(page.getByTestId("access-summary")).toContainText(/All \d+ checks passed\./);
+  const rows = page.getByTestId("access-report").locator("tbody tr");
+  // At least the instance read per account and region, each marked ok.
+  expect(await rows.count()).toBeGreaterThanOrEqual(places);
+  await expect(page.getByTestId("access-report").getByText("missing")).toHaveCount(0);
+});

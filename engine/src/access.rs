@@ -5,20 +5,7 @@
 //! iam-policy` lists them, generated from the same table the adapter is checked against.
 
 use crate::cloud::{Cloud, CloudError};
-use serde::{Deserialize, Serialize};
-
-/// One read tried in one account and region.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccessCheck {
-    pub account_id: String,
-    pub account_name: String,
-    pub region: String,
-    /// The IAM action tried, e.g. `ec2:DescribeInstances`.
-    pub action: String,
-    pub ok: bool,
-    /// What was found (a count), or what is missing and why.
-    pub detail: String,
-}
+pub use domain::estate::AccessCheck;
 
 fn line<T>(
     at: &crate::cloud::KnownAccountRegion,

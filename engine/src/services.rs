@@ -235,6 +235,11 @@ impl Services {
         Self { cloud, store, clock, wall_clock, settings: EngineSettings::default(), audit, auth }
     }
 
+    /// Tries every read Roundtrip needs in every account and region ("test access").
+    pub async fn check_cloud_access(&self) -> Vec<domain::estate::AccessCheck> {
+        crate::access::check_access(self.cloud.as_ref()).await
+    }
+
     /// What the estate is.
     pub fn cloud_info(&self) -> CloudInfo {
         self.cloud.info()
@@ -243,20 +248,25 @@ impl Services {
     /// Accounts, regions, source servers by replication state and standbys by state.
     ///
     /// # Errors
-    /// Cloud failures.
+    /// When the accounts cannot be listed; a read that fails in one account and region is reported in its
+    /// slice (`unreachable`) instead.
     pub async fn overview(&self) -> Result<EstateOverview, ServiceError> {
         let info = self.cloud.info();
         let mut slices = Vec::new();
         for known in self.cloud.list_account_regions().await? {
-            let instances = self.cloud.describe_instances(&known.at).await?;
-            let sources = self.cloud.describe_source_servers(&known.at).await?;
-            slices.push(summarize_slice(
-                &known.at.account_id,
-                &known.account_name,
-                &known.at.region,
-                &instances,
-                &sources,
-            ));
+            let mut unreachable = Vec::new();
+            let instances = self.cloud.describe_instances(&known.at).await.unwrap_or_else(|e| {
+                unreachable.push(format!("EC2: {e}"));
+                Vec::new()
+            });
+            let sources = self.cloud.describe_source_servers(&known.at).await.unwrap_or_else(|e| {
+                unreachable.push(format!("DRS: {e}"));
+                Vec::new()
+            });
+            let mut slice =
+                summarize_slice(&known.at.account_id, &known.account_name, &known.at.region, &instances, &sources);
+            slice.unreachable = unreachable;
+            slices.push(slice);
         }
         Ok(EstateOverview { cloud: info.kind, description: info.description, slices })
     }

@@ -1,5 +1,5 @@
-//! Admin pages: users (create, change role, disable, reset password) and API tokens (create — the secret
-//! is shown once — and revoke).
+//! Admin pages: users (create, change role, disable, reset password), API tokens (create — the secret
+//! is shown once — and revoke), and the cloud accounts with a "test access" check.
 
 use crate::api::ConsoleError;
 use crate::api_security::{create_token, create_user, list_tokens, list_users, revoke_token, update_user};
@@ -120,6 +120,7 @@ pub fn Users() -> impl IntoView {
                     <p class="lead">"Viewers read; operators change groups, pairs and configuration; approvers approve executions; admins do all of it and manage users and tokens."</p>
                 </div>
                 <a class="btn" href="/admin/tokens">"API tokens"</a>
+                <a class="btn" href="/admin/cloud">"Cloud accounts"</a>
             </div>
             {move || error.get().map(|e| view! { <ErrorBox error=e/> })}
             {move || created.get().map(|m| view! { <div class="alert alert-success" role="status">{m}</div> })}
@@ -246,6 +247,93 @@ pub fn Tokens() -> impl IntoView {
                     }.into_any(),
                 })}
             </Transition>
+        </section>
+    }
+}
+
+/// `/admin/cloud`: the accounts and regions Roundtrip reaches, and "Test access", which tries every read it
+/// needs in each and names what is missing.
+#[component]
+pub fn CloudAccess() -> impl IntoView {
+    let places = Resource::new(|| (), |_| crate::api::get_account_regions());
+    let overview = Resource::new(|| (), |_| crate::api::get_overview());
+    let report = RwSignal::new(None::<Vec<domain::estate::AccessCheck>>);
+    let error = RwSignal::new(None::<ConsoleError>);
+    let test = Action::new(move |(): &()| async move {
+        match crate::api::test_cloud_access().await {
+            Ok(r) => {
+                error.set(None);
+                report.set(Some(r));
+            }
+            Err(e) => error.set(Some(e)),
+        }
+    });
+    let running = test.pending();
+    view! {
+        <section class="page">
+            <div class="page-head">
+                <div>
+                    <h1>"Cloud accounts"</h1>
+                    <p class="lead">
+                        "The accounts and regions Roundtrip reaches. They come from the settings file ("
+                        <code>"[[aws.accounts]]"</code>") or "<code>"ROUNDTRIP_AWS_ACCOUNTS"</code>
+                        ", and apply at start; "<code>"roundtrip aws iam-policy"</code>" prints the roles they need."
+                    </p>
+                </div>
+                <a class="btn" href="/admin/users">"Users"</a>
+            </div>
+            <Transition fallback=|| view! { <Loading what="the estate"/> }>
+                {move || overview.get().map(|o| match o {
+                    Ok(o) => view! { <p data-testid="cloud-kind">"Cloud: "<strong>{o.cloud.clone()}</strong>" — "{o.description.clone()}</p> }.into_any(),
+                    Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                })}
+            </Transition>
+            <Transition fallback=|| view! { <Loading what="accounts"/> }>
+                {move || places.get().map(|p| match p {
+                    Ok(p) if p.is_empty() => view! { <Empty title="No accounts">"Add [[aws.accounts]] to the settings file."</Empty> }.into_any(),
+                    Ok(p) => view! {
+                        <table class="table" data-testid="cloud-accounts">
+                            <thead><tr><th>"Account"</th><th>"Name"</th><th>"Region"</th></tr></thead>
+                            <tbody>
+                                {p.into_iter().map(|k| view! {
+                                    <tr><td class="mono">{k.at.account_id.as_str().to_owned()}</td><td>{k.account_name}</td><td class="mono">{k.at.region.as_str().to_owned()}</td></tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any(),
+                    Err(e) => view! { <ErrorBox error=e/> }.into_any(),
+                })}
+            </Transition>
+            <div class="form-actions">
+                <button class="btn btn-primary" type="button" data-testid="test-access" disabled=move || running.get()
+                    on:click=move |_| { test.dispatch(()); }>
+                    {move || if running.get() { "Testing access…" } else { "Test access" }}
+                </button>
+                <span class="muted">" Tries each read in each account and region. Writes are not tried: they would act."</span>
+            </div>
+            {move || error.get().map(|e| view! { <ErrorBox error=e/> })}
+            {move || report.get().map(|r| {
+                let missing = r.iter().filter(|l| !l.ok).count();
+                view! {
+                    <p role="status" data-testid="access-summary">
+                        {if missing == 0 { format!("All {} checks passed.", r.len()) } else { format!("{missing} of {} checks failed: see what is missing below.", r.len()) }}
+                    </p>
+                    <table class="table" data-testid="access-report">
+                        <thead><tr><th>"Account"</th><th>"Region"</th><th>"Action"</th><th>"Result"</th><th>"Detail"</th></tr></thead>
+                        <tbody>
+                            {r.into_iter().map(|l| view! {
+                                <tr>
+                                    <td>{format!("{} ({})", l.account_name, l.account_id)}</td>
+                                    <td class="mono">{l.region}</td>
+                                    <td class="mono">{l.action}</td>
+                                    <td>{if l.ok { view! { <Badge status="ready" label="ok"/> }.into_any() } else { view! { <Badge status="blocked" label="missing"/> }.into_any() }}</td>
+                                    <td>{l.detail}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }
+            })}
         </section>
     }
 }

@@ -37,6 +37,12 @@ fn SliceCard(slice: EstateSlice) -> impl IntoView {
                 <dt>"DRS source servers"</dt><dd>{sources}</dd>
                 <dt>"Standbys"</dt><dd>{standbys}</dd>
             </dl>
+            {(!slice.unreachable.is_empty()).then(|| view! {
+                <div class="alert alert-warning" role="status" data-testid="slice-unreachable">
+                    <p><strong>"Not everything could be read here; the counts leave it out."</strong></p>
+                    <ul>{slice.unreachable.iter().map(|u| view! { <li>{u.clone()}</li> }).collect_view()}</ul>
+                </div>
+            })}
             {(!slice.source_servers_by_state.is_empty()).then(|| view! {
                 <p class="card-sub">"Replication"</p>
                 <div class="badges">

@@ -1,4 +1,5 @@
-//! `/users` and `/tokens`: local users and API tokens, for admins.
+//! `/users`, `/tokens` and `/cloud/access-check`: local users, API tokens and the cloud access check, for
+//! admins.
 
 use super::Who;
 use super::error::{ApiError, ApiJson, ApiPath};
@@ -20,6 +21,7 @@ pub fn routes() -> Routes {
         .get("/tokens", admin, list_tokens)
         .post("/tokens", admin, create_token)
         .delete("/tokens/{id}", admin, revoke_token)
+        .post("/cloud/access-check", admin, check_cloud_access)
 }
 
 #[derive(Serialize)]
@@ -51,6 +53,19 @@ async fn update_user(
 #[derive(Serialize)]
 struct TokenList {
     tokens: Vec<ApiTokenView>,
+}
+
+#[derive(Serialize)]
+struct AccessReport {
+    /// Whether every check passed.
+    ok: bool,
+    checks: Vec<domain::estate::AccessCheck>,
+}
+
+/// "Test access": every read Roundtrip needs, in every account and region, with what is missing.
+async fn check_cloud_access(State(s): State<Services>) -> Result<Json<AccessReport>, ApiError> {
+    let checks = s.check_cloud_access().await;
+    Ok(Json(AccessReport { ok: checks.iter().all(|c| c.ok), checks }))
 }
 
 async fn list_tokens(State(s): State<Services>) -> Result<Json<TokenList>, ApiError> {

@@ -205,6 +205,10 @@ pub fn spec() -> Value {
                 "post": { "summary": "Change your own password (required after a one-time password)", "requestBody": body("PasswordChange"),
                     "responses": with(json!({ "200": ok("the user", "User") }), error_responses(&[400, 401, 403])) }
             },
+            "/api/v1/cloud/access-check": {
+                "post": { "summary": "Test access: try every read Roundtrip needs in every account and region, and name what is missing",
+                    "responses": with(json!({ "200": { "description": "{\"ok\": bool, \"checks\": [{account_id, account_name, region, action, ok, detail}]}" } }), error_responses(&[401, 403])) }
+            },
             "/api/v1/users": {
                 "get": { "summary": "List users", "responses": with(json!({ "200": { "description": "{\"users\":[User]}" } }), error_responses(&[401, 403])) },
                 "post": { "summary": "Create a user with a one-time password", "requestBody": body("NewUser"),

@@ -254,3 +254,102 @@ async fn two_servers_on_one_dynamodb_hand_a_killed_servers_execution_over_withou
     assert_eq!(jobs.len(), servers, "every server launched: {jobs:?}");
     assert!(jobs.values().all(|n| *n == 1), "a server launched twice: {jobs:?}");
 }
+
+#[tokio::test]
+async fn the_production_binary_discovers_two_accounts_in_two_regions_on_moto_and_keeps_its_state_in_dynamodb() {
+    let moto = std::env::var("ROUNDTRIP_MOTO_ENDPOINT")
+        .expect("ROUNDTRIP_MOTO_ENDPOINT is not set: run scripts/test.sh, which starts moto on 127.0.0.1");
+    // EC2 on moto in two accounts (the only test that uses these account ids on moto). moto has no DRS:
+    // the overview reports DRS unreachable in each slice and still counts the instances.
+    let settings = aws::AwsSettings {
+        accounts: ["111111111111", "222222222222"]
+            .iter()
+            .map(|a| aws::AwsAccount {
+                account_id: domain::ids::AccountId::parse(a).unwrap(),
+                name: (*a).into(),
+                role_arn: Some(format!("arn:aws:iam::{a}:role/RoundtripAccess")),
+                external_id: None,
+                regions: vec![
+                    domain::ids::Region::parse("us-east-1").unwrap(),
+                    domain::ids::Region::parse("us-west-2").unwrap(),
+                ],
+            })
+            .collect(),
+        endpoint_url: Some(moto.clone()),
+        ..aws::AwsSettings::default()
+    };
+    let creds = aws::aws_credential_types::Credentials::new("testing", "testing", None, None, "test");
+    let clients = aws::Clients::with_credentials(settings, Some(creds)).await.unwrap();
+    for (account, region, n) in [("111111111111", "us-east-1", 3), ("222222222222", "us-west-2", 2)] {
+        let c = clients
+            .get(&domain::ids::AccountId::parse(account).unwrap(), &domain::ids::Region::parse(region).unwrap())
+            .await
+            .unwrap();
+        c.ec2
+            .run_instances()
+            .image_id("ami-12345678")
+            .instance_type(aws::aws_sdk_ec2::types::InstanceType::T3Micro)
+            .min_count(n)
+            .max_count(n)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let (sim_port, port) = (free_port(), free_port());
+    let table = format!("roundtrip-discovery-{}", std::process::id());
+    let extra: Vec<(String, String)> = [
+        ("ROUNDTRIP_AWS_ENDPOINT_URL", moto.clone()),
+        ("ROUNDTRIP_STORE", "dynamodb".to_owned()),
+        ("ROUNDTRIP_AWS_DYNAMODB_TABLE", table.clone()),
+        ("ROUNDTRIP_AWS_HOME_REGION", "us-east-1".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let init = Command::new(env!("CARGO_BIN_EXE_roundtrip"))
+        .args(["aws", "init"])
+        .envs(aws_env(sim_port))
+        .envs(extra.iter().cloned())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(init.success());
+    let mut server = serve_aws(sim_port, &dir.path().join("one"), port, &extra);
+    let admin = Client::connect(port).await;
+    let estate = admin.get("/api/v1/estate").await;
+    let instances = |account: &str, region: &str| {
+        estate["slices"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{estate}"))
+            .iter()
+            .find(|s| s["account_id"] == account && s["region"] == region)
+            .map_or(0, |s| s["instances"].as_u64().unwrap())
+    };
+    assert!(instances("111111111111", "us-east-1") >= 3, "{estate}");
+    assert!(instances("222222222222", "us-west-2") >= 2, "{estate}");
+    assert_eq!(instances("111111111111", "us-west-2"), 0, "regions apart on moto: {estate}");
+    let slices = estate["slices"].as_array().unwrap();
+    assert_eq!(slices.len(), 4, "two accounts × two regions: {estate}");
+    assert!(slices.iter().all(|s| s["unreachable"].to_string().contains("DRS")), "moto has no DRS: {estate}");
+
+    // Its state is in DynamoDB: a group made here is there after a restart on an empty data folder.
+    admin
+        .post(
+            "/api/v1/protection-groups",
+            &json!({
+                "name": "Kept in DynamoDB",
+                "primary": { "account_id": "111111111111", "region": "us-east-1" },
+                "dr": { "account_id": "222222222222", "region": "us-west-2" },
+                "selection": { "kind": "tags", "tags": { "app": "billing" } }
+            }),
+        )
+        .await;
+    server.0.kill().unwrap();
+    server.0.wait().unwrap();
+    let _again = serve_aws(sim_port, &dir.path().join("two"), port, &extra);
+    let admin = Client::connect(port).await;
+    let groups = admin.get("/api/v1/protection-groups").await;
+    assert!(groups.to_string().contains("Kept in DynamoDB"), "{groups}");
+}

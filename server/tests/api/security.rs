@@ -639,3 +639,28 @@ async fn a_guessed_user_name_of_any_size_enters_the_audit_trail_bounded() {
     assert_eq!(entry["target"], "<not a valid user name>");
     assert!(entry.to_string().len() < 1_000);
 }
+
+#[tokio::test]
+async fn test_access_reports_every_read_in_every_account_and_region_for_admins_only() {
+    let app = spawn_app().await;
+    let (status, report) = app.post("/api/v1/cloud/access-check", &serde_json::json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let checks = report["checks"].as_array().unwrap();
+    assert!(report["ok"].as_bool().unwrap(), "the simulated estate grants every read: {report}");
+    let places: std::collections::BTreeSet<(String, String)> = checks
+        .iter()
+        .map(|c| (c["account_id"].as_str().unwrap().to_owned(), c["region"].as_str().unwrap().to_owned()))
+        .collect();
+    let (_, estate) = app.get("/api/v1/estate").await;
+    let slices: std::collections::BTreeSet<(String, String)> = estate["slices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["account_id"].as_str().unwrap().to_owned(), s["region"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(places, slices, "one set of checks per account and region of the estate");
+    assert!(checks.iter().any(|c| c["action"] == "drs:DescribeSourceServers"));
+    let operator = client_with_token(&app.token_for("olga", "operator").await);
+    let r = operator.post(app.url("/api/v1/cloud/access-check")).json(&serde_json::json!({})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
