@@ -22,8 +22,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// The clients of one account and region.
-#[derive(Clone, Debug)]
+/// The clients of one account and region. Not `Debug`: its configuration holds the credentials provider,
+/// whose External ID must never be printed.
+#[derive(Clone)]
 pub struct ClientSet {
     pub drs: aws_sdk_drs::Client,
     pub ec2: aws_sdk_ec2::Client,

@@ -170,7 +170,9 @@ fn map_source_server(s: &drs::SourceServer, at: &AccountRegion) -> Result<Source
         lag_seconds: info.and_then(|i| i.lag_duration()).and_then(parse_duration_seconds).unwrap_or(0),
         backlog_bytes: info
             .map(|i| {
-                i.replicated_disks().iter().map(|d| u64::try_from(d.backlogged_storage_bytes()).unwrap_or(0)).sum()
+                i.replicated_disks()
+                    .iter()
+                    .fold(0u64, |sum, d| sum.saturating_add(u64::try_from(d.backlogged_storage_bytes()).unwrap_or(0)))
             })
             .unwrap_or(0),
         replication_direction: if s.replication_direction().is_some_and(|d| d.as_str() == "FAILBACK") {
@@ -262,6 +264,21 @@ fn map_recovery_instance(r: &drs::RecoveryInstance) -> Result<RecoveryInstance, 
     })
 }
 
+/// The next page's token, or `None` after the last page. A token that repeats the one just used would loop
+/// for ever: that is an error, as is a list of more than [`MAX_PAGES`] pages.
+fn next_token(previous: Option<&str>, next: Option<&str>, pages: &mut usize) -> Result<Option<String>, CloudError> {
+    *pages += 1;
+    match next.filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(t) if Some(t) == previous => Err(unexpected(format!("DRS returned the page token {t:?} twice"))),
+        Some(_) if *pages >= MAX_PAGES => Err(unexpected(format!("more than {MAX_PAGES} pages"))),
+        Some(t) => Ok(Some(t.to_owned())),
+    }
+}
+
+/// Pages read at most from one list call (a million items at 1000 a page).
+const MAX_PAGES: usize = 1_000;
+
 fn ids<'a, T: 'a>(items: impl IntoIterator<Item = &'a T>, as_str: fn(&T) -> &str) -> Vec<String> {
     items.into_iter().map(|i| as_str(i).to_owned()).collect()
 }
@@ -338,21 +355,22 @@ impl Cloud for AwsCloud {
 
     async fn describe_source_servers(&self, at: &AccountRegion) -> Result<Vec<SourceServer>, CloudError> {
         let mut out = Vec::new();
-        let mut token = None;
+        let mut token: Option<String> = None;
+        let mut pages = 0;
         loop {
             let c = self.drs(at).await?;
             let page = c
                 .drs
                 .describe_source_servers()
                 .max_results(1000)
-                .set_next_token(token)
+                .set_next_token(token.clone())
                 .send()
                 .await
                 .map_err(|e| map_sdk_error("drs:DescribeSourceServers", e))?;
             for s in page.items() {
                 out.push(map_source_server(s, at)?);
             }
-            token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+            token = next_token(token.as_deref(), page.next_token(), &mut pages)?;
             if token.is_none() {
                 return Ok(out);
             }
@@ -429,6 +447,14 @@ impl Cloud for AwsCloud {
         servers: &[SourceServerId],
         is_drill: bool,
     ) -> Result<DrsJob, CloudError> {
+        // DRS takes at most 100 servers per job (`aws-drs-api.md` §4.2); its API would answer a validation
+        // error, and the port promises a quota error.
+        if servers.len() > 100 {
+            return Err(CloudError::QuotaExceeded {
+                message: format!("{} servers in one job; DRS takes at most 100", servers.len()),
+                quota: "servers per job".into(),
+            });
+        }
         let list = servers
             .iter()
             .map(|s| drs::StartRecoveryRequestSourceServer::builder().source_server_id(s.as_str()).build())
@@ -454,7 +480,8 @@ impl Cloud for AwsCloud {
             if job_ids.is_empty() { vec![None] } else { job_ids.chunks(1000).map(|c| Some(c.to_vec())).collect() };
         let mut out = Vec::new();
         for chunk in chunks {
-            let mut token = None;
+            let mut token: Option<String> = None;
+            let mut pages = 0;
             loop {
                 let c = self.drs(at).await?;
                 let page = c
@@ -466,14 +493,14 @@ impl Cloud for AwsCloud {
                             .map(|ids| drs::DescribeJobsRequestFilters::builder().set_job_ids(Some(ids)).build()),
                     )
                     .max_results(1000)
-                    .set_next_token(token)
+                    .set_next_token(token.clone())
                     .send()
                     .await
                     .map_err(|e| map_sdk_error("drs:DescribeJobs", e))?;
                 for j in page.items() {
                     out.push(map_job(j)?);
                 }
-                token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+                token = next_token(token.as_deref(), page.next_token(), &mut pages)?;
                 if token.is_none() {
                     break;
                 }
@@ -485,7 +512,8 @@ impl Cloud for AwsCloud {
 
     async fn describe_job_log_items(&self, at: &AccountRegion, job_id: &str) -> Result<Vec<JobLogItem>, CloudError> {
         let mut out = Vec::new();
-        let mut token = None;
+        let mut token: Option<String> = None;
+        let mut pages = 0;
         loop {
             let c = self.drs(at).await?;
             let page = c
@@ -493,7 +521,7 @@ impl Cloud for AwsCloud {
                 .describe_job_log_items()
                 .job_id(job_id)
                 .max_results(1000)
-                .set_next_token(token)
+                .set_next_token(token.clone())
                 .send()
                 .await
                 .map_err(|e| map_sdk_error("drs:DescribeJobLogItems", e))?;
@@ -511,7 +539,7 @@ impl Cloud for AwsCloud {
                     error: data.and_then(|d| d.raw_error()).map(|e| e.chars().take(2_000).collect()),
                 });
             }
-            token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+            token = next_token(token.as_deref(), page.next_token(), &mut pages)?;
             if token.is_none() {
                 break;
             }
@@ -532,7 +560,8 @@ impl Cloud for AwsCloud {
         };
         let mut out = Vec::new();
         for chunk in chunks {
-            let mut token = None;
+            let mut token: Option<String> = None;
+            let mut pages = 0;
             loop {
                 let c = self.drs(at).await?;
                 let page = c
@@ -542,14 +571,14 @@ impl Cloud for AwsCloud {
                         drs::DescribeRecoveryInstancesRequestFilters::builder().set_source_server_ids(Some(ids)).build()
                     }))
                     .max_results(1000)
-                    .set_next_token(token)
+                    .set_next_token(token.clone())
                     .send()
                     .await
                     .map_err(|e| map_sdk_error("drs:DescribeRecoveryInstances", e))?;
                 for r in page.items() {
                     out.push(map_recovery_instance(r)?);
                 }
-                token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+                token = next_token(token.as_deref(), page.next_token(), &mut pages)?;
                 if token.is_none() {
                     break;
                 }

@@ -2,8 +2,8 @@
 //! record key), `v` the version and `d` the JSON value.
 //!
 //! Semantics match the embedded store (the conformance suite runs against both): reads are strongly
-//! consistent, every condition is a DynamoDB condition expression on `v`, and a transaction of several
-//! writes is one `TransactWriteItems` (all or nothing). A put without a condition still returns its exact
+//! consistent, every condition is a DynamoDB condition expression on `v`, and every write — one record or
+//! several — is one `TransactWriteItems` (all or nothing, idempotent under the SDK's retries). A put without a condition still returns its exact
 //! new version: the current version is read first and the write is conditioned on it, retried if another
 //! writer came between. Records are limited by DynamoDB's 400 KB item size.
 
@@ -277,11 +277,11 @@ impl DynamoStore {
         StoreError::Conflict { table: t.into(), key: k.into(), expected: caller_expect, actual }
     }
 
-    /// One attempt: `Ok(Err(i))` when write `i`, resolved by us, met a concurrent writer.
-    async fn attempt(&self, exact: &[Exact], asked: &[Expect]) -> Result<Result<Vec<u64>, usize>, StoreError> {
-        if let [e] = exact {
-            return self.attempt_one(e, asked[0]).await.map(|r| r.map_err(|()| 0));
-        }
+    /// One attempt: `Ok(Err(()))` when only writes whose condition the store resolved itself met a
+    /// concurrent writer (try again). Every write, a single one too, goes through `TransactWriteItems`: the
+    /// SDK gives it a request token that makes its own retries idempotent, so a write that committed is
+    /// never reported as a conflict because its answer was lost and the retry met its own version.
+    async fn attempt(&self, exact: &[Exact], asked: &[Expect]) -> Result<Result<Vec<u64>, ()>, StoreError> {
         let items = exact.iter().map(|e| self.transact_item(e)).collect::<Result<Vec<_>, _>>()?;
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(Ok(exact.iter().map(Exact::outcome).collect())),
@@ -295,60 +295,23 @@ impl DynamoStore {
                         _ => None,
                     })
                     .unwrap_or_default();
-                let failed = reasons.iter().position(|r| r.as_deref() == Some("ConditionalCheckFailed"));
-                match failed {
-                    Some(i) if exact[i].resolved => Ok(Err(i)),
-                    Some(i) => Err(self.conflict(&exact[i], asked[i]).await),
-                    // Another transaction held one of the items: nothing was written; try again.
-                    None if reasons.iter().any(|r| r.as_deref() == Some("TransactionConflict")) => Ok(Err(0)),
-                    None => Err(unavailable("TransactWriteItems", err)),
+                let failed: Vec<usize> = reasons
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.as_deref() == Some("ConditionalCheckFailed"))
+                    .map(|(i, _)| i)
+                    .collect();
+                // A condition the caller set decides: that is a conflict, whatever else happened.
+                if let Some(&i) = failed.iter().find(|&&i| !exact[i].resolved) {
+                    return Err(self.conflict(&exact[i], asked[i]).await);
                 }
+                if !failed.is_empty() || reasons.iter().any(|r| r.as_deref() == Some("TransactionConflict")) {
+                    // Only our own reads were stale, or another transaction held an item: nothing was
+                    // written; try again.
+                    return Ok(Err(()));
+                }
+                Err(unavailable("TransactWriteItems", err))
             }
-        }
-    }
-
-    async fn attempt_one(&self, e: &Exact, asked: Expect) -> Result<Result<Vec<u64>, ()>, StoreError> {
-        let (table, k) = e.op.target();
-        let failed_condition = |code: Option<&str>| code == Some("ConditionalCheckFailedException");
-        let result = match &e.op {
-            WriteOp::Put { value, .. } => {
-                let u = self.update_of(e, table, k, value)?;
-                self.client
-                    .update_item()
-                    .table_name(&self.table)
-                    .set_key(Some(u.key))
-                    .update_expression(u.update_expression)
-                    .set_condition_expression(u.condition_expression)
-                    .set_expression_attribute_names(u.expression_attribute_names)
-                    .set_expression_attribute_values(u.expression_attribute_values)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|err| (failed_condition(err.code()), unavailable("UpdateItem", err)))
-            }
-            WriteOp::Delete { .. } | WriteOp::Check { .. } => {
-                // A single delete or check goes through the transaction API as well: one code path.
-                let item = self.transact_item(e)?;
-                self.client
-                    .transact_write_items()
-                    .transact_items(item)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|err| {
-                        let cond = err.as_service_error().is_some_and(|s| {
-                            matches!(s, aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c)
-                                if c.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed")))
-                        });
-                        (cond, unavailable("TransactWriteItems", err))
-                    })
-            }
-        };
-        match result {
-            Ok(()) => Ok(Ok(vec![e.outcome()])),
-            Err((true, _)) if e.resolved => Ok(Err(())),
-            Err((true, _)) => Err(self.conflict(e, asked).await),
-            Err((false, err)) => Err(err),
         }
     }
 }
@@ -426,9 +389,8 @@ impl Store for DynamoStore {
             .collect();
         for _ in 0..ATTEMPTS {
             let exact = self.exact(&ops).await?;
-            match self.attempt(&exact, &asked).await? {
-                Ok(versions) => return Ok(versions),
-                Err(_) => continue,
+            if let Ok(versions) = self.attempt(&exact, &asked).await? {
+                return Ok(versions);
             }
         }
         Err(StoreError::Unavailable(format!("the transaction met concurrent writers {ATTEMPTS} times; try again")))

@@ -40,6 +40,23 @@ const THROTTLING: &[&str] = &[
     "SlowDown",
 ];
 
+/// Codes that mean the caller is not allowed, or its credentials are not (expired, unknown, badly signed).
+const CREDENTIALS: &[&str] = &[
+    "UnauthorizedOperation",
+    "AuthFailure",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "RequestExpired",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "SignatureDoesNotMatch",
+    "InvalidSignatureException",
+    "MissingAuthenticationToken",
+];
+
+/// The longest retry-after hint honoured.
+const MAX_RETRY_AFTER_MS: u64 = 300_000;
+
 /// The missing permission in an access-denied message ("… is not authorized to perform: drs:StartRecovery
 /// on resource …").
 pub fn missing_action(message: &str) -> Option<&str> {
@@ -54,18 +71,14 @@ impl Failure {
         let code = self.code.as_deref().unwrap_or("");
         let message = self.message.clone().unwrap_or_else(|| code.to_owned());
         let body_str = |k: &str| self.body.as_ref().and_then(|b| b.get(k)).and_then(|v| v.as_str()).map(str::to_owned);
-        if THROTTLING.contains(&code) || (self.status == Some(429) && code.is_empty()) {
+        if THROTTLING.contains(&code) || self.status == Some(429) {
             return CloudError::Throttled { retry_after_ms: self.retry_after_ms.unwrap_or(1_000) };
         }
         if code == "ServiceQuotaExceededException" || self.status == Some(402) {
             let quota = body_str("quotaCode").unwrap_or_else(|| "unknown".into());
             return CloudError::QuotaExceeded { message, quota };
         }
-        if code.contains("AccessDenied")
-            || code == "UnauthorizedOperation"
-            || code == "AuthFailure"
-            || self.status == Some(403)
-        {
+        if code.contains("AccessDenied") || CREDENTIALS.contains(&code) || self.status == Some(403) {
             let action = missing_action(&message).map_or_else(|| self.action.clone(), str::to_owned);
             return CloudError::AccessDenied { message: format!("missing permission {action}: {message}") };
         }
@@ -128,9 +141,15 @@ impl Failure {
 
 fn retry_after_ms(r: &HttpResponse) -> Option<u64> {
     let h = r.headers();
-    h.get("x-amz-retry-after").and_then(|v| v.trim().parse::<u64>().ok()).or_else(|| {
-        h.get("retry-after").and_then(|v| v.trim().parse::<f64>().ok()).map(|s| (s.max(0.0) * 1000.0) as u64)
-    })
+    h.get("x-amz-retry-after")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .or_else(|| {
+            h.get("retry-after")
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|s| s.is_finite())
+                .map(|s| (s.clamp(0.0, 300.0) * 1000.0) as u64)
+        })
+        .map(|ms| ms.min(MAX_RETRY_AFTER_MS))
 }
 
 /// Maps an SDK error of the call `action` (`service:Operation`).
@@ -151,12 +170,18 @@ where
         // Credentials are resolved before the call is sent: a refused AssumeRole arrives here, not as the
         // service's own error.
         let text = DisplayErrorContext(&err).to_string();
-        let refused = ["AccessDenied", "not authorized", "is not authorized"].iter().any(|w| text.contains(w));
-        if refused && (text.contains("AssumeRole") || text.contains("credentials") || text.contains("Credentials")) {
+        let refused = ["AccessDenied", "not authorized"].iter().any(|w| text.contains(w));
+        if refused && text.contains("AssumeRole") {
             return CloudError::AccessDenied {
                 message: format!(
                     "missing permission sts:AssumeRole (or the role's trust policy refuses Roundtrip or its External ID), needed for {action}: {text}"
                 ),
+            };
+        }
+        // No usable credentials at all (none in the chain, expired, unknown key): nothing to retry.
+        if text.to_ascii_lowercase().contains("credential") || CREDENTIALS.iter().any(|c| text.contains(c)) {
+            return CloudError::AccessDenied {
+                message: format!("no usable credentials for {action} (check the base credentials and roles): {text}"),
             };
         }
     }
@@ -197,6 +222,8 @@ mod tests {
             (f(402, "ServiceQuotaExceededException", json!({"quotaCode": "L-1"})), "QuotaExceeded"),
             (f(403, "AccessDeniedException", json!({})), "AccessDenied"),
             (f(403, "UnauthorizedOperation", json!({})), "AccessDenied"),
+            (f(400, "ExpiredToken", json!({})), "AccessDenied"),
+            (f(429, "SomethingNew", json!({})), "Throttled"),
             (f(409, "ConflictException", json!({"resourceId": "s-1"})), "Conflict"),
             (f(400, "IncorrectInstanceState", json!({})), "Conflict"),
             (f(404, "ResourceNotFoundException", json!({})), "NotFound"),

@@ -12,6 +12,8 @@ pub enum Principal {
     Orchestrator,
     /// The role Roundtrip assumes in each source and DR account.
     AccountRole,
+    /// Whoever runs `roundtrip aws init` once (never the running server).
+    Setup,
 }
 
 /// One action and why Roundtrip calls it.
@@ -26,18 +28,20 @@ const fn p(action: &'static str, principal: Principal, why: &'static str) -> Per
     Permission { action, principal, why }
 }
 
-use Principal::{AccountRole as A, Orchestrator as O};
+use Principal::{AccountRole as A, Orchestrator as O, Setup as S};
 
 /// Every AWS action the adapters call.
 pub const PERMISSIONS: &[Permission] = &[
     p("sts:AssumeRole", O, "reach each source and DR account through its role, with the External ID"),
     p("dynamodb:GetItem", O, "read one record of the store"),
     p("dynamodb:Query", O, "list records of the store by key prefix"),
-    p("dynamodb:PutItem", O, "write one record with a version condition"),
-    p("dynamodb:DeleteItem", O, "delete one record with a version condition"),
+    p("dynamodb:UpdateItem", O, "write a record with a version condition (inside TransactWriteItems)"),
+    p("dynamodb:DeleteItem", O, "delete a record with a version condition (inside TransactWriteItems)"),
     p("dynamodb:ConditionCheckItem", O, "guard a transaction on a record it does not write"),
-    p("dynamodb:TransactWriteItems", O, "write several records all or nothing"),
+    p("dynamodb:TransactWriteItems", O, "write records all or nothing, retried safely with its request token"),
     p("dynamodb:DescribeTable", O, "check the store's table at start"),
+    p("dynamodb:CreateTable", S, "`roundtrip aws init`: create the store's table"),
+    p("dynamodb:UpdateContinuousBackups", S, "`roundtrip aws init`: turn on point-in-time recovery"),
     p("ec2:DescribeInstances", A, "find source instances, standbys and originals by tag and name"),
     p("ec2:DescribeSubnets", A, "check that each standby keeps its source's subnet and IP range"),
     p("ec2:DescribeVolumes", A, "volume sizes, and the volumes a launch swapped out of a standby"),
@@ -101,8 +105,10 @@ pub const DRS_DEPENDENT_ACTIONS: &[&str] = &[
     "iam:PassRole",
 ];
 
-/// The orchestration role's policy: the store table and its indexes, and assuming the account roles.
-pub fn orchestrator_policy(table_arn: &str, role_arns: &[String]) -> Value {
+/// The orchestration role's policy: the store table and its indexes, and assuming the account roles. When
+/// an account is reached without a role (`own_account_too`: the account Roundtrip runs in), the account
+/// role's statements are added, since the orchestration role then makes those calls itself.
+pub fn orchestrator_policy(table_arn: &str, role_arns: &[String], own_account_too: bool) -> Value {
     let store: Vec<&str> =
         actions(Principal::Orchestrator).into_iter().filter(|a| a.starts_with("dynamodb:")).collect();
     let roles: Vec<Value> = if role_arns.is_empty() {
@@ -110,13 +116,23 @@ pub fn orchestrator_policy(table_arn: &str, role_arns: &[String]) -> Value {
     } else {
         role_arns.iter().map(|r| json!(r)).collect()
     };
+    let mut statements = vec![
+        json!({"Sid": "RoundtripStore", "Effect": "Allow", "Action": store,
+               "Resource": [table_arn, format!("{table_arn}/index/*")]}),
+        json!({"Sid": "RoundtripAssumeAccountRoles", "Effect": "Allow", "Action": ["sts:AssumeRole"], "Resource": roles}),
+    ];
+    if own_account_too {
+        statements.extend(account_role_policy()["Statement"].as_array().cloned().unwrap_or_default());
+    }
+    json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+/// The policy of whoever runs `roundtrip aws init`.
+pub fn setup_policy(table_arn: &str) -> Value {
     json!({
         "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": "RoundtripStore", "Effect": "Allow", "Action": store,
-             "Resource": [table_arn, format!("{table_arn}/index/*")]},
-            {"Sid": "RoundtripAssumeAccountRoles", "Effect": "Allow", "Action": ["sts:AssumeRole"], "Resource": roles},
-        ]
+        "Statement": [{"Sid": "RoundtripCreateStore", "Effect": "Allow", "Action": actions(Principal::Setup),
+                       "Resource": table_arn}]
     })
 }
 
@@ -133,7 +149,9 @@ pub fn account_role_policy() -> Value {
             {"Sid": "RoundtripRead", "Effect": "Allow", "Action": reads, "Resource": "*"},
             {"Sid": "RoundtripRecover", "Effect": "Allow", "Action": writes, "Resource": "*"},
             {"Sid": "RoundtripDrsOnBehalf", "Effect": "Allow", "Action": DRS_DEPENDENT_ACTIONS, "Resource": "*"},
-            // Only standbys: Roundtrip terminates nothing else, and only on an admin's typed confirmation.
+            // Only standbys: Roundtrip terminates nothing else, and only on an admin's typed confirmation. The
+            // tag condition guards against a mistaken termination, not a compromised server: the same role
+            // may tag an instance AWSDRS (originals, before failback).
             {"Sid": "RoundtripTerminateStandbysOnly", "Effect": "Allow", "Action": ["ec2:TerminateInstances"],
              "Resource": "*",
              "Condition": {"StringEquals": {"aws:ResourceTag/AWSDRS": "AllowLaunchingIntoThisInstance"}}},
@@ -191,12 +209,45 @@ mod tests {
             .map(str::trim)
             .filter_map(|l| l.strip_prefix("- ").or_else(|| l.strip_prefix("Action: ")))
             .filter(|a| a.contains(':') && !a.contains(' ') && !a.contains('{'))
+            // The trust policy's action, not a grant.
+            .filter(|a| *a != "sts:AssumeRole")
             .collect();
         in_template.sort_unstable();
         let mut generated: Vec<&str> = actions(Principal::AccountRole);
         generated.extend(DRS_DEPENDENT_ACTIONS);
         generated.sort_unstable();
         assert_eq!(in_template, generated, "deploy/roundtrip.cfn.yaml drifted from the action table");
+    }
+
+    #[test]
+    fn the_store_calls_exactly_the_dynamodb_actions_listed() {
+        // SDK call → the IAM actions it needs (a transaction needs each action it contains).
+        let calls = [
+            (".get_item()", &["dynamodb:GetItem"][..]),
+            (".query()", &["dynamodb:Query"]),
+            (".transact_write_items()", &["dynamodb:TransactWriteItems"]),
+            ("Update::builder()", &["dynamodb:UpdateItem"]),
+            ("Delete::builder()", &["dynamodb:DeleteItem"]),
+            ("ConditionCheck::builder()", &["dynamodb:ConditionCheckItem"]),
+            (".describe_table()", &["dynamodb:DescribeTable"]),
+            (".create_table()", &["dynamodb:CreateTable"]),
+            (".update_continuous_backups()", &["dynamodb:UpdateContinuousBackups"]),
+            (".put_item()", &["dynamodb:PutItem"]),
+            (".delete_item()", &["dynamodb:DeleteItem"]),
+            (".update_item()", &["dynamodb:UpdateItem"]),
+            (".scan()", &["dynamodb:Scan"]),
+            (".batch_write_item()", &["dynamodb:BatchWriteItem"]),
+            (".batch_get_item()", &["dynamodb:BatchGetItem"]),
+        ];
+        let source = include_str!("dynamo.rs");
+        let mut used: Vec<&str> =
+            calls.iter().filter(|(call, _)| source.contains(call)).flat_map(|(_, a)| a.iter().copied()).collect();
+        used.sort_unstable();
+        used.dedup();
+        let mut listed: Vec<&str> =
+            PERMISSIONS.iter().map(|p| p.action).filter(|a| a.starts_with("dynamodb:")).collect();
+        listed.sort_unstable();
+        assert_eq!(used, listed);
     }
 
     #[test]

@@ -137,6 +137,9 @@ enum SimCommand {
         /// The account that requests signed with keys not issued by this server's AssumeRole act as.
         #[arg(long, default_value = "999999999999")]
         default_account: String,
+        /// Refuse any AssumeRole that does not carry this External ID.
+        #[arg(long)]
+        external_id: Option<String>,
     },
 }
 
@@ -156,9 +159,9 @@ fn main() -> std::process::ExitCode {
         Some(Command::Sim { command: SimCommand::Generate { servers, seed, problems, out } }) => {
             generate(servers, seed, problems, out)
         }
-        Some(Command::Sim { command: SimCommand::Serve { listen, data_dir, scenario, speed, default_account } }) => {
-            sim_serve(listen, data_dir, scenario, speed, &default_account)
-        }
+        Some(Command::Sim {
+            command: SimCommand::Serve { listen, data_dir, scenario, speed, default_account, external_id },
+        }) => sim_serve(listen, data_dir, scenario, speed, &default_account, external_id),
         Some(Command::Aws { command }) => aws_command(command),
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Audit { command: AuditCommand::Verify { config, data_dir, json } }) => {
@@ -197,6 +200,7 @@ fn sim_serve(
     scenario: Option<PathBuf>,
     speed: Option<f64>,
     default_account: &str,
+    external_id: Option<String>,
 ) -> anyhow::Result<()> {
     anyhow::ensure!(listen.ip().is_loopback(), "sim serve listens on loopback only (it checks no signatures)");
     let default_account = domain::ids::AccountId::parse(default_account).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -215,7 +219,7 @@ fn sim_serve(
         std::fs::create_dir_all(&data_dir)?;
         let simulator =
             std::sync::Arc::new(sim::Simulator::open(&data_dir, || server::load_scenario(&settings), speed)?);
-        let wire = sim::wire::Wire::new(simulator.clone(), default_account);
+        let wire = sim::wire::Wire::with_external_id(simulator.clone(), default_account, external_id);
         tracing::info!(address = %format!("http://{}", listener.local_addr()?), "the simulated estate is serving the AWS protocols");
         axum::serve(listener, sim::wire::router(wire)).with_graceful_shutdown(shutdown_signal()).await?;
         simulator.save()?;
@@ -244,8 +248,10 @@ fn aws_command(command: AwsCommand) -> anyhow::Result<()> {
             let table_arn = format!("arn:aws:dynamodb:{region}:*:table/{}", settings.aws.dynamodb_table);
             let roles: Vec<String> = settings.aws.accounts.iter().filter_map(|a| a.role_arn.clone()).collect();
             let external_id = external_id.unwrap_or_else(|| "<the External ID of each account>".into());
+            let own_account_too = settings.aws.accounts.iter().any(|a| a.role_arn.is_none());
             let doc = serde_json::json!({
-                "orchestrator_role_policy": aws::iam::orchestrator_policy(&table_arn, &roles),
+                "orchestrator_role_policy": aws::iam::orchestrator_policy(&table_arn, &roles, own_account_too),
+                "setup_policy": aws::iam::setup_policy(&table_arn),
                 "account_role_policy": aws::iam::account_role_policy(),
                 "account_role_trust_policy": aws::iam::account_role_trust_policy(&orchestrator_role_arn, &external_id),
             });

@@ -269,10 +269,17 @@ impl Settings {
                     )
                 }
                 "AWS_ACCOUNTS" => {
-                    s.aws.accounts = serde_json::from_str(&value).map_err(|e| {
-                        bad(&format!(
-                            "expected a JSON list of {{account_id, name, role_arn, external_id, regions}}: {e}"
-                        ))
+                    // The value holds External IDs: the error says where it is wrong, never what it holds.
+                    s.aws.accounts = serde_json::from_str(&value).map_err(|e| SettingsError::Env {
+                        name: name.clone(),
+                        value: "(not shown: it holds secrets)".into(),
+                        reason: format!(
+                            "expected a JSON list of {{account_id, name, role_arn, external_id, regions}} \
+                             ({:?} error at line {}, column {})",
+                            e.classify(),
+                            e.line(),
+                            e.column()
+                        ),
                     })?
                 }
                 "AWS_MAX_ATTEMPTS" => s.aws.max_attempts = value.parse().map_err(|_| bad("expected a whole number"))?,
@@ -337,6 +344,9 @@ mod tests {
         assert_eq!(s.aws.accounts[0].regions.len(), 2);
         assert_eq!(s.aws.endpoint_url.as_deref(), Some("http://127.0.0.1:4580"));
         assert!(!format!("{s:?}").contains("s3cr3t-id"), "the External ID is never printed");
+        let bad = r#"[{"account_id": "111122223333", "name": "x", "external_id": 12345678, "regions": []}]"#;
+        let err = Settings::load(None, [("ROUNDTRIP_AWS_ACCOUNTS".to_owned(), bad.to_owned())]).unwrap_err();
+        assert!(!err.to_string().contains("12345678"), "a malformed account list is not repeated: {err}");
         let err = Settings::load(None, [("ROUNDTRIP_CLOUD".to_owned(), "azure".to_owned())]).unwrap_err();
         assert!(err.to_string().contains("simulated or aws"), "{err}");
     }

@@ -33,8 +33,20 @@ use std::sync::{Arc, Mutex};
 pub struct Wire {
     sim: Arc<Simulator>,
     default_account: AccountId,
-    calls: Mutex<Vec<WireCall>>,
+    /// The External ID every `AssumeRole` must carry, when set.
+    external_id: Option<String>,
+    calls: Mutex<Calls>,
 }
+
+/// The last [`MAX_CALLS`] calls, and every action ever received.
+#[derive(Default)]
+struct Calls {
+    recent: std::collections::VecDeque<WireCall>,
+    actions: BTreeSet<String>,
+}
+
+/// Calls kept for inspection (a long-running `sim serve` must not grow without bound).
+const MAX_CALLS: usize = 100_000;
 
 /// One call received.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,25 +61,35 @@ pub struct WireCall {
 impl Wire {
     /// A wire front end for `sim`; unsigned or unknown keys act as `default_account`.
     pub fn new(sim: Arc<Simulator>, default_account: AccountId) -> Arc<Self> {
-        Arc::new(Self { sim, default_account, calls: Mutex::new(Vec::new()) })
+        Self::with_external_id(sim, default_account, None)
     }
 
-    /// Every call received so far.
+    /// As [`Wire::new`], refusing any `AssumeRole` whose External ID is not `external_id`.
+    pub fn with_external_id(sim: Arc<Simulator>, default_account: AccountId, external_id: Option<String>) -> Arc<Self> {
+        Arc::new(Self { sim, default_account, external_id, calls: Mutex::new(Calls::default()) })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Calls> {
+        self.calls.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The calls received (the last 100,000).
     pub fn calls(&self) -> Vec<WireCall> {
-        self.calls.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.lock().recent.iter().cloned().collect()
     }
 
-    /// The distinct actions received so far.
+    /// The distinct actions received since the start.
     pub fn actions(&self) -> BTreeSet<String> {
-        self.calls().into_iter().map(|c| c.action).collect()
+        self.lock().actions.clone()
     }
 
     fn record(&self, action: String, account: &AccountId, session: Option<String>) {
-        self.calls.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(WireCall {
-            action,
-            account: account.clone(),
-            session,
-        });
+        let mut c = self.lock();
+        c.actions.insert(action.clone());
+        if c.recent.len() >= MAX_CALLS {
+            c.recent.pop_front();
+        }
+        c.recent.push_back(WireCall { action, account: account.clone(), session });
     }
 }
 
@@ -134,7 +156,7 @@ async fn handle(State(wire): State<Arc<Wire>>, headers: HeaderMap, uri: axum::ht
             wire.record(format!("{service}:{action}"), &account, session);
             let result = match service.as_str() {
                 "ec2" => ec2(&wire.sim, &at, &action, &form).await,
-                "sts" => sts(&wire.sim, &account, &action, &form).await,
+                "sts" => sts(&wire, &account, &action, &form).await,
                 _ => iam(&wire.sim, &at, &action, &form).await,
             };
             match result {
@@ -427,10 +449,14 @@ async fn drs(sim: &Simulator, at: &AccountRegion, op: &str, input: &Value) -> Re
 
 const EC2_NS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
 
+/// Text as XML character data: markup escaped, and characters XML 1.0 cannot carry dropped (a tag value
+/// written through `CreateTags` is untrusted and must never make a later answer unreadable).
 fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
+            '\u{FFFE}' | '\u{FFFF}' => {}
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
@@ -743,12 +769,8 @@ fn query_response(op: &str, ns: &str, result: &str) -> String {
     )
 }
 
-async fn sts(
-    sim: &Simulator,
-    caller: &AccountId,
-    action: &str,
-    form: &[(String, String)],
-) -> Result<String, CloudError> {
+async fn sts(wire: &Wire, caller: &AccountId, action: &str, form: &[(String, String)]) -> Result<String, CloudError> {
+    let sim = &wire.sim;
     let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     match action {
         "AssumeRole" => {
@@ -761,7 +783,8 @@ async fn sts(
                 .and_then(|a| AccountId::parse(a).ok())
                 .ok_or_else(|| CloudError::Validation { message: format!("{role:?} is not a role ARN") })?;
             let known = sim.list_account_regions().await?.iter().any(|k| k.at.account_id == account);
-            if !known {
+            let external_id_ok = wire.external_id.as_ref().is_none_or(|x| get("ExternalId").as_ref() == Some(x));
+            if !known || !external_id_ok {
                 return Err(CloudError::AccessDenied {
                     message: format!("User is not authorized to perform: sts:AssumeRole on resource: {role}"),
                 });

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 const PRIMARY: &str = "111111111111";
 const DR: &str = "222222222222";
+const EXTERNAL_ID: &str = "roundtrip-test";
 
 struct Estate {
     sim: Arc<Simulator>,
@@ -36,7 +37,7 @@ fn at(account: &str, region: &str) -> AccountRegion {
 async fn estate(servers: usize, max_attempts: u32) -> Estate {
     let clock = Arc::new(SimClock::manual(1_800_000_000_000));
     let sim = Arc::new(Simulator::new(generate(GenerateOptions { servers, seed: 11, problems: false }), clock.clone()));
-    let wire = Wire::new(sim.clone(), AccountId::parse("999999999999").unwrap());
+    let wire = Wire::with_external_id(sim.clone(), AccountId::parse("999999999999").unwrap(), Some(EXTERNAL_ID.into()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(axum::serve(listener, sim::wire::router(wire.clone())).into_future());
@@ -45,11 +46,11 @@ async fn estate(servers: usize, max_attempts: u32) -> Estate {
         account_id: AccountId::parse(id).unwrap(),
         name: name.into(),
         role_arn: Some(format!("arn:aws:iam::{id}:role/RoundtripAccess")),
-        external_id: Some("roundtrip-test".into()),
+        external_id: Some(if id == "333333333333" { "a-wrong-external-id".into() } else { EXTERNAL_ID.into() }),
         regions: regions.clone(),
     };
     let settings = AwsSettings {
-        // The third account is configured but not in the estate: its AssumeRole is refused.
+        // The third account is configured with the wrong External ID: its AssumeRole is refused.
         accounts: vec![account(PRIMARY, "production"), account(DR, "recovery"), account("333333333333", "stranger")],
         endpoint_url: Some(format!("http://{addr}")),
         max_attempts,

@@ -24,6 +24,7 @@ fn sim_serve(data: &Path, port: u16) -> Process {
     Process(
         Command::new(env!("CARGO_BIN_EXE_roundtrip"))
             .args(["sim", "serve", "--listen", &format!("127.0.0.1:{port}"), "--speed", "600"])
+            .args(["--external-id", "binary-test-external-id"])
             .arg("--data-dir")
             .arg(data)
             .env("RUST_LOG", "warn")
