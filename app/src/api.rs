@@ -180,6 +180,29 @@ pub async fn test_cloud_access() -> Result<Vec<domain::estate::AccessCheck>, Con
     Ok(services()?.check_cloud_access().await)
 }
 
+/// The accounts Roundtrip reaches (admins).
+#[server(prefix = "/console", endpoint = "list_cloud_accounts", input = leptos::server_fn::codec::Json)]
+pub async fn list_cloud_accounts() -> Result<Vec<domain::estate::CloudAccount>, ConsoleError> {
+    require(domain::auth::Permission::Administer)?;
+    Ok(services()?.list_cloud_accounts().await?)
+}
+
+/// Registers or changes an account (admins).
+#[server(prefix = "/console", endpoint = "save_cloud_account", input = leptos::server_fn::codec::Json)]
+pub async fn save_cloud_account(
+    input: domain::estate::CloudAccountInput,
+) -> Result<domain::estate::CloudAccount, ConsoleError> {
+    let who = require(domain::auth::Permission::Administer)?;
+    Ok(services()?.save_cloud_account(&who, &input).await?)
+}
+
+/// Removes an account registered in the console (admins).
+#[server(prefix = "/console", endpoint = "delete_cloud_account", input = leptos::server_fn::codec::Json)]
+pub async fn delete_cloud_account(account_id: String) -> Result<(), ConsoleError> {
+    let who = require(domain::auth::Permission::Administer)?;
+    Ok(services()?.delete_cloud_account(&who, &account_id).await?)
+}
+
 /// Every protection group with its pair count.
 #[server(prefix = "/console", endpoint = "list_groups", input = leptos::server_fn::codec::Json)]
 pub async fn list_groups() -> Result<Vec<GroupSummary>, ConsoleError> {

@@ -37,6 +37,8 @@ pub struct ClientSet {
 /// Builds and caches [`ClientSet`]s.
 pub struct Clients {
     settings: AwsSettings,
+    /// Accounts an admin registered in the console, beside the settings' (see [`Clients::set_registered`]).
+    registered: std::sync::RwLock<Vec<AwsAccount>>,
     base: SdkConfig,
     /// One set for every account and region (tests with mocked SDK clients).
     fixed: Option<ClientSet>,
@@ -78,13 +80,16 @@ impl Clients {
     ) -> anyhow::Result<Self> {
         let problems = settings.problems();
         anyhow::ensure!(problems.is_empty(), "the [aws] settings cannot work: {}", problems.join("; "));
-        let home = settings.home_region().ok_or_else(|| anyhow::anyhow!("no region to start from"))?;
+        let home = settings.home_region().ok_or_else(|| {
+            anyhow::anyhow!("set aws.home_region (ROUNDTRIP_AWS_HOME_REGION), or list an account with its regions")
+        })?;
         let mut base = base_config(&settings, &home).await;
         if let Some(c) = credentials {
             base = base.to_builder().credentials_provider(SharedCredentialsProvider::new(c)).build();
         }
         Ok(Self {
             settings,
+            registered: std::sync::RwLock::new(Vec::new()),
             base,
             fixed: None,
             credentials: Mutex::new(HashMap::new()),
@@ -97,6 +102,7 @@ impl Clients {
     pub fn with_client_set(settings: AwsSettings, set: ClientSet) -> Self {
         Self {
             settings,
+            registered: std::sync::RwLock::new(Vec::new()),
             base: SdkConfig::builder().build(),
             fixed: Some(set),
             credentials: Mutex::new(HashMap::new()),
@@ -115,9 +121,30 @@ impl Clients {
         &self.base
     }
 
-    /// The account, if it is configured.
-    pub fn account(&self, id: &AccountId) -> Option<&AwsAccount> {
-        self.settings.accounts.iter().find(|a| &a.account_id == id)
+    /// Every account: the settings' and the registered ones.
+    pub fn accounts(&self) -> Vec<AwsAccount> {
+        let registered = self.registered.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.settings.accounts.iter().chain(registered.iter()).cloned().collect()
+    }
+
+    /// The account, if it is configured or registered.
+    pub fn account(&self, id: &AccountId) -> Option<AwsAccount> {
+        self.accounts().into_iter().find(|a| &a.account_id == id)
+    }
+
+    /// Replaces the registered accounts, and forgets cached clients and credentials (a role or External ID
+    /// may have changed).
+    ///
+    /// # Errors
+    /// When a registered account repeats one of the settings.
+    pub fn set_registered(&self, accounts: Vec<AwsAccount>) -> Result<(), String> {
+        if let Some(a) = accounts.iter().find(|a| self.settings.accounts.iter().any(|s| s.account_id == a.account_id)) {
+            return Err(format!("account {} is in the settings already", a.account_id.as_str()));
+        }
+        *self.registered.write().unwrap_or_else(std::sync::PoisonError::into_inner) = accounts;
+        lock(&self.sets).clear();
+        lock(&self.credentials).clear();
+        Ok(())
     }
 
     /// The clients for `account` in `region`, for the current execution's session.
@@ -143,7 +170,7 @@ impl Clients {
         if let Some(s) = lock(&self.sets).get(&key) {
             return Ok(s.clone());
         }
-        let creds = self.credentials_for(a, &session).await;
+        let creds = self.credentials_for(&a, &session).await;
         let cfg = {
             let mut b = self.base.to_builder().region(SdkRegion::new(region.as_str().to_owned()));
             if let Some(c) = creds {

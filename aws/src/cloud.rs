@@ -285,8 +285,38 @@ fn ids<'a, T: 'a>(items: impl IntoIterator<Item = &'a T>, as_str: fn(&T) -> &str
 
 #[async_trait]
 impl Cloud for AwsCloud {
+    fn configured_accounts(&self) -> Vec<domain::estate::CloudAccount> {
+        self.clients
+            .settings()
+            .accounts
+            .iter()
+            .map(|a| domain::estate::CloudAccount {
+                account_id: a.account_id.clone(),
+                name: a.name.clone(),
+                role_arn: a.role_arn.clone(),
+                regions: a.regions.clone(),
+                external_id_set: a.external_id.is_some(),
+                source: "settings".into(),
+            })
+            .collect()
+    }
+
+    fn set_registered_accounts(&self, accounts: Vec<engine::cloud::RegisteredAccount>) -> Result<(), CloudError> {
+        let accounts = accounts
+            .into_iter()
+            .map(|a| crate::AwsAccount {
+                account_id: a.account_id,
+                name: a.name,
+                role_arn: a.role_arn,
+                external_id: a.external_id,
+                regions: a.regions,
+            })
+            .collect();
+        self.clients.set_registered(accounts).map_err(|message| CloudError::Validation { message })
+    }
+
     fn info(&self) -> CloudInfo {
-        let accounts = self.clients.settings().accounts.len();
+        let accounts = self.clients.accounts().len();
         CloudInfo {
             kind: "aws".into(),
             description: match &self.clients.settings().endpoint_url {
@@ -299,8 +329,7 @@ impl Cloud for AwsCloud {
     async fn list_account_regions(&self) -> Result<Vec<KnownAccountRegion>, CloudError> {
         Ok(self
             .clients
-            .settings()
-            .accounts
+            .accounts()
             .iter()
             .flat_map(|a| {
                 a.regions.iter().map(|r| KnownAccountRegion {

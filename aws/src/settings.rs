@@ -85,9 +85,6 @@ impl AwsSettings {
     /// Why these settings cannot work, if they cannot.
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if self.accounts.is_empty() {
-            out.push("no accounts: add [[aws.accounts]] with account_id, name and regions".to_owned());
-        }
         let mut seen = std::collections::HashSet::new();
         for a in &self.accounts {
             if !seen.insert(&a.account_id) {

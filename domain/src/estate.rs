@@ -474,3 +474,148 @@ pub struct AccessCheck {
     /// What was found (a count), or what is missing and why.
     pub detail: String,
 }
+
+/// An account Roundtrip reaches, as the console shows it (the External ID is never shown, only whether one
+/// is set).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloudAccount {
+    pub account_id: AccountId,
+    pub name: String,
+    pub role_arn: Option<String>,
+    pub regions: Vec<Region>,
+    pub external_id_set: bool,
+    /// `settings` (the settings file; changed only there), `console` (registered by an admin) or `estate`
+    /// (the simulated estate's scenario).
+    pub source: String,
+}
+
+/// An account an admin registers in the console.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CloudAccountInput {
+    pub account_id: String,
+    pub name: String,
+    /// The role to assume; empty for the account Roundtrip runs in.
+    #[serde(default)]
+    pub role_arn: String,
+    /// The External ID the role demands. Empty when editing keeps the one stored.
+    #[serde(default)]
+    pub external_id: String,
+    /// Region codes, e.g. `["eu-west-1", "eu-central-1"]`.
+    pub regions: Vec<String>,
+}
+
+/// A valid [`CloudAccountInput`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidCloudAccount {
+    pub account_id: AccountId,
+    pub name: String,
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+    pub regions: Vec<Region>,
+}
+
+impl CloudAccountInput {
+    /// Checks every field; all problems at once.
+    ///
+    /// # Errors
+    /// One [`crate::error::FieldError`] per problem, with a stable code.
+    pub fn validate(&self) -> Result<ValidCloudAccount, Vec<crate::error::FieldError>> {
+        use crate::error::FieldError;
+        let mut errors = Vec::new();
+        let account_id = AccountId::parse(self.account_id.trim())
+            .map_err(|e| errors.push(FieldError::new("account_id", e.code, e.message)))
+            .ok();
+        let name = self.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 64 {
+            errors.push(FieldError::new("name", "INVALID_NAME", "a name of 1 to 64 characters"));
+        }
+        let role_arn = Some(self.role_arn.trim().to_owned()).filter(|r| !r.is_empty());
+        if let (Some(arn), Some(id)) = (&role_arn, &account_id) {
+            let ok = ["aws", "aws-us-gov", "aws-cn"].iter().any(|p| {
+                arn.strip_prefix(&format!("arn:{p}:iam::{}:role/", id.as_str())).is_some_and(|rest| {
+                    !rest.is_empty()
+                        && rest.len() <= 512
+                        && rest.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c))
+                })
+            });
+            if !ok {
+                errors.push(FieldError::new(
+                    "role_arn",
+                    "INVALID_ROLE_ARN",
+                    format!(
+                        "a role of account {} such as arn:aws:iam::{}:role/RoundtripAccess",
+                        id.as_str(),
+                        id.as_str()
+                    ),
+                ));
+            }
+        }
+        let external_id = Some(self.external_id.trim().to_owned()).filter(|x| !x.is_empty());
+        if let Some(x) = &external_id
+            && (!(2..=1224).contains(&x.len())
+                || !x.chars().all(|c| c.is_ascii_alphanumeric() || "+=,.@:/-_".contains(c)))
+        {
+            errors.push(FieldError::new(
+                "external_id",
+                "INVALID_EXTERNAL_ID",
+                "an External ID has 2 to 1224 letters, digits or +=,.@:/-_",
+            ));
+        }
+        if external_id.is_some() && role_arn.is_none() {
+            errors.push(FieldError::new("external_id", "EXTERNAL_ID_WITHOUT_ROLE", "an External ID goes with a role"));
+        }
+        let mut regions = Vec::new();
+        for (i, r) in self.regions.iter().enumerate() {
+            match Region::parse(r.trim()) {
+                Ok(r) if !regions.contains(&r) => regions.push(r),
+                Ok(_) => {}
+                Err(e) => errors.push(FieldError::new(format!("regions[{i}]"), e.code, e.message)),
+            }
+        }
+        if regions.is_empty() || regions.len() > 20 {
+            errors.push(FieldError::new("regions", "INVALID_REGIONS", "1 to 20 regions"));
+        }
+        match (errors.is_empty(), account_id) {
+            (true, Some(account_id)) => Ok(ValidCloudAccount { account_id, name, role_arn, external_id, regions }),
+            _ => Err(errors),
+        }
+    }
+}
+
+#[cfg(test)]
+mod cloud_account_tests {
+    use super::*;
+
+    fn input() -> CloudAccountInput {
+        CloudAccountInput {
+            account_id: "111122223333".into(),
+            name: "production".into(),
+            role_arn: "arn:aws:iam::111122223333:role/RoundtripAccess".into(),
+            external_id: "ext-id-123".into(),
+            regions: vec!["eu-west-1".into(), "eu-west-1".into(), "eu-central-1".into()],
+        }
+    }
+
+    #[test]
+    fn a_registered_account_is_checked_field_by_field() {
+        let ok = input().validate().unwrap();
+        assert_eq!(ok.regions.len(), 2, "duplicates fold");
+        type Change = fn(&mut CloudAccountInput);
+        let cases: &[(Change, &str)] = &[
+            (|i| i.account_id = "1234".into(), "INVALID_ACCOUNT_ID"),
+            (|i| i.name = " ".into(), "INVALID_NAME"),
+            (|i| i.role_arn = "arn:aws:iam::999988887777:role/x".into(), "INVALID_ROLE_ARN"),
+            (|i| i.role_arn = "arn:aws:iam::111122223333:role/<script>".into(), "INVALID_ROLE_ARN"),
+            (|i| i.external_id = "x".into(), "INVALID_EXTERNAL_ID"),
+            (|i| i.role_arn = String::new(), "EXTERNAL_ID_WITHOUT_ROLE"),
+            (|i| i.regions = vec!["mars-1".into()], "INVALID_REGION"),
+            (|i| i.regions = Vec::new(), "INVALID_REGIONS"),
+        ];
+        for (change, code) in cases {
+            let mut i = input();
+            change(&mut i);
+            let errs = i.validate().unwrap_err();
+            assert!(errs.iter().any(|e| e.code == *code), "{code}: {errs:?}");
+        }
+    }
+}

@@ -166,4 +166,11 @@ test("an admin tests cloud access and sees every read pass in each account and r
   // At least the instance read per account and region, each marked ok.
   expect(await rows.count()).toBeGreaterThanOrEqual(places);
   await expect(page.getByTestId("access-report").getByText("missing")).toHaveCount(0);
+  // The simulated estate's accounts come from its scenario: registering one is refused, with the reason.
+  const form = page.getByTestId("new-account-form");
+  await form.getByLabel("Account id").fill("123456789012");
+  await form.getByLabel("Name").fill("another");
+  await form.getByLabel("Regions (comma-separated)").fill("us-east-1");
+  await form.getByRole("button", { name: "Save account" }).click();
+  await expect(page.getByRole("alert")).toContainText("fixed");
 });

@@ -65,6 +65,28 @@ pub struct CloudInfo {
     pub description: String,
 }
 
+/// An account registered at run time by an admin, with its secret (never shown again after it is saved).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisteredAccount {
+    pub account_id: domain::ids::AccountId,
+    pub name: String,
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+    pub regions: Vec<domain::ids::Region>,
+}
+
+impl std::fmt::Debug for RegisteredAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisteredAccount")
+            .field("account_id", &self.account_id)
+            .field("name", &self.name)
+            .field("role_arn", &self.role_arn)
+            .field("external_id", &self.external_id.as_ref().map(|_| "***"))
+            .field("regions", &self.regions)
+            .finish()
+    }
+}
+
 /// DRS and EC2, per account and region.
 ///
 /// Every list call returns the complete list: an implementation that talks to a paginated API MUST follow
@@ -79,6 +101,25 @@ pub trait Cloud: Send + Sync {
     /// # Errors
     /// Any [`CloudError`].
     async fn list_account_regions(&self) -> Result<Vec<KnownAccountRegion>, CloudError>;
+
+    /// The accounts this cloud was configured with, and where each came from (`settings`, `estate`).
+    fn configured_accounts(&self) -> Vec<domain::estate::CloudAccount> {
+        Vec::new()
+    }
+
+    /// Replaces the accounts an admin registered at run time (in addition to the configured ones).
+    ///
+    /// # Errors
+    /// MUST return [`CloudError::Validation`] when this cloud's accounts are fixed (the simulated estate's
+    /// come from its scenario), or when a registered account repeats a configured one.
+    fn set_registered_accounts(&self, accounts: Vec<RegisteredAccount>) -> Result<(), CloudError> {
+        if accounts.is_empty() {
+            return Ok(());
+        }
+        Err(CloudError::Validation {
+            message: "this estate's accounts are fixed (the simulated estate's come from its scenario)".into(),
+        })
+    }
 
     /// EC2 `DescribeInstances` in one account and region, terminated instances included.
     ///

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod cloud;
+pub mod cloud_accounts;
 pub mod executions;
 pub mod failback;
 pub mod launch;

@@ -80,6 +80,11 @@ pub async fn wire(settings: &Settings) -> anyhow::Result<Wired> {
     services.settings.approval_ttl_minutes = settings.approval_ttl_minutes.max(1);
     services.settings.swapped_volume_retention_days = settings.swapped_volume_retention_days;
     bootstrap_admin(&services, settings).await?;
+    match services.load_registered_cloud_accounts().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(accounts = n, "accounts registered in the console are in use"),
+        Err(e) => tracing::warn!(error = %e, "the accounts registered in the console could not be loaded"),
+    }
     let oidc = settings.oidc.clone().map(oidc::Oidc::new).transpose()?.map(Arc::new);
     let router = router(services.clone(), settings, oidc);
     Ok(Wired { router, services, simulator })

@@ -381,6 +381,22 @@ impl Simulator {
 
 #[async_trait]
 impl Cloud for Simulator {
+    fn configured_accounts(&self) -> Vec<domain::estate::CloudAccount> {
+        let w = self.read();
+        w.scenario
+            .accounts
+            .iter()
+            .map(|a| domain::estate::CloudAccount {
+                account_id: a.id.clone(),
+                name: a.name.clone(),
+                role_arn: None,
+                regions: w.scenario.regions.clone(),
+                external_id_set: false,
+                source: "estate".into(),
+            })
+            .collect()
+    }
+
     fn info(&self) -> CloudInfo {
         let w = self.read();
         CloudInfo { kind: "simulated".into(), description: format!("{}: {}", w.scenario.name, w.scenario.description) }

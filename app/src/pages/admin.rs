@@ -251,14 +251,63 @@ pub fn Tokens() -> impl IntoView {
     }
 }
 
-/// `/admin/cloud`: the accounts and regions Roundtrip reaches, and "Test access", which tries every read it
-/// needs in each and names what is missing.
+/// One account row; accounts registered here can be removed.
+#[component]
+fn AccountRow(
+    account: domain::estate::CloudAccount,
+    refresh: Callback<()>,
+    error: RwSignal<Option<ConsoleError>>,
+) -> impl IntoView {
+    let id = account.account_id.as_str().to_owned();
+    let remove = Action::new(move |id: &String| {
+        let id = id.clone();
+        async move {
+            match crate::api::delete_cloud_account(id).await {
+                Ok(()) => {
+                    error.set(None);
+                    refresh.run(());
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        }
+    });
+    let regions = account.regions.iter().map(|r| r.as_str().to_owned()).collect::<Vec<_>>().join(", ");
+    let removable = account.source == "console";
+    view! {
+        <tr data-testid="cloud-account">
+            <td class="mono">{id.clone()}</td>
+            <td>{account.name.clone()}</td>
+            <td class="mono">{account.role_arn.clone().unwrap_or_else(|| "— (the account Roundtrip runs in)".into())}</td>
+            <td class="mono">{regions}</td>
+            <td>{if account.external_id_set { "set (never shown)" } else { "—" }}</td>
+            <td><Badge status="info" label=account.source.clone()/></td>
+            <td class="actions">
+                {removable.then(|| view! {
+                    <ConfirmButton label="Remove…" question=format!("Stop reaching account {id}? Executions that use it will fail.") confirm="Remove"
+                        on_confirm=Callback::new({ let id = id.clone(); move |()| { remove.dispatch(id.clone()); } })/>
+                })}
+            </td>
+        </tr>
+    }
+}
+
+/// `/admin/cloud`: the accounts and regions Roundtrip reaches — configured ones and ones registered here —
+/// and "Test access", which tries every read it needs in each and names what is missing.
 #[component]
 pub fn CloudAccess() -> impl IntoView {
-    let places = Resource::new(|| (), |_| crate::api::get_account_regions());
+    let accounts = Resource::new(|| (), |_| crate::api::list_cloud_accounts());
     let overview = Resource::new(|| (), |_| crate::api::get_overview());
     let report = RwSignal::new(None::<Vec<domain::estate::AccessCheck>>);
     let error = RwSignal::new(None::<ConsoleError>);
+    let saved = RwSignal::new(None::<String>);
+    let (account_id, name, role_arn, external_id, regions) = (
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+    );
+    let refresh = Callback::new(move |()| accounts.refetch());
     let test = Action::new(move |(): &()| async move {
         match crate::api::test_cloud_access().await {
             Ok(r) => {
@@ -268,6 +317,31 @@ pub fn CloudAccess() -> impl IntoView {
             Err(e) => error.set(Some(e)),
         }
     });
+    let save = Action::new(move |input: &domain::estate::CloudAccountInput| {
+        let input = input.clone();
+        async move {
+            match crate::api::save_cloud_account(input).await {
+                Ok(a) => {
+                    error.set(None);
+                    saved.set(Some(format!("Account {} saved. Test its access below.", a.account_id.as_str())));
+                    external_id.set(String::new());
+                    accounts.refetch();
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        }
+    });
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        saved.set(None);
+        save.dispatch(domain::estate::CloudAccountInput {
+            account_id: account_id.get_untracked(),
+            name: name.get_untracked(),
+            role_arn: role_arn.get_untracked(),
+            external_id: external_id.get_untracked(),
+            regions: regions.get_untracked().split([',', ' ']).filter(|r| !r.is_empty()).map(str::to_owned).collect(),
+        });
+    };
     let running = test.pending();
     view! {
         <section class="page">
@@ -275,9 +349,8 @@ pub fn CloudAccess() -> impl IntoView {
                 <div>
                     <h1>"Cloud accounts"</h1>
                     <p class="lead">
-                        "The accounts and regions Roundtrip reaches. They come from the settings file ("
-                        <code>"[[aws.accounts]]"</code>") or "<code>"ROUNDTRIP_AWS_ACCOUNTS"</code>
-                        ", and apply at start; "<code>"roundtrip aws iam-policy"</code>" prints the roles they need."
+                        "The accounts and regions Roundtrip reaches: those of the settings file ("<code>"[[aws.accounts]]"</code>
+                        "), and those registered here. "<code>"roundtrip aws iam-policy"</code>" prints the role each needs."
                     </p>
                 </div>
                 <a class="btn" href="/admin/users">"Users"</a>
@@ -288,22 +361,31 @@ pub fn CloudAccess() -> impl IntoView {
                     Err(e) => view! { <ErrorBox error=e/> }.into_any(),
                 })}
             </Transition>
+            {move || error.get().map(|e| view! { <ErrorBox error=e/> })}
+            {move || saved.get().map(|m| view! { <div class="alert alert-success" role="status">{m}</div> })}
             <Transition fallback=|| view! { <Loading what="accounts"/> }>
-                {move || places.get().map(|p| match p {
-                    Ok(p) if p.is_empty() => view! { <Empty title="No accounts">"Add [[aws.accounts]] to the settings file."</Empty> }.into_any(),
+                {move || accounts.get().map(|p| match p {
+                    Ok(p) if p.is_empty() => view! { <Empty title="No accounts">"Register one below, or add [[aws.accounts]] to the settings file."</Empty> }.into_any(),
                     Ok(p) => view! {
                         <table class="table" data-testid="cloud-accounts">
-                            <thead><tr><th>"Account"</th><th>"Name"</th><th>"Region"</th></tr></thead>
+                            <thead><tr><th>"Account"</th><th>"Name"</th><th>"Role"</th><th>"Regions"</th><th>"External ID"</th><th>"From"</th><th></th></tr></thead>
                             <tbody>
-                                {p.into_iter().map(|k| view! {
-                                    <tr><td class="mono">{k.at.account_id.as_str().to_owned()}</td><td>{k.account_name}</td><td class="mono">{k.at.region.as_str().to_owned()}</td></tr>
-                                }).collect_view()}
+                                {p.into_iter().map(|a| view! { <AccountRow account=a refresh=refresh error=error/> }).collect_view()}
                             </tbody>
                         </table>
                     }.into_any(),
                     Err(e) => view! { <ErrorBox error=e/> }.into_any(),
                 })}
             </Transition>
+            <form class="form card form-row" on:submit=on_submit data-testid="new-account-form">
+                <h2>"Register an account"</h2>
+                <label class="field"><span>"Account id"</span><input required inputmode="numeric" maxlength="12" bind:value=account_id placeholder="111122223333"/></label>
+                <label class="field"><span>"Name"</span><input required maxlength="64" bind:value=name placeholder="production"/></label>
+                <label class="field"><span>"Role ARN (empty: the account Roundtrip runs in)"</span><input maxlength="600" bind:value=role_arn placeholder="arn:aws:iam::111122223333:role/RoundtripAccess"/></label>
+                <label class="field"><span>"External ID (stored, never shown again; empty keeps the stored one)"</span><input type="password" autocomplete="off" maxlength="1224" bind:value=external_id/></label>
+                <label class="field"><span>"Regions (comma-separated)"</span><input required bind:value=regions placeholder="eu-west-1, eu-central-1"/></label>
+                <div class="form-actions"><button class="btn btn-primary" type="submit">"Save account"</button></div>
+            </form>
             <div class="form-actions">
                 <button class="btn btn-primary" type="button" data-testid="test-access" disabled=move || running.get()
                     on:click=move |_| { test.dispatch(()); }>
@@ -311,7 +393,6 @@ pub fn CloudAccess() -> impl IntoView {
                 </button>
                 <span class="muted">" Tries each read in each account and region. Writes are not tried: they would act."</span>
             </div>
-            {move || error.get().map(|e| view! { <ErrorBox error=e/> })}
             {move || report.get().map(|r| {
                 let missing = r.iter().filter(|l| !l.ok).count();
                 view! {

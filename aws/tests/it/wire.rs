@@ -22,6 +22,8 @@ const DR: &str = "222222222222";
 const EXTERNAL_ID: &str = "roundtrip-test";
 
 struct Estate {
+    /// The wire endpoint.
+    endpoint: String,
     sim: Arc<Simulator>,
     clock: Arc<SimClock>,
     wire: Arc<Wire>,
@@ -61,7 +63,7 @@ async fn estate(servers: usize, max_attempts: u32) -> Estate {
     };
     let creds = aws_credential_types::Credentials::new("AKIDMANAGEMENT", "secret", None, None, "test");
     let clients = Arc::new(Clients::with_credentials(settings, Some(creds)).await.unwrap());
-    Estate { sim, clock, wire, cloud: Arc::new(AwsCloud::new(clients)) }
+    Estate { endpoint: format!("http://{addr}"), sim, clock, wire, cloud: Arc::new(AwsCloud::new(clients)) }
 }
 
 #[tokio::test]
@@ -252,4 +254,58 @@ async fn a_round_trip_through_the_aws_adapter_keeps_ids_and_ips_and_calls_exactl
         assert!(sessions.contains(&format!("roundtrip-{id}")), "{id} not in {sessions:?}");
     }
     assert!(sessions.contains("roundtrip-console"));
+}
+
+#[tokio::test]
+async fn an_account_registered_in_the_console_is_reached_at_once_and_after_a_restart_its_external_id_unseen() {
+    let e = estate(3, 1).await;
+    // A second server whose settings name only the DR account.
+    let settings = AwsSettings {
+        accounts: vec![AwsAccount {
+            account_id: AccountId::parse(DR).unwrap(),
+            name: "recovery".into(),
+            role_arn: Some(format!("arn:aws:iam::{DR}:role/RoundtripAccess")),
+            external_id: Some(EXTERNAL_ID.into()),
+            regions: vec![Region::parse("us-west-2").unwrap()],
+        }],
+        endpoint_url: Some(e.endpoint.clone()),
+        max_attempts: 1,
+        ..AwsSettings::default()
+    };
+    let creds = aws_credential_types::Credentials::new("AKIDMANAGEMENT", "secret", None, None, "test");
+    let clients = Arc::new(Clients::with_credentials(settings.clone(), Some(creds.clone())).await.unwrap());
+    let store = Arc::new(MemoryStore::default());
+    let services = Services::new(Arc::new(AwsCloud::new(clients)), store.clone(), e.clock.clone());
+    let primary = at(PRIMARY, "us-east-1");
+    assert!(matches!(services.cloud.describe_instances(&primary).await, Err(CloudError::AccessDenied { .. })));
+
+    let admin = person("admin", Role::Admin);
+    let input = domain::estate::CloudAccountInput {
+        account_id: PRIMARY.into(),
+        name: "production".into(),
+        role_arn: format!("arn:aws:iam::{PRIMARY}:role/RoundtripAccess"),
+        external_id: EXTERNAL_ID.into(),
+        regions: vec!["us-east-1".into()],
+    };
+    services.save_cloud_account(&admin, &input).await.unwrap();
+    assert!(!services.cloud.describe_instances(&primary).await.unwrap().is_empty(), "reached at once");
+    let listed = serde_json::to_string(&services.list_cloud_accounts().await.unwrap()).unwrap();
+    assert!(listed.contains("\"external_id_set\":true") && !listed.contains(EXTERNAL_ID), "{listed}");
+    let clash = domain::estate::CloudAccountInput {
+        account_id: DR.into(),
+        role_arn: format!("arn:aws:iam::{DR}:role/RoundtripAccess"),
+        ..input.clone()
+    };
+    let err = services.save_cloud_account(&admin, &clash).await.unwrap_err();
+    assert!(format!("{err:?}").contains("ACCOUNT_CONFIGURED"), "{err:?}");
+
+    // A restart: the registered account comes back from the store.
+    let clients = Arc::new(Clients::with_credentials(settings, Some(creds)).await.unwrap());
+    let again = Services::new(Arc::new(AwsCloud::new(clients)), store, e.clock.clone());
+    assert!(matches!(again.cloud.describe_instances(&primary).await, Err(CloudError::AccessDenied { .. })));
+    assert_eq!(again.load_registered_cloud_accounts().await.unwrap(), 1);
+    assert!(!again.cloud.describe_instances(&primary).await.unwrap().is_empty());
+    // Removed: unreachable again.
+    again.delete_cloud_account(&admin, PRIMARY).await.unwrap();
+    assert!(matches!(again.cloud.describe_instances(&primary).await, Err(CloudError::AccessDenied { .. })));
 }

@@ -22,6 +22,9 @@ pub fn routes() -> Routes {
         .post("/tokens", admin, create_token)
         .delete("/tokens/{id}", admin, revoke_token)
         .post("/cloud/access-check", admin, check_cloud_access)
+        .get("/cloud/accounts", admin, list_cloud_accounts)
+        .post("/cloud/accounts", admin, save_cloud_account)
+        .delete("/cloud/accounts/{account_id}", admin, delete_cloud_account)
 }
 
 #[derive(Serialize)]
@@ -66,6 +69,33 @@ struct AccessReport {
 async fn check_cloud_access(State(s): State<Services>) -> Result<Json<AccessReport>, ApiError> {
     let checks = s.check_cloud_access().await;
     Ok(Json(AccessReport { ok: checks.iter().all(|c| c.ok), checks }))
+}
+
+#[derive(Serialize)]
+struct AccountList {
+    accounts: Vec<domain::estate::CloudAccount>,
+}
+
+async fn list_cloud_accounts(State(s): State<Services>) -> Result<Json<AccountList>, ApiError> {
+    Ok(Json(AccountList { accounts: s.list_cloud_accounts().await? }))
+}
+
+/// Registers (or changes) an account; its External ID is stored and never shown again.
+async fn save_cloud_account(
+    State(s): State<Services>,
+    Who(who): Who,
+    ApiJson(input): ApiJson<domain::estate::CloudAccountInput>,
+) -> Result<Json<domain::estate::CloudAccount>, ApiError> {
+    Ok(Json(s.save_cloud_account(&who, &input).await?))
+}
+
+async fn delete_cloud_account(
+    State(s): State<Services>,
+    Who(who): Who,
+    ApiPath(account_id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    s.delete_cloud_account(&who, &account_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn list_tokens(State(s): State<Services>) -> Result<Json<TokenList>, ApiError> {

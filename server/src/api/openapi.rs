@@ -209,6 +209,17 @@ pub fn spec() -> Value {
                 "post": { "summary": "Test access: try every read Roundtrip needs in every account and region, and name what is missing",
                     "responses": with(json!({ "200": { "description": "{\"ok\": bool, \"checks\": [{account_id, account_name, region, action, ok, detail}]}" } }), error_responses(&[401, 403])) }
             },
+            "/api/v1/cloud/accounts": {
+                "get": { "summary": "The accounts Roundtrip reaches: configured (settings or estate) and registered in the console", "responses": with(json!({ "200": { "description": "{\"accounts\": [{account_id, name, role_arn, regions, external_id_set, source}]}" } }), error_responses(&[401, 403])) },
+                "post": { "summary": "Register an account (or change one registered here); the External ID is stored and never shown again",
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["account_id", "name", "regions"], "properties": {
+                        "account_id": { "type": "string" }, "name": { "type": "string" }, "role_arn": { "type": "string" }, "external_id": { "type": "string" }, "regions": { "type": "array", "items": { "type": "string" } } } } } } },
+                    "responses": with(json!({ "200": { "description": "the account" } }), error_responses(&[400, 401, 403])) }
+            },
+            "/api/v1/cloud/accounts/{account_id}": {
+                "parameters": [{ "name": "account_id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "delete": { "summary": "Remove an account registered in the console", "responses": with(json!({ "204": { "description": "removed" } }), error_responses(&[400, 401, 403])) }
+            },
             "/api/v1/users": {
                 "get": { "summary": "List users", "responses": with(json!({ "200": { "description": "{\"users\":[User]}" } }), error_responses(&[401, 403])) },
                 "post": { "summary": "Create a user with a one-time password", "requestBody": body("NewUser"),

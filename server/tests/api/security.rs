@@ -664,3 +664,34 @@ async fn test_access_reports_every_read_in_every_account_and_region_for_admins_o
     let r = operator.post(app.url("/api/v1/cloud/access-check")).json(&serde_json::json!({})).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn the_simulated_estates_accounts_are_listed_and_cannot_be_registered_or_changed() {
+    let app = spawn_app().await;
+    let (status, body) = app.get("/api/v1/cloud/accounts").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let accounts = body["accounts"].as_array().unwrap();
+    assert!(!accounts.is_empty() && accounts.iter().all(|a| a["source"] == "estate"), "{body}");
+    let estate_account = accounts[0]["account_id"].as_str().unwrap().to_owned();
+    let cases = [
+        (json!({ "account_id": "12", "name": "x", "regions": ["us-east-1"] }), "INVALID_ACCOUNT_ID"),
+        (json!({ "account_id": "123456789012", "name": "x", "regions": [] }), "INVALID_REGIONS"),
+        (
+            json!({ "account_id": "123456789012", "name": "x", "external_id": "abc", "regions": ["us-east-1"] }),
+            "EXTERNAL_ID_WITHOUT_ROLE",
+        ),
+        (json!({ "account_id": estate_account, "name": "x", "regions": ["us-east-1"] }), "ACCOUNT_CONFIGURED"),
+        (json!({ "account_id": "123456789012", "name": "x", "regions": ["us-east-1"] }), "ACCOUNTS_FIXED"),
+    ];
+    for (input, want) in cases {
+        let (status, body) = app.post("/api/v1/cloud/accounts", &input).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{input}: {body}");
+        assert!(body.to_string().contains(want), "{input}: expected {want}, got {body}");
+    }
+    let (status, body) = app.delete("/api/v1/cloud/accounts/123456789012").await;
+    assert_eq!(
+        (status, body.to_string().contains("ACCOUNT_NOT_REGISTERED")),
+        (StatusCode::BAD_REQUEST, true),
+        "{body}"
+    );
+}
