@@ -3,7 +3,9 @@
 //!
 //! Semantics match the embedded store (the conformance suite runs against both): reads are strongly
 //! consistent, every condition is a DynamoDB condition expression on `v`, and every write — one record or
-//! several — is one `TransactWriteItems` (all or nothing, idempotent under the SDK's retries). A put without a condition still returns its exact
+//! several — is one `TransactWriteItems` (all or nothing, idempotent under the SDK's retries). A value over
+//! 16 KB is stored deflated in `z` instead of `d`: a 100-pair readiness record is 320 KB of JSON, close to
+//! DynamoDB's 400 KB item limit, and JSON deflates about tenfold. A put without a condition still returns its exact
 //! new version: the current version is read first and the write is conditioned on it, retried if another
 //! writer came between. Records are limited by DynamoDB's 400 KB item size.
 
@@ -20,6 +22,24 @@ use std::collections::{HashMap, HashSet};
 
 /// DynamoDB's item limit is 400 KB; this leaves room for the key and attribute names.
 pub const MAX_VALUE_BYTES: usize = 390 * 1024;
+/// Values larger than this are stored deflated.
+pub const COMPRESS_ABOVE_BYTES: usize = 16 * 1024;
+
+fn deflate(text: &str) -> Result<Vec<u8>, StoreError> {
+    use std::io::Write;
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(text.as_bytes()).and_then(|()| e.finish()).map_err(|err| StoreError::Unexpected(err.into()))
+}
+
+fn inflate(bytes: &[u8]) -> Result<String, StoreError> {
+    use std::io::Read;
+    let mut out = String::new();
+    flate2::read::DeflateDecoder::new(bytes)
+        .take(64 * 1024 * 1024)
+        .read_to_string(&mut out)
+        .map_err(|err| StoreError::Unexpected(anyhow::anyhow!("a deflated record does not inflate: {err}")))?;
+    Ok(out)
+}
 /// `TransactWriteItems` takes at most 100 actions.
 pub const MAX_TRANSACTION: usize = 100;
 /// Attempts of a transaction whose unconditional writes met a concurrent writer.
@@ -60,14 +80,21 @@ fn record(item: &Item) -> Result<Record, StoreError> {
         .ok()
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| StoreError::Unexpected(anyhow::anyhow!("{key}: `v` is not a version")))?;
-    let text = get("d")?.as_s().map_err(|_| StoreError::Unexpected(anyhow::anyhow!("{key}: `d` is not text")))?;
-    let value = serde_json::from_str(text).map_err(|e| StoreError::Unexpected(anyhow::anyhow!("{key}: {e}")))?;
+    let text = match item.get("z") {
+        Some(z) => inflate(
+            z.as_b().map_err(|_| StoreError::Unexpected(anyhow::anyhow!("{key}: `z` is not binary")))?.as_ref(),
+        )?,
+        None => {
+            get("d")?.as_s().map_err(|_| StoreError::Unexpected(anyhow::anyhow!("{key}: `d` is not text")))?.clone()
+        }
+    };
+    let value = serde_json::from_str(&text).map_err(|e| StoreError::Unexpected(anyhow::anyhow!("{key}: {e}")))?;
     Ok(Record { key, version, value })
 }
 
 /// The attribute names used by `exprs` (DynamoDB refuses unused ones).
 fn names_in(exprs: &[&str]) -> Option<HashMap<String, String>> {
-    let all = [("#t", "t"), ("#k", "k"), ("#v", "v"), ("#d", "d")];
+    let all = [("#t", "t"), ("#k", "k"), ("#v", "v"), ("#d", "d"), ("#z", "z")];
     let used: HashMap<String, String> = all
         .iter()
         .filter(|(n, _)| exprs.iter().any(|e| e.contains(n)))
@@ -211,18 +238,27 @@ impl DynamoStore {
 
     fn update_of(&self, e: &Exact, table: &str, k: &str, value: &serde_json::Value) -> Result<Update, StoreError> {
         let text = value.to_string();
-        if text.len() > MAX_VALUE_BYTES {
+        let (update, data) = if text.len() > COMPRESS_ABOVE_BYTES {
+            ("SET #v = :nv, #z = :d REMOVE #d", AttributeValue::B(aws_smithy_types::Blob::new(deflate(&text)?)))
+        } else {
+            ("SET #v = :nv, #d = :d REMOVE #z", s(&text))
+        };
+        let stored = match &data {
+            AttributeValue::B(b) => b.as_ref().len(),
+            _ => text.len(),
+        };
+        if stored > MAX_VALUE_BYTES {
             return Err(StoreError::Unexpected(anyhow::anyhow!(
-                "{table}/{k} is {} KB, over DynamoDB's item limit of 400 KB",
-                text.len() / 1024
+                "{table}/{k} is {} KB ({} KB stored), over DynamoDB's item limit of 400 KB",
+                text.len() / 1024,
+                stored / 1024
             )));
         }
-        let mut values = HashMap::from([(":nv".to_owned(), n(e.outcome())), (":d".to_owned(), s(&text))]);
+        let mut values = HashMap::from([(":nv".to_owned(), n(e.outcome())), (":d".to_owned(), data)]);
         let cond = condition(e.expect);
         if let Some((_, Some(v))) = &cond {
             values.insert(":expected".into(), v.clone());
         }
-        let update = "SET #v = :nv, #d = :d";
         let names = names_in(&[update, cond.as_ref().map_or("", |c| c.0.as_str())]);
         Update::builder()
             .table_name(&self.table)

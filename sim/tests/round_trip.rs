@@ -32,7 +32,8 @@ async fn one_hundred_servers_fail_over_and_back_with_identical_ids_and_ips_and_t
     let clock = Arc::new(SimClock::manual(1_800_000_000_000));
     let scenario = generate(GenerateOptions { servers: 100, seed: 11, problems: false });
     let sim = Arc::new(Simulator::new(scenario, clock.clone()));
-    let services = Services::new(sim.clone(), Arc::new(MemoryStore::default()), clock.clone());
+    let store = Arc::new(MemoryStore::default());
+    let services = Services::new(sim.clone(), store.clone(), clock.clone());
     let (alice, bob) = (person("alice", Role::Operator), person("bob", Role::Approver));
     let input = serde_json::from_value(serde_json::json!({
         "name": "Everything",
@@ -115,6 +116,16 @@ async fn one_hundred_servers_fail_over_and_back_with_identical_ids_and_ips_and_t
         assert_eq!(s.tags.get("AWSDRS").map(String::as_str), Some("AllowLaunchingIntoThisInstance"));
     }
     assert!(sim.describe_recovery_instances(&dr, &[]).await.unwrap().is_empty());
+    // Every record still fits one DynamoDB item (400 KB; the DynamoDB store takes values up to 390 KB).
+    let mut sizes: Vec<(usize, String)> =
+        store.lock().iter().map(|((table, key), r)| (r.value.to_string().len(), format!("{table}/{key}"))).collect();
+    sizes.sort();
+    let (largest, key) = sizes.pop().unwrap();
+    eprintln!(
+        "largest records after a 100-server round trip: {key} {largest} bytes; {:?}",
+        sizes.iter().rev().take(4).collect::<Vec<_>>()
+    );
+    assert!(largest < 390 * 1024, "{key} is {largest} bytes");
     // Readiness is as green as before the failover (the generated estate's arm64 standbys carry a warning).
     let readiness = services.evaluate_readiness(&group.id).await.unwrap().readiness;
     assert_eq!((readiness.verdict, &readiness.failing), (ready_before.verdict, &ready_before.failing));

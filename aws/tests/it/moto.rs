@@ -98,7 +98,17 @@ async fn the_dynamodb_store_passes_the_store_conformance_suite() {
 async fn a_transaction_over_the_item_limit_or_the_action_limit_is_refused_whole() {
     use engine::store::{Expect, Store, WriteOp};
     let store = store().await;
-    let big = serde_json::json!("x".repeat(aws::dynamo::MAX_VALUE_BYTES + 10));
+    // Text that does not deflate (pseudo-random hex), larger than an item once deflated.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let noise: String = (0..3 * aws::dynamo::MAX_VALUE_BYTES)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from_digit(u32::try_from(x % 16).unwrap(), 16).unwrap()
+        })
+        .collect();
+    let big = serde_json::json!(noise);
     let ops = vec![
         WriteOp::Put { table: "t".into(), key: "small".into(), value: serde_json::json!(1), expect: Expect::Absent },
         WriteOp::Put { table: "t".into(), key: "big".into(), value: big, expect: Expect::Absent },
@@ -115,6 +125,27 @@ async fn a_transaction_over_the_item_limit_or_the_action_limit_is_refused_whole(
         .collect();
     assert!(store.transact(many).await.is_err());
     assert!(store.list("t", "").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_record_of_a_megabyte_of_json_is_stored_deflated_and_read_back_whole() {
+    use engine::store::{Expect, Store, WriteOp};
+    let store = store().await;
+    // The shape of a large readiness record: many similar rows.
+    let rows: Vec<serde_json::Value> = (0..10_000)
+        .map(|i| serde_json::json!({ "pair_id": format!("pair-{i:017x}"), "check": "standby.stopped", "passed": i % 7 != 0,
+                                     "message": "the standby is stopped and tagged AWSDRS=AllowLaunchingIntoThisInstance" }))
+        .collect();
+    let value = serde_json::json!({ "rows": rows });
+    assert!(value.to_string().len() > 1024 * 1024);
+    let put = |v: serde_json::Value, expect| WriteOp::Put { table: "r".into(), key: "big".into(), value: v, expect };
+    assert_eq!(store.transact(vec![put(value.clone(), Expect::Absent)]).await.unwrap(), [1]);
+    assert_eq!(store.get("r", "big").await.unwrap().unwrap().value, value);
+    // Back to a small value: stored plain again, and the old deflated copy is gone.
+    store.transact(vec![put(serde_json::json!({ "small": true }), Expect::Version(1))]).await.unwrap();
+    let r = store.get("r", "big").await.unwrap().unwrap();
+    assert_eq!((r.version, r.value), (2, serde_json::json!({ "small": true })));
+    assert_eq!(store.list("r", "").await.unwrap().len(), 1);
 }
 
 #[tokio::test]
