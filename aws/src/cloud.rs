@@ -35,7 +35,55 @@ const DRS_ID_CHUNK: usize = 200;
 /// EC2 instance-id lists take at most 1000.
 const EC2_ID_CHUNK: usize = 1000;
 
+/// The EC2 calls that change instances' state, each on a list of instance ids.
+#[derive(Clone, Copy)]
+enum InstanceChange {
+    Stop,
+    Start,
+    Terminate,
+}
+
 impl AwsCloud {
+    /// EC2 `StopInstances`, `StartInstances` or `TerminateInstances`, in chunks of EC2's 1000 ids.
+    async fn change_instances(
+        &self,
+        at: &AccountRegion,
+        instances: &[InstanceId],
+        change: InstanceChange,
+    ) -> Result<(), CloudError> {
+        let c = self.at(at).await?;
+        for chunk in instances.chunks(EC2_ID_CHUNK) {
+            let list = Some(ids(chunk, InstanceId::as_str));
+            match change {
+                InstanceChange::Stop => c
+                    .ec2
+                    .stop_instances()
+                    .set_instance_ids(list)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(|e| map_sdk_error("ec2:StopInstances", e)),
+                InstanceChange::Start => c
+                    .ec2
+                    .start_instances()
+                    .set_instance_ids(list)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(|e| map_sdk_error("ec2:StartInstances", e)),
+                InstanceChange::Terminate => c
+                    .ec2
+                    .terminate_instances()
+                    .set_instance_ids(list)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(|e| map_sdk_error("ec2:TerminateInstances", e)),
+            }?;
+        }
+        Ok(())
+    }
+
     pub fn new(clients: Arc<Clients>) -> Self {
         Self { clients }
     }
@@ -617,16 +665,7 @@ impl Cloud for AwsCloud {
     }
 
     async fn stop_instances(&self, at: &AccountRegion, instances: &[InstanceId]) -> Result<(), CloudError> {
-        let c = self.at(at).await?;
-        for chunk in instances.chunks(EC2_ID_CHUNK) {
-            c.ec2
-                .stop_instances()
-                .set_instance_ids(Some(ids(chunk, InstanceId::as_str)))
-                .send()
-                .await
-                .map_err(|e| map_sdk_error("ec2:StopInstances", e))?;
-        }
-        Ok(())
+        self.change_instances(at, instances, InstanceChange::Stop).await
     }
 
     async fn disconnect_recovery_instance(&self, at: &AccountRegion, id: &InstanceId) -> Result<(), CloudError> {
@@ -702,16 +741,7 @@ impl Cloud for AwsCloud {
     }
 
     async fn start_instances(&self, at: &AccountRegion, instances: &[InstanceId]) -> Result<(), CloudError> {
-        let c = self.at(at).await?;
-        for chunk in instances.chunks(EC2_ID_CHUNK) {
-            c.ec2
-                .start_instances()
-                .set_instance_ids(Some(ids(chunk, InstanceId::as_str)))
-                .send()
-                .await
-                .map_err(|e| map_sdk_error("ec2:StartInstances", e))?;
-        }
-        Ok(())
+        self.change_instances(at, instances, InstanceChange::Start).await
     }
 
     async fn describe_security_groups(&self, at: &AccountRegion) -> Result<Vec<SecurityGroup>, CloudError> {
@@ -798,16 +828,7 @@ impl Cloud for AwsCloud {
     }
 
     async fn terminate_instances(&self, at: &AccountRegion, instances: &[InstanceId]) -> Result<(), CloudError> {
-        let c = self.at(at).await?;
-        for chunk in instances.chunks(EC2_ID_CHUNK) {
-            c.ec2
-                .terminate_instances()
-                .set_instance_ids(Some(ids(chunk, InstanceId::as_str)))
-                .send()
-                .await
-                .map_err(|e| map_sdk_error("ec2:TerminateInstances", e))?;
-        }
-        Ok(())
+        self.change_instances(at, instances, InstanceChange::Terminate).await
     }
 }
 

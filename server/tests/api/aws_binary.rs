@@ -3,7 +3,7 @@
 //! DynamoDB table (moto) and one `sim serve` hand an execution over when one of them is killed, without a
 //! second job for any server.
 
-use crate::crash::{Client, PASSWORD, free_port};
+use crate::crash::{Client, PASSWORD, billing_plan, free_port};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::Path;
@@ -77,35 +77,6 @@ fn serve_aws(sim_port: u16, data: &Path, port: u16, extra: &[(String, String)]) 
             .spawn()
             .expect("the roundtrip binary starts"),
     )
-}
-
-/// A protection group of the billing servers, its pairs accepted and configured, and a plan of it.
-async fn billing_plan(c: &Client) -> String {
-    let group = c
-        .post(
-            "/api/v1/protection-groups",
-            &json!({
-                "name": "Billing",
-                "primary": { "account_id": "111111111111", "region": "us-east-1" },
-                "dr": { "account_id": "222222222222", "region": "us-west-2" },
-                "selection": { "kind": "tags", "tags": { "app": "billing" } }
-            }),
-        )
-        .await;
-    let g = group["id"].as_str().unwrap();
-    let report = c.post("/api/v1/drs/instances/match", &json!({ "protection_group_id": g })).await;
-    let pairs: Vec<Value> = report["pairs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| p["status"] == "ready")
-        .map(|p| json!({ "source_server_id": p["source_server_id"], "standby_instance_id": p["standby_instance_id"] }))
-        .collect();
-    assert!(!pairs.is_empty(), "{report}");
-    c.post(&format!("/api/v1/protection-groups/{g}/instance-pairs"), &json!({ "pairs": pairs })).await;
-    c.post(&format!("/api/v1/protection-groups/{g}/configure-allow-launching"), &json!({})).await;
-    let plan = c.post("/api/v1/recovery-plans", &json!({ "name": "Billing", "protection_group_ids": [g] })).await;
-    plan["id"].as_str().unwrap().to_owned()
 }
 
 async fn ended(c: &Client, id: &str, within: Duration) -> Value {

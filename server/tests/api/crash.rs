@@ -86,24 +86,9 @@ impl Client {
     }
 }
 
-/// How many DRS jobs each source server took part in, from the simulated world's state file.
-fn launches(data: &Path) -> HashMap<String, usize> {
-    let saved: Value = serde_json::from_slice(&std::fs::read(data.join("sim-state.json")).unwrap()).unwrap();
-    let mut n = HashMap::new();
-    for job in saved["world"]["launch_jobs"].as_array().unwrap() {
-        for s in job["job"]["servers"].as_array().unwrap() {
-            *n.entry(s["source_server_id"].as_str().unwrap().to_owned()).or_default() += 1;
-        }
-    }
-    n
-}
-
-#[tokio::test]
-async fn a_server_killed_mid_wave_resumes_the_execution_and_launches_nothing_twice() {
-    let data = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut first = serve(data.path(), port);
-    let c = Client::connect(port).await;
+/// A protection group of the billing servers, its ready pairs accepted and configured, and a plan of it;
+/// returns the plan id.
+pub async fn billing_plan(c: &Client) -> String {
     let group = c
         .post(
             "/api/v1/protection-groups",
@@ -124,13 +109,36 @@ async fn a_server_killed_mid_wave_resumes_the_execution_and_launches_nothing_twi
         .filter(|p| p["status"] == "ready")
         .map(|p| json!({ "source_server_id": p["source_server_id"], "standby_instance_id": p["standby_instance_id"] }))
         .collect();
+    assert!(!pairs.is_empty(), "{report}");
     c.post(&format!("/api/v1/protection-groups/{g}/instance-pairs"), &json!({ "pairs": pairs })).await;
     c.post(&format!("/api/v1/protection-groups/{g}/configure-allow-launching"), &json!({})).await;
     let plan = c.post("/api/v1/recovery-plans", &json!({ "name": "Billing", "protection_group_ids": [g] })).await;
+    plan["id"].as_str().unwrap().to_owned()
+}
+
+/// How many DRS jobs each source server took part in, from the simulated world's state file.
+fn launches(data: &Path) -> HashMap<String, usize> {
+    let saved: Value = serde_json::from_slice(&std::fs::read(data.join("sim-state.json")).unwrap()).unwrap();
+    let mut n = HashMap::new();
+    for job in saved["world"]["launch_jobs"].as_array().unwrap() {
+        for s in job["job"]["servers"].as_array().unwrap() {
+            *n.entry(s["source_server_id"].as_str().unwrap().to_owned()).or_default() += 1;
+        }
+    }
+    n
+}
+
+#[tokio::test]
+async fn a_server_killed_mid_wave_resumes_the_execution_and_launches_nothing_twice() {
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut first = serve(data.path(), port);
+    let c = Client::connect(port).await;
+    let plan = billing_plan(&c).await;
     let exec = c
         .post(
             "/api/v1/executions/allow-launching/failover",
-            &json!({ "plan_id": plan["id"], "mode": "drill", "acknowledge_warnings": true }),
+            &json!({ "plan_id": plan, "mode": "drill", "acknowledge_warnings": true }),
         )
         .await;
     let id = exec["id"].as_str().unwrap().to_owned();
