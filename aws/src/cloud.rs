@@ -350,16 +350,6 @@ impl Cloud for AwsCloud {
     }
 
     fn set_registered_accounts(&self, accounts: Vec<engine::cloud::RegisteredAccount>) -> Result<(), CloudError> {
-        let accounts = accounts
-            .into_iter()
-            .map(|a| crate::AwsAccount {
-                account_id: a.account_id,
-                name: a.name,
-                role_arn: a.role_arn,
-                external_id: a.external_id,
-                regions: a.regions,
-            })
-            .collect();
         self.clients.set_registered(accounts).map_err(|message| CloudError::Validation { message })
     }
 
@@ -526,9 +516,10 @@ impl Cloud for AwsCloud {
     ) -> Result<DrsJob, CloudError> {
         // DRS takes at most 100 servers per job (`aws-drs-api.md` §4.2); its API would answer a validation
         // error, and the port promises a quota error.
-        if servers.len() > 100 {
+        let most = Quotas::default().max_servers_per_job;
+        if servers.len() > most {
             return Err(CloudError::QuotaExceeded {
-                message: format!("{} servers in one job; DRS takes at most 100", servers.len()),
+                message: format!("{} servers in one job; DRS takes at most {most}", servers.len()),
                 quota: "servers per job".into(),
             });
         }

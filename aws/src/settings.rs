@@ -1,38 +1,12 @@
 //! What the AWS adapters need to know: the accounts and regions to reach, how (which role, which External
 //! ID), where the endpoints are (only for emulators), and how hard to call DRS.
 
-use domain::ids::{AccountId, Region};
+use domain::ids::Region;
 use serde::{Deserialize, Serialize};
 
-/// One account Roundtrip works in: a source account, a DR account, or both.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AwsAccount {
-    pub account_id: AccountId,
-    /// A friendly name shown in the console.
-    pub name: String,
-    /// The role assumed in this account; when absent, the base credentials are used as they are (the
-    /// account Roundtrip runs in).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub role_arn: Option<String>,
-    /// The External ID the role's trust policy demands. A secret: never logged.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub external_id: Option<String>,
-    /// The regions used in this account (source regions, DR regions).
-    pub regions: Vec<Region>,
-}
-
-impl std::fmt::Debug for AwsAccount {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AwsAccount")
-            .field("account_id", &self.account_id)
-            .field("name", &self.name)
-            .field("role_arn", &self.role_arn)
-            .field("external_id", &self.external_id.as_ref().map(|_| "***"))
-            .field("regions", &self.regions)
-            .finish()
-    }
-}
+/// One account Roundtrip works in (`[[aws.accounts]]`): the engine's account type, so settings and
+/// accounts registered in the console are one shape.
+pub use engine::cloud::RegisteredAccount as AwsAccount;
 
 /// Settings of the AWS cloud and the DynamoDB store (`[aws]` in the settings file).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -65,13 +65,22 @@ pub struct CloudInfo {
     pub description: String,
 }
 
-/// An account registered at run time by an admin, with its secret (never shown again after it is saved).
+/// An account Roundtrip works in, with how it is reached: configured in the settings, or registered at run
+/// time by an admin. The External ID is a secret: never logged, never shown again after it is saved.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RegisteredAccount {
     pub account_id: domain::ids::AccountId,
+    /// A friendly name shown in the console.
     pub name: String,
+    /// The role assumed in this account; when absent, the base credentials are used as they are (the
+    /// account Roundtrip runs in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
+    /// The External ID the role's trust policy demands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
+    /// The regions used in this account (source regions, DR regions).
     pub regions: Vec<domain::ids::Region>,
 }
 
