@@ -69,6 +69,7 @@ pub enum ErrorCode {
     RecoveryPlanNotFound,
     /// The execution does not exist.
     ExecutionNotFound,
+    WebhookNotFound,
     /// A recovery plan uses the group or pair; change or delete the plan first.
     InRecoveryPlan,
 }
@@ -97,7 +98,8 @@ impl ErrorCode {
             | Self::TokenNotFound
             | Self::ShareLinkNotFound
             | Self::RecoveryPlanNotFound
-            | Self::ExecutionNotFound => 404,
+            | Self::ExecutionNotFound
+            | Self::WebhookNotFound => 404,
             Self::DuplicateUser | Self::LastAdmin | Self::AuditChainBroken | Self::InRecoveryPlan => 409,
         }
     }
@@ -135,6 +137,7 @@ impl ErrorCode {
             Self::AuditChainBroken => "AUDIT_CHAIN_BROKEN",
             Self::RecoveryPlanNotFound => "RECOVERY_PLAN_NOT_FOUND",
             Self::ExecutionNotFound => "EXECUTION_NOT_FOUND",
+            Self::WebhookNotFound => "WEBHOOK_NOT_FOUND",
             Self::InRecoveryPlan => "IN_RECOVERY_PLAN",
         }
     }

@@ -1188,8 +1188,42 @@ pub struct ExecutionRecord {
     /// What happened, most recent last (the engine keeps the last 500 lines).
     #[serde(default)]
     pub log: Vec<LogLine>,
+    /// Readiness as it was requested (recoveries and drills), for its evidence report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness_at_start: Option<ReadinessAtStart>,
     #[serde(default)]
     pub version: u64,
+}
+
+/// Notes a [`ReadinessAtStart`] keeps.
+pub const MAX_READINESS_NOTES: usize = 200;
+
+/// Readiness of an execution's servers when it was requested: counts, and each check that did not pass
+/// (warnings the requester acknowledged; critical checks would have refused the start).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ReadinessAtStart {
+    /// Unix ms.
+    pub evaluated_at: i64,
+    pub pairs: usize,
+    pub ready: usize,
+    pub with_warnings: usize,
+    pub blocked: usize,
+    /// At most [`MAX_READINESS_NOTES`].
+    pub notes: Vec<ReadinessNote>,
+    /// Notes left out past the limit.
+    #[serde(default)]
+    pub omitted: usize,
+}
+
+/// One check that did not pass for one pair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadinessNote {
+    pub source_name: String,
+    pub source_server_id: SourceServerId,
+    pub check_id: String,
+    pub severity: crate::matching::Severity,
+    pub expected: String,
+    pub actual: String,
 }
 
 /// An execution with its progress, as the API, the dashboard and its live stream show it.

@@ -79,6 +79,16 @@ pub fn parse_iso8601(text: &str) -> Option<i64> {
     Some(((days * 86_400 + h * 3600 + mi * 60 + s) - offset_secs) * 1000 + ms)
 }
 
+/// A duration for people: `1 h 02 min`, `4 min 05 s` or `12 s`.
+pub fn format_duration_ms(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    match (s / 3600, s % 3600 / 60, s % 60) {
+        (0, 0, sec) => format!("{sec} s"),
+        (0, min, sec) => format!("{min} min {sec:02} s"),
+        (h, min, _) => format!("{h} h {min:02} min"),
+    }
+}
+
 /// Seconds as an ISO-8601 duration such as DRS's `lagDuration`: `PT5S`, `PT1H2M3S`, `P2DT1S`.
 pub fn format_duration_seconds(secs: u64) -> String {
     let (d, h, m, s) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);

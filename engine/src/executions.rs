@@ -174,6 +174,7 @@ impl Services {
         let mut dr: Option<AccountRegion> = None;
         let mut pairs = HashMap::new();
         let mut problems = Vec::new();
+        let mut at_start = domain::execution::ReadinessAtStart::default();
         for g in &plan.protection_group_ids {
             let group = self.get_group(g).await?;
             if dr.as_ref().is_some_and(|d| d != &group.dr) {
@@ -189,7 +190,9 @@ impl Services {
             }
             // Readiness now, not as it was: critical checks block; warnings block unless acknowledged.
             let readiness = self.evaluate_readiness(g).await?.readiness;
+            at_start.evaluated_at = at_start.evaluated_at.max(readiness.evaluated_at);
             for pr in readiness.pairs.iter().filter(|pr| plan.waves.iter().any(|w| w.pair_ids.contains(&pr.pair_id))) {
+                note_readiness(&mut at_start, pr);
                 let failing = blocking_checks(pr, req.mode, req.kind, req.acknowledge_warnings);
                 if failing.is_empty() {
                     continue;
@@ -315,6 +318,7 @@ impl Services {
             lease: None,
             failback: None,
             log: Vec::new(),
+            readiness_at_start: Some(at_start),
             version: 1,
         };
         let what = match (req.mode, record.state.kind) {
@@ -335,7 +339,7 @@ impl Services {
     }
 
     /// Reads the active locks and their version (0 when there are none yet).
-    async fn active_locks(&self) -> Result<(ActiveLocks, Expect), ServiceError> {
+    pub(crate) async fn active_locks(&self) -> Result<(ActiveLocks, Expect), ServiceError> {
         Ok(match self.store.get(EXECUTION_LOCKS, ACTIVE).await? {
             Some(r) => (
                 serde_json::from_value(r.value).map_err(|e| {
@@ -350,7 +354,15 @@ impl Services {
     /// Inserts a new execution holding its plan and servers, or refuses when another live execution holds
     /// either.
     pub(crate) async fn lock_and_insert(&self, rec: &ExecutionRecord) -> Result<(), ServiceError> {
-        self.lock_and_write(rec, Expect::Absent).await.map(|_| ())
+        self.lock_and_write(rec, Expect::Absent).await?;
+        self.notifier.publish(domain::notify::execution_notices(
+            notice_context(rec),
+            None,
+            &rec.state,
+            &[],
+            self.clock.now_millis(),
+        ));
+        Ok(())
     }
 
     /// Writes `rec` (expecting `expect`) holding its plan and servers again, or refuses when another live
@@ -426,13 +438,14 @@ impl Services {
     async fn commit(&self, mut rec: ExecutionRecord, events: Vec<Event>) -> Result<ExecutionRecord, ServiceError> {
         let before = rec.version;
         let old = rec.state.clone();
-        for ev in events {
+        for ev in &events {
             let line = ev.summary().map(|message| LogLine {
-                at: event_time(&ev, &rec.state),
+                at: event_time(ev, &rec.state),
                 failure: ev.is_failure(),
                 message,
             });
-            rec.state = on_event(rec.state, ev).map_err(|e| refused("event", "INVALID_TRANSITION", e.to_string()))?;
+            rec.state =
+                on_event(rec.state, ev.clone()).map_err(|e| refused("event", "INVALID_TRANSITION", e.to_string()))?;
             rec.log.extend(line);
         }
         if rec.state == old {
@@ -468,6 +481,14 @@ impl Services {
             match self.store.transact(ops).await {
                 Ok(v) => {
                     rec.version = v[0];
+                    // Only the process whose write committed announces the change.
+                    self.notifier.publish(domain::notify::execution_notices(
+                        notice_context(&rec),
+                        Some(&old),
+                        &rec.state,
+                        &events,
+                        self.clock.now_millis(),
+                    ));
                     return Ok(rec);
                 }
                 Err(StoreError::Conflict { table, .. }) if table == EXECUTION_LOCKS => {}
@@ -997,6 +1018,39 @@ impl Services {
 /// The failed checks of a pair that keep it from launching: critical ones, and warnings unless
 /// acknowledged. In a disaster failover the source side may be gone, and DRS launches from the last
 /// recovery point, so replication checks do not block it (the recovery point is recorded instead).
+fn notice_context(rec: &ExecutionRecord) -> domain::notify::ExecutionContext<'_> {
+    domain::notify::ExecutionContext {
+        execution_id: &rec.id,
+        plan_name: &rec.plan_name,
+        rto_target_minutes: rec.rto_target_minutes,
+    }
+}
+
+/// Adds a pair's readiness to the snapshot an execution keeps for its evidence report.
+fn note_readiness(at: &mut domain::execution::ReadinessAtStart, pr: &domain::readiness::PairReadiness) {
+    use domain::matching::PairStatus;
+    at.pairs += 1;
+    match pr.status {
+        PairStatus::Ready => at.ready += 1,
+        PairStatus::Blocked => at.blocked += 1,
+        PairStatus::Warning => at.with_warnings += 1,
+    }
+    for c in pr.checks.iter().filter(|c| !c.passed) {
+        if at.notes.len() == domain::execution::MAX_READINESS_NOTES {
+            at.omitted += 1;
+            continue;
+        }
+        at.notes.push(domain::execution::ReadinessNote {
+            source_name: pr.source_name.clone(),
+            source_server_id: pr.source_server_id.clone(),
+            check_id: c.id.clone(),
+            severity: c.severity,
+            expected: c.expected.clone(),
+            actual: c.actual.clone(),
+        });
+    }
+}
+
 fn blocking_checks(
     pr: &domain::readiness::PairReadiness,
     mode: Mode,

@@ -127,6 +127,7 @@ impl Services {
                 message: format!("failback of {} ({}) requested by {}", recovery.plan_name, recovery.id, who.subject),
                 failure: false,
             }],
+            readiness_at_start: None,
             version: 1,
         };
         self.lock_and_insert(&record).await?;

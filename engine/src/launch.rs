@@ -116,6 +116,7 @@ impl Job {
             s.cloud.get_launch_configuration(&self.group.dr, &self.pair.source_server_id)
         })
         .await;
+        s.metrics.retried(a);
         t.spent(a);
         r
     }
@@ -138,6 +139,7 @@ impl Job {
     async fn write(&self, t: &mut Tally, u: &LaunchConfigurationUpdate) -> Result<LaunchConfiguration, CloudError> {
         let s = &self.services;
         let (r, a) = with_retry(&s.settings.retry, || s.cloud.update_launch_configuration(&self.group.dr, u)).await;
+        s.metrics.retried(a);
         t.spent(a);
         if let Ok(c) = &r {
             t.out.writes += 1;
@@ -304,7 +306,9 @@ impl Services {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, CloudError>>,
     {
-        with_retry(&self.settings.retry, op).await.0
+        let (r, spent) = with_retry(&self.settings.retry, op).await;
+        self.metrics.retried(spent);
+        r
     }
 
     async fn jobs(
@@ -465,7 +469,8 @@ impl Services {
             let (gate, s, dr, id) = (gate.clone(), self.clone(), dr.clone(), p.source_server_id.clone());
             set.spawn(async move {
                 let _permit = gate.acquire_owned().await;
-                let (r, _) = with_retry(&s.settings.retry, || s.cloud.get_launch_configuration(&dr, &id)).await;
+                let (r, a) = with_retry(&s.settings.retry, || s.cloud.get_launch_configuration(&dr, &id)).await;
+                s.metrics.retried(a);
                 (id, r.map_err(|e| e.to_string()))
             });
         }

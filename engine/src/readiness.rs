@@ -53,7 +53,10 @@ impl Services {
             launch_disposition: group.launch_disposition,
             now: self.clock.now_millis(),
         });
+        let lags = sources.iter().filter(|s| paired.contains(&s.source_server_id)).map(|s| s.lag_seconds).collect();
+        self.metrics.set_lags(id.as_str(), &group.name, lags);
         let mut history = self.verdict_history(id).await?;
+        let mut notice = None;
         let mut ops = vec![WriteOp::Put {
             table: repo::READINESS_LATEST.into(),
             key: id.to_string(),
@@ -75,9 +78,24 @@ impl Services {
                 expect: Expect::Absent,
             });
             tracing::info!(protection_group_id = %id, verdict = readiness.verdict.as_str(), score = readiness.score, "readiness changed");
+            // An execution of the group's own servers blocks it while it runs (its servers are in jobs):
+            // that is no news for anyone.
+            let in_execution = self
+                .active_locks()
+                .await
+                .is_ok_and(|(locks, _)| pairs.iter().any(|p| locks.servers.contains_key(&p.source_server_id)));
+            if readiness.verdict == domain::readiness::Verdict::Blocked && !in_execution {
+                notice = Some(domain::notify::readiness_blocked(
+                    id.as_str(),
+                    &group.name,
+                    &readiness.failing,
+                    readiness.evaluated_at,
+                ));
+            }
             history.insert(0, change);
         }
         self.store.transact(ops).await?;
+        self.notifier.publish(notice.into_iter().collect());
         Ok(ReadinessView { readiness, history })
     }
 

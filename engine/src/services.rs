@@ -87,6 +87,8 @@ pub enum ServiceError {
     PlanNotFound(String),
     #[error("execution {0} does not exist")]
     ExecutionNotFound(String),
+    #[error("no webhook {0}")]
+    WebhookNotFound(String),
     #[error("recovery plan(s) {} use this; change or delete them first", .0.join(", "))]
     InRecoveryPlan(Vec<String>),
 }
@@ -124,6 +126,7 @@ impl ServiceError {
             Self::ApprovalRefused(_) => ErrorCode::Forbidden,
             Self::PlanNotFound(_) => ErrorCode::RecoveryPlanNotFound,
             Self::ExecutionNotFound(_) => ErrorCode::ExecutionNotFound,
+            Self::WebhookNotFound(_) => ErrorCode::WebhookNotFound,
             Self::InRecoveryPlan(_) => ErrorCode::InRecoveryPlan,
         }
     }
@@ -143,6 +146,7 @@ impl ServiceError {
             Self::TokenNotFound(id) => serde_json::json!({ "token_id": id }),
             Self::PlanNotFound(id) => serde_json::json!({ "recovery_plan_id": id }),
             Self::ExecutionNotFound(id) => serde_json::json!({ "execution_id": id }),
+            Self::WebhookNotFound(id) => serde_json::json!({ "webhook_id": id }),
             Self::InRecoveryPlan(plans) => serde_json::json!({ "recovery_plans": plans }),
             Self::ApprovalRefused(r) => serde_json::json!({ "reason": r.code() }),
             _ => serde_json::json!({}),
@@ -209,6 +213,10 @@ pub struct Services {
     pub settings: EngineSettings,
     pub audit: AuditLog,
     pub auth: Auth,
+    /// What this process counted (cloud calls, HTTP latency, webhook deliveries).
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Where execution and readiness notices go (webhooks), once started.
+    pub notifier: crate::notify::Notifier,
 }
 
 struct DrEstate {
@@ -232,7 +240,20 @@ impl Services {
     ) -> Self {
         let audit = AuditLog::new(store.clone(), wall_clock.clone());
         let auth = Auth::new(store.clone(), wall_clock.clone(), audit.clone(), auth_settings);
-        Self { cloud, store, clock, wall_clock, settings: EngineSettings::default(), audit, auth }
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        // Every cloud call is counted, whoever makes it.
+        let cloud: Arc<dyn Cloud> = Arc::new(crate::metrics::Metered::new(cloud, metrics.clone()));
+        Self {
+            cloud,
+            store,
+            clock,
+            wall_clock,
+            settings: EngineSettings::default(),
+            audit,
+            auth,
+            metrics,
+            notifier: crate::notify::Notifier::default(),
+        }
     }
 
     /// Tries every read Roundtrip needs in every account and region ("test access").
