@@ -3,6 +3,8 @@
 //! the console (Leptos SSR + hydration) and REST API v1 under `/api/v1`.
 
 pub mod api;
+pub mod cli;
+pub mod notify;
 pub mod oidc;
 pub mod security;
 pub mod settings;
@@ -79,6 +81,19 @@ pub async fn wire(settings: &Settings) -> anyhow::Result<Wired> {
     services.settings.lease_ms = i64::try_from(settings.lease_ms.max(1_000)).unwrap_or(i64::MAX);
     services.settings.approval_ttl_minutes = settings.approval_ttl_minutes.max(1);
     services.settings.swapped_volume_retention_days = settings.swapped_volume_retention_days;
+    let n = &settings.notifications;
+    services.notifier.start(
+        services.store.clone(),
+        Arc::new(notify::HttpTransport::new(std::time::Duration::from_millis(n.timeout_ms.max(100)))?),
+        services.metrics.clone(),
+        services.wall_clock.clone(),
+        engine::notify::DeliverySettings {
+            max_attempts: n.max_attempts.max(1),
+            initial_backoff: std::time::Duration::from_millis(n.initial_backoff_ms),
+            max_backoff: std::time::Duration::from_millis(n.max_backoff_ms.max(n.initial_backoff_ms)),
+            ..Default::default()
+        },
+    );
     bootstrap_admin(&services, settings).await?;
     match services.load_registered_cloud_accounts().await {
         Ok(0) => {}
@@ -157,7 +172,9 @@ pub fn router(services: Services, settings: &Settings, oidc: Option<Arc<oidc::Oi
         secure_cookies: settings.auth.secure_cookies,
         trust_forwarded_for: settings.auth.trust_forwarded_for,
     };
+    let metrics = services.metrics.clone();
     ui.merge(sign_in)
+        .route("/metrics", axum::routing::get(metrics_with_token).with_state(services.clone()))
         .nest(api::PREFIX, api::router(services, settings.max_body_bytes))
         .layer(axum::middleware::from_fn(security::guard))
         .layer(axum::middleware::from_fn_with_state(security, security::authenticate))
@@ -165,9 +182,82 @@ pub fn router(services: Services, settings: &Settings, oidc: Option<Arc<oidc::Oi
         .layer(tower_http::limit::RequestBodyLimitLayer::new(settings.max_body_bytes.saturating_mul(2)))
         .layer(axum::middleware::from_fn(security::headers))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn(move |req, next| timed(metrics.clone(), req, next)))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             tracing::info_span!("request", method = %req.method(), path = %redacted_path(req.uri().path()))
         }))
+}
+
+/// The route a request is counted under: the API's matched route, or a fixed name for everything else
+/// (raw paths would let anyone grow the metrics without bound).
+#[derive(Clone)]
+pub struct RouteLabel(pub String);
+
+fn route_label(path: &str) -> &'static str {
+    if path.starts_with("/pkg/") || path == "/favicon.ico" {
+        "/pkg"
+    } else if path.starts_with("/console/") {
+        "/console"
+    } else if path.starts_with("/auth/") {
+        "/auth"
+    } else if path == "/metrics" {
+        "/metrics"
+    } else if path.starts_with(api::PREFIX) {
+        "/api/v1 (unmatched)"
+    } else {
+        "page"
+    }
+}
+
+/// Measures each request for `roundtrip_http_request_duration_seconds`.
+async fn timed(
+    metrics: Arc<engine::metrics::Metrics>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let method = req.method().as_str().to_owned();
+    let fallback = route_label(req.uri().path());
+    let r = next.run(req).await;
+    let route = r.extensions().get::<RouteLabel>().map_or(fallback, |l| l.0.as_str());
+    metrics.http_request(&method, route, r.status().as_u16(), started.elapsed().as_secs_f64());
+    r
+}
+
+/// `GET /metrics` on the main address: any signed-in role (an API token, typically a viewer's).
+async fn metrics_with_token(
+    axum::extract::State(s): axum::extract::State<Services>,
+    who: Option<axum::Extension<domain::auth::Principal>>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let access = domain::auth::Access::Role(domain::auth::Permission::Read);
+    if let Err(e) = api::routes::check_access(access, who.as_ref().map(|w| &w.0)) {
+        return e.into_response();
+    }
+    metrics_text(&s).await
+}
+
+/// The metrics in Prometheus' text format.
+pub async fn metrics_text(s: &Services) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match s.metrics_text().await {
+        Ok(text) => {
+            ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
+        }
+        Err(e) => api::error::ApiError::from(e).into_response(),
+    }
+}
+
+/// The router of `metrics_listen`: `GET /metrics` only, without authentication.
+pub fn metrics_router(services: Services) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(|axum::extract::State(s): axum::extract::State<Services>| async move {
+                metrics_text(&s).await
+            }),
+        )
+        .with_state(services)
 }
 
 /// The path as logged: share-link tokens are secrets and never reach the log.

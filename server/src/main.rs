@@ -10,6 +10,8 @@ use std::path::PathBuf;
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    #[command(flatten)]
+    client: server::cli::ClientOptions,
 }
 
 #[derive(Subcommand)]
@@ -32,6 +34,8 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    #[command(flatten)]
+    Client(server::cli::ClientCommand),
 }
 
 #[derive(Subcommand)]
@@ -168,6 +172,7 @@ fn main() -> std::process::ExitCode {
             audit_verify(config, data_dir, json)
         }
         None => serve(ServeArgs::default()),
+        Some(Command::Client(command)) => return client(&cli.client, command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -176,6 +181,27 @@ fn main() -> std::process::ExitCode {
         Err(e) => {
             eprintln!("roundtrip: {e:#}");
             std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a client command against a server; its exit code tells a pipeline how it went.
+fn client(opts: &server::cli::ClientOptions, command: server::cli::ClientCommand) -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("roundtrip: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(server::cli::run(opts, command)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            if opts.output == server::cli::Output::Json {
+                println!("{}", e.to_json());
+            }
+            eprintln!("roundtrip: {e}");
+            std::process::ExitCode::from(e.exit_code())
         }
     }
 }
@@ -356,6 +382,17 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tracing::warn!(site_root = %settings.site_root.display(), "the console is not built here; pages will render but not hydrate (run scripts/build-site.sh)");
         }
         tracing::info!(address = %format!("http://{}", listener.local_addr()?), data_dir = %settings.data_dir.display(), "Roundtrip is serving");
+        let metrics = match settings.metrics_listen {
+            Some(addr) => {
+                let l = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (metrics_listen): {e}"))?;
+                tracing::info!(address = %format!("http://{}/metrics", l.local_addr()?), "metrics without authentication");
+                let router = server::metrics_router(wired.services.clone());
+                Some(tokio::spawn(async move { axum::serve(l, router).await }))
+            }
+            None => None,
+        };
         let readiness = server::spawn_readiness_loop(wired.services.clone(), settings.readiness_interval_minutes);
         let runner = server::spawn_execution_runner(
             wired.services.clone(),
@@ -366,6 +403,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             r.abort();
         }
         runner.abort();
+        if let Some(m) = metrics {
+            m.abort();
+        }
         if let Some(sim) = &wired.simulator {
             sim.save()?;
             tracing::info!("simulated estate saved");

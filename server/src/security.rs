@@ -181,7 +181,8 @@ pub async fn guard(req: Request, next: Next) -> Response {
         return ApiError::new(StatusCode::NOT_FOUND, ErrorCode::RouteNotFound, "no such path").into_response();
     }
     let is_api = path == crate::api::PREFIX || path.starts_with(&format!("{}/", crate::api::PREFIX));
-    if is_api || path == "/auth/login" || path == "/auth/logout" || is_asset(&path) {
+    // `/metrics` checks its token itself.
+    if is_api || path == "/auth/login" || path == "/auth/logout" || path == "/metrics" || is_asset(&path) {
         return next.run(req).await;
     }
     let who = req.extensions().get::<Principal>();

@@ -69,6 +69,30 @@ pub struct Settings {
     pub oidc: Option<OidcConfig>,
     /// Accounts, roles and endpoints for cloud `aws` and store `dynamodb` (`[aws]`, `[[aws.accounts]]`).
     pub aws: aws::AwsSettings,
+    /// A second address serving only `GET /metrics`, without authentication (for a Prometheus on a
+    /// private network). `/metrics` on `listen` always needs a token.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Webhook delivery (`[notifications]`).
+    pub notifications: NotificationSettings,
+}
+
+/// How webhook deliveries are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationSettings {
+    /// Attempts per notice, the first included.
+    pub max_attempts: u32,
+    /// Wait before the second attempt; doubled after each failure, up to `max_backoff_ms`.
+    pub initial_backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    /// How long one delivery may take.
+    pub timeout_ms: u64,
+}
+
+impl Default for NotificationSettings {
+    fn default() -> Self {
+        Self { max_attempts: 8, initial_backoff_ms: 1_000, max_backoff_ms: 300_000, timeout_ms: 10_000 }
+    }
 }
 
 /// A secret that never appears in logs or `Debug` output.
@@ -170,6 +194,8 @@ impl Default for Settings {
             auth: AuthConfig::default(),
             oidc: None,
             aws: aws::AwsSettings::default(),
+            metrics_listen: None,
+            notifications: NotificationSettings::default(),
         }
     }
 }
@@ -283,6 +309,15 @@ impl Settings {
                     })?
                 }
                 "AWS_MAX_ATTEMPTS" => s.aws.max_attempts = value.parse().map_err(|_| bad("expected a whole number"))?,
+                "METRICS_LISTEN" => {
+                    s.metrics_listen = Some(value.parse().map_err(|_| bad("expected host:port, e.g. 10.0.0.5:9300"))?)
+                }
+                "WEBHOOK_MAX_ATTEMPTS" => {
+                    s.notifications.max_attempts = value.parse().map_err(|_| bad("expected a whole number"))?
+                }
+                "WEBHOOK_INITIAL_BACKOFF_MS" => {
+                    s.notifications.initial_backoff_ms = value.parse().map_err(|_| bad("expected milliseconds"))?
+                }
                 "AWS_INITIAL_BACKOFF_MS" => {
                     s.aws.initial_backoff_ms = value.parse().map_err(|_| bad("expected milliseconds"))?
                 }

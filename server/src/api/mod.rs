@@ -9,9 +9,11 @@ pub mod error;
 pub mod executions;
 pub mod groups;
 pub mod launch;
+pub mod notify;
 pub mod openapi;
 pub mod pairs;
 pub mod plans;
+pub mod reports;
 pub mod routes;
 pub mod share;
 
@@ -95,6 +97,8 @@ pub fn routes() -> Routes {
         .merge(admin::routes())
         .merge(audit::routes())
         .merge(share::routes())
+        .merge(notify::routes())
+        .merge(reports::routes())
 }
 
 /// The declared routes, for the OpenAPI document and the role-matrix test.

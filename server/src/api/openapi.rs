@@ -146,6 +146,37 @@ pub fn spec() -> Value {
                 "parameters": [execution_id],
                 "get": { "summary": "A failback's round-trip proof: per server, instance and private IP before failover, after failover and after failback, with a verdict (identical, mismatch, incomplete)", "responses": with(json!({ "200": { "description": "{\"execution_id\", \"servers\":[ProofRow]}" } }), error_responses(&[400, 401, 404])) }
             },
+            "/api/v1/executions/{execution_id}/report": {
+                "parameters": [execution_id,
+                    { "name": "format", "in": "query", "required": false, "schema": { "type": "string", "enum": ["json", "html"] } },
+                    { "name": "download", "in": "query", "required": false, "schema": { "type": "boolean" } }],
+                "get": { "summary": "The execution's evidence report: plan, who requested and approved and when, readiness at start, per-wave and per-server timeline, RTO against target, identity verification, errors and their handling, the round-trip proof of a failback, and the audit-chain range that covers it. JSON, or a self-contained printable HTML page with format=html",
+                    "responses": with(json!({ "200": { "description": "EvidenceReport (JSON) or text/html" } }), error_responses(&[400, 401, 404])) }
+            },
+            "/api/v1/reports": {
+                "parameters": [
+                    { "name": "mode", "in": "query", "required": false, "schema": { "type": "string", "enum": ["drill", "recovery", "failback"] } },
+                    { "name": "plan_id", "in": "query", "required": false, "schema": { "type": "string" } }],
+                "get": { "summary": "Drill history: ended executions, oldest first, with RTO against target (the trend over drills)",
+                    "responses": with(json!({ "200": { "description": "{\"reports\":[{execution_id, plan_id, plan_name, mode, kind, outcome, requested_at, ended_at, rto_ms, rto_target_ms, met_target, servers, verified, failed}]}" } }), error_responses(&[400, 401])) }
+            },
+            "/api/v1/webhooks": {
+                "get": { "summary": "Webhooks with their delivery status and recent failures (host only; never the URL path or the secret)", "responses": with(json!({ "200": { "description": "{\"webhooks\":[WebhookView], \"queued\": n}" } }), error_responses(&[401])) },
+                "post": { "summary": "Register a webhook (admin): generic JSON or a Slack-compatible message, for all or some notice kinds; the URL and signing secret are stored and never shown again",
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "object", "required": ["name", "url"], "properties": {
+                        "name": { "type": "string" }, "url": { "type": "string" }, "format": { "type": "string", "enum": ["generic", "slack"] },
+                        "events": { "type": "array", "items": { "type": "string", "enum": ["execution_requested", "awaiting_approval", "wave_started", "wave_finished", "server_failed", "identity_mismatch", "execution_finished", "readiness_blocked"] } },
+                        "secret": { "type": "string", "description": "signs each body: X-Roundtrip-Signature: sha256=<hex HMAC-SHA256>" } } } } } },
+                    "responses": with(json!({ "201": { "description": "WebhookView" } }), error_responses(&[400, 401, 403])) }
+            },
+            "/api/v1/webhooks/{webhook_id}": {
+                "parameters": [{ "name": "webhook_id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "delete": { "summary": "Delete a webhook (admin)", "responses": with(json!({ "204": { "description": "deleted" } }), error_responses(&[401, 403, 404])) }
+            },
+            "/api/v1/webhooks/{webhook_id}/test": {
+                "parameters": [{ "name": "webhook_id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "post": { "summary": "Send a test notice to one webhook (admin); its delivery shows in the status", "responses": with(json!({ "202": { "description": "queued" } }), error_responses(&[400, 401, 403, 404])) }
+            },
             "/api/v1/executions": {
                 "get": { "summary": "List executions, newest first", "responses": with(json!({ "200": { "description": "{\"executions\":[Execution]}" } }), error_responses(&[401])) }
             },
@@ -285,7 +316,7 @@ pub fn spec() -> Value {
           "schemas": {
             "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "object", "required": ["code", "message", "details"], "properties": {
                 "code": { "type": "string", "enum": ["VALIDATION_FAILED", "MALFORMED_JSON", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "ROUTE_NOT_FOUND", "PROTECTION_GROUP_NOT_FOUND", "PAIR_NOT_FOUND", "VERSION_CONFLICT", "DUPLICATE_NAME", "PAIR_REJECTED", "LAUNCH_CONFIGURATION_APPLIED", "CLOUD_ERROR", "THROTTLED", "INTERNAL",
-                    "UNAUTHENTICATED", "FORBIDDEN", "CSRF_REJECTED", "LOGIN_FAILED", "LOGIN_THROTTLED", "PASSWORD_CHANGE_REQUIRED", "USER_NOT_FOUND", "DUPLICATE_USER", "TOKEN_NOT_FOUND", "SHARE_LINK_NOT_FOUND", "LAST_ADMIN", "SELF_APPROVAL", "NO_PERMISSION_DECLARED", "AUDIT_CHAIN_BROKEN", "RECOVERY_PLAN_NOT_FOUND", "EXECUTION_NOT_FOUND", "IN_RECOVERY_PLAN"] },
+                    "UNAUTHENTICATED", "FORBIDDEN", "CSRF_REJECTED", "LOGIN_FAILED", "LOGIN_THROTTLED", "PASSWORD_CHANGE_REQUIRED", "USER_NOT_FOUND", "DUPLICATE_USER", "TOKEN_NOT_FOUND", "SHARE_LINK_NOT_FOUND", "LAST_ADMIN", "SELF_APPROVAL", "NO_PERMISSION_DECLARED", "AUDIT_CHAIN_BROKEN", "RECOVERY_PLAN_NOT_FOUND", "EXECUTION_NOT_FOUND", "WEBHOOK_NOT_FOUND", "IN_RECOVERY_PLAN"] },
                 "message": { "type": "string" }, "details": { "type": "object" } } } } },
             "StartExecution": { "type": "object", "required": ["plan_id", "mode"], "properties": {
                 "plan_id": { "type": "string" }, "mode": { "type": "string", "enum": ["drill", "recovery"] },

@@ -150,10 +150,13 @@ async fn authorize(
         )
         .into_response();
     };
-    match check_access(access, req.extensions().get::<Principal>()) {
+    let label = crate::RouteLabel(format!("{}{path}", super::PREFIX));
+    let mut r = match check_access(access, req.extensions().get::<Principal>()) {
         Ok(()) => next.run(req).await,
         Err(e) => e.into_response(),
-    }
+    };
+    r.extensions_mut().insert(label);
+    r
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ pub const PASSWORD: &str = "crash-test-passphrase";
 
 /// A server process on `port` over `data`: virtual time 600× real, a runner pass every 200 ms, leases
 /// that expire 2 s after the last renewal.
-fn serve(data: &Path, port: u16) -> Child {
+pub fn serve(data: &Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_roundtrip"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--speed", "600"])
         .arg("--data-dir")

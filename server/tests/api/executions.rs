@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 /// A plan over the billing application, paired and configured.
-async fn billing_plan(app: &TestApp) -> String {
+pub async fn billing_plan(app: &TestApp) -> String {
     let (_, g) = app
         .post(
             "/api/v1/protection-groups",
@@ -32,7 +32,7 @@ async fn billing_plan(app: &TestApp) -> String {
 }
 
 /// Steps the runner as the background loop would, moving the simulated clock 30 s a step.
-async fn drive(app: &TestApp, id: &str) -> Value {
+pub async fn drive(app: &TestApp, id: &str) -> Value {
     for _ in 0..200 {
         let step = app.services.advance_execution(id, "test-runner", &Default::default()).await.unwrap();
         if step == engine::executions::Step::Done {

@@ -3,12 +3,14 @@
 
 mod aws_binary;
 mod bad_input;
+mod cli;
 mod crash;
 mod executions;
 mod helpers;
 mod launch;
 mod matching;
 mod oidc;
+mod operability;
 mod pairs;
 mod plans;
 mod protection_groups;
