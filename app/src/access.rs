@@ -55,6 +55,11 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("list_cloud_accounts", ADMIN),
     ("save_cloud_account", ADMIN),
     ("delete_cloud_account", ADMIN),
+    ("list_webhooks", READ),
+    ("create_webhook", ADMIN),
+    ("delete_webhook", ADMIN),
+    ("test_webhook", ADMIN),
+    ("report_history", READ),
     ("create_token", ADMIN),
     ("revoke_token", ADMIN),
     ("audit_query", READ),
@@ -87,6 +92,8 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/admin/users", ADMIN),
     ("/admin/tokens", ADMIN),
     ("/admin/cloud", ADMIN),
+    ("/notifications", READ),
+    ("/reports", READ),
 ];
 
 /// The access of a console function's path (`/console/<name>`), or `None` when it declares none.

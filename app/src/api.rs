@@ -196,6 +196,41 @@ pub async fn save_cloud_account(
     Ok(services()?.save_cloud_account(&who, &input).await?)
 }
 
+/// Webhooks with their delivery status (no URL path, no secret).
+#[server(prefix = "/console", endpoint = "list_webhooks", input = leptos::server_fn::codec::Json)]
+pub async fn list_webhooks() -> Result<Vec<domain::notify::WebhookView>, ConsoleError> {
+    Ok(services()?.list_webhooks().await?)
+}
+
+/// Registers a webhook (admins); its URL and secret are never shown again.
+#[server(prefix = "/console", endpoint = "create_webhook", input = leptos::server_fn::codec::Json)]
+pub async fn create_webhook(input: domain::notify::WebhookInput) -> Result<domain::notify::WebhookView, ConsoleError> {
+    let who = require(domain::auth::Permission::Administer)?;
+    Ok(services()?.create_webhook(&who, &input).await?)
+}
+
+/// Deletes a webhook (admins).
+#[server(prefix = "/console", endpoint = "delete_webhook", input = leptos::server_fn::codec::Json)]
+pub async fn delete_webhook(id: String) -> Result<(), ConsoleError> {
+    let who = require(domain::auth::Permission::Administer)?;
+    Ok(services()?.delete_webhook(&who, &id).await?)
+}
+
+/// Sends a test notice to a webhook (admins).
+#[server(prefix = "/console", endpoint = "test_webhook", input = leptos::server_fn::codec::Json)]
+pub async fn test_webhook(id: String) -> Result<(), ConsoleError> {
+    let who = require(domain::auth::Permission::Administer)?;
+    Ok(services()?.test_webhook(&who, &id).await?)
+}
+
+/// Ended executions with their RTO, oldest first (the drill history).
+#[server(prefix = "/console", endpoint = "report_history", input = leptos::server_fn::codec::Json)]
+pub async fn report_history(
+    mode: Option<domain::execution::Mode>,
+) -> Result<Vec<domain::report::ReportSummary>, ConsoleError> {
+    Ok(services()?.report_history(mode, None).await?)
+}
+
 /// Removes an account registered in the console (admins).
 #[server(prefix = "/console", endpoint = "delete_cloud_account", input = leptos::server_fn::codec::Json)]
 pub async fn delete_cloud_account(account_id: String) -> Result<(), ConsoleError> {

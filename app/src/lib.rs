@@ -60,6 +60,8 @@ fn TopBar() -> impl IntoView {
                     <A href="/recovery-plans">"Recovery plans"</A>
                     <A href="/executions">"Failover"</A>
                     <A href="/approvals">"Approvals"</A>
+                    <A href="/reports">"Drill history"</A>
+                    <A href="/notifications">"Notifications"</A>
                     <A href="/audit">"Audit"</A>
                     <A href="/share-links">"Share links"</A>
                     <Transition fallback=|| ()>
@@ -110,6 +112,8 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/admin/users") view=pages::admin::Users/>
                         <Route path=path!("/admin/tokens") view=pages::admin::Tokens/>
                         <Route path=path!("/admin/cloud") view=pages::admin::CloudAccess/>
+                        <Route path=path!("/notifications") view=pages::notify::Notifications/>
+                        <Route path=path!("/reports") view=pages::reports::DrillHistory/>
                     </Routes>
                 </main>
                 <footer class="footer">

@@ -45,12 +45,7 @@ pub fn what(mode: Mode, kind: FailoverKind) -> &'static str {
 
 /// A duration as `1 h 02 min`, `4 min 05 s` or `12 s`.
 pub fn duration(ms: i64) -> String {
-    let s = ms.max(0) / 1000;
-    match (s / 3600, s % 3600 / 60, s % 60) {
-        (0, 0, sec) => format!("{sec} s"),
-        (0, min, sec) => format!("{min} min {sec:02} s"),
-        (h, min, _) => format!("{h} h {min:02} min"),
-    }
+    domain::time::format_duration_ms(ms)
 }
 
 fn server_badge(s: ServerState) -> impl IntoView {
@@ -484,6 +479,9 @@ fn Dashboard(v: ExecutionView, refresh: Callback<()>) -> impl IntoView {
                 </p>
             </div>
             <div class="page-actions">
+                <a class="btn" data-testid="evidence-report" target="_blank" rel="noopener"
+                    href=format!("/api/v1/executions/{}/report?format=html", e.id)
+                    title="Printable evidence report (JSON: add &format=json)">"Evidence report"</a>
                 <crate::pages::share::ShareExecution execution_id=e.id.clone() name=format!("Status of {}", e.plan_name)/>
                 {move || (can_cancel() && cancellable).then(|| {
                     let id = id.clone();

@@ -6,9 +6,11 @@ pub mod configure;
 pub mod executions;
 pub mod groups;
 pub mod matching;
+pub mod notify;
 pub mod overview;
 pub mod plans;
 pub mod readiness;
+pub mod reports;
 pub mod share;
 pub mod signin;
 
