@@ -45,6 +45,8 @@ pub struct Clients {
     credentials: Mutex<HashMap<(AccountId, String), SharedCredentialsProvider>>,
     sets: Mutex<HashMap<(AccountId, Region, String), ClientSet>>,
     buckets: Mutex<HashMap<(AccountId, Region), Arc<TokenBucket>>>,
+    /// Counts the SDK's operations, attempts and throttled attempts of every client made here.
+    attempts: crate::attempts::AttemptCounter,
 }
 
 /// Sessions kept at most; beyond, the cache starts again (credentials are cheap to assume anew).
@@ -95,6 +97,7 @@ impl Clients {
             credentials: Mutex::new(HashMap::new()),
             sets: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),
+            attempts: crate::attempts::AttemptCounter::default(),
         })
     }
 
@@ -108,6 +111,7 @@ impl Clients {
             credentials: Mutex::new(HashMap::new()),
             sets: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),
+            attempts: crate::attempts::AttemptCounter::default(),
         }
     }
 
@@ -178,7 +182,7 @@ impl Clients {
             }
             b.build()
         };
-        let mut drs = aws_sdk_drs::config::Builder::from(&cfg);
+        let mut drs = aws_sdk_drs::config::Builder::from(&cfg).interceptor(self.attempts.clone());
         if let Some(ep) = &self.settings.drs_endpoint_url {
             drs = drs.endpoint_url(ep);
         }
@@ -190,7 +194,9 @@ impl Clients {
             .clone();
         let set = ClientSet {
             drs: aws_sdk_drs::Client::from_conf(drs.build()),
-            ec2: aws_sdk_ec2::Client::new(&cfg),
+            ec2: aws_sdk_ec2::Client::from_conf(
+                aws_sdk_ec2::config::Builder::from(&cfg).interceptor(self.attempts.clone()).build(),
+            ),
             iam: aws_sdk_iam::Client::new(&cfg),
             sts: aws_sdk_sts::Client::new(&cfg),
             drs_bucket: bucket,
@@ -221,6 +227,13 @@ impl Clients {
         }
         all.insert(key, provider.clone());
         Some(provider)
+    }
+}
+
+impl Clients {
+    /// What the SDK did on its own (operations, attempts, throttled attempts).
+    pub fn transport_attempts(&self) -> engine::cloud::TransportAttempts {
+        self.attempts.snapshot()
     }
 }
 

@@ -333,6 +333,10 @@ fn ids<'a, T: 'a>(items: impl IntoIterator<Item = &'a T>, as_str: fn(&T) -> &str
 
 #[async_trait]
 impl Cloud for AwsCloud {
+    fn transport_attempts(&self) -> Option<engine::cloud::TransportAttempts> {
+        Some(self.clients.transport_attempts())
+    }
+
     fn configured_accounts(&self) -> Vec<domain::estate::CloudAccount> {
         self.clients
             .settings()

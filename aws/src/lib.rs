@@ -6,6 +6,7 @@
 //! `CloudError`. The crate is kept apart because the SDK is large (aws-sdk-ec2 alone is 1.2 M lines) and
 //! should be rebuilt rarely.
 
+pub mod attempts;
 pub mod clients;
 pub mod cloud;
 pub mod dynamo;

@@ -238,7 +238,14 @@ pub struct ExecutionState {
     pub current_wave: usize,
     pub cancel_requested: bool,
     pub waves: Vec<WaveRun>,
+    /// How many times a person asked an ended failback to re-arm again.
+    #[serde(default)]
+    pub re_arms: u32,
 }
+
+/// Why identity verification fails when DRS names no recovery instance at all (a failed server, not
+/// another identity).
+pub const NO_RECOVERY_INSTANCE: &str = "DRS lists no recovery instance for it";
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -542,6 +549,7 @@ impl ExecutionState {
             current_wave: 0,
             cancel_requested: false,
             waves,
+            re_arms: 0,
         };
         if phase == Phase::Running {
             s.started_at = Some(at);
@@ -667,6 +675,7 @@ pub fn on_event(mut s: ExecutionState, ev: Event) -> Result<ExecutionState, Inva
         s.phase = Phase::CleaningUp;
         s.cleanup_started_at = Some(at);
         s.ended_at = None;
+        s.re_arms += 1;
         return Ok(s);
     }
     if s.phase.is_terminal() {

@@ -5,7 +5,7 @@
 //! change gives the same id), which receivers may use to drop a duplicate.
 
 use crate::error::FieldError;
-use crate::execution::{Event, ExecutionState, Mode, Phase, ServerState, WaveState, status};
+use crate::execution::{Event, ExecutionState, Mode, NO_RECOVERY_INSTANCE, Phase, ServerState, WaveState, status};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -157,6 +157,9 @@ pub fn execution_notices(
                 json!({ "approval_deadline": after.approval_deadline }),
             );
         }
+        if after.phase == Phase::AwaitingGate {
+            gate(&mut push, after, &what);
+        }
         // A drill starts its first wave at once.
         for (i, w) in after.waves.iter().enumerate().filter(|(_, w)| w.state == WaveState::Running) {
             push(
@@ -170,14 +173,7 @@ pub fn execution_notices(
         return out;
     };
     if after.phase == Phase::AwaitingGate && before.phase != Phase::AwaitingGate {
-        let wave = after.waves.get(after.current_wave).map_or("", |w| w.name.as_str());
-        push(
-            NoticeKind::AwaitingApproval,
-            format!(":gate:{}", after.current_wave),
-            NoticeSeverity::Warning,
-            format!("{what}: wave {wave} waits for an approver to release it"),
-            json!({ "wave": wave }),
-        );
+        gate(&mut push, after, &what);
     }
     let st = status(after, ctx.rto_target_minutes, at);
     for (i, (old, new)) in before.waves.iter().zip(&after.waves).enumerate() {
@@ -214,11 +210,13 @@ pub fn execution_notices(
             if o.state == ServerState::Failed || n.state != ServerState::Failed {
                 continue;
             }
-            let identity = events
-                .iter()
-                .any(|e| matches!(e, Event::VerificationFailed { server, .. } if server == &n.source_server_id));
+            // Another instance, another IP, or not running; DRS naming no recovery instance is a failure.
+            let identity = events.iter().any(|e| {
+                matches!(e, Event::VerificationFailed { server, error, .. }
+                    if server == &n.source_server_id && error != NO_RECOVERY_INSTANCE)
+            });
             let kind = if identity { NoticeKind::IdentityMismatch } else { NoticeKind::ServerFailed };
-            let error = n.error.clone().unwrap_or_default();
+            let error = bounded(n.error.as_deref().unwrap_or_default());
             push(
                 kind,
                 format!(":{}", n.source_server_id),
@@ -240,7 +238,8 @@ pub fn execution_notices(
         let rto = st.rto_ms.map_or_else(|| "not achieved".to_owned(), crate::time::format_duration_ms);
         push(
             NoticeKind::ExecutionFinished,
-            String::new(),
+            // A failback re-armed again ends again: a new notice, not a duplicate.
+            if after.re_arms > 0 { format!(":re-arm-{}", after.re_arms) } else { String::new() },
             if ok { NoticeSeverity::Info } else { NoticeSeverity::Critical },
             format!(
                 "{what} ended {}: RTO {rto} against a target of {} min",
@@ -252,6 +251,31 @@ pub fn execution_notices(
                     "failed": st.waves.iter().map(|w| w.failed).sum::<usize>() }),
         );
     }
+    out
+}
+
+/// The awaiting-approval notice of a gate before the current wave.
+fn gate(push: &mut impl FnMut(NoticeKind, String, NoticeSeverity, String, Value), after: &ExecutionState, what: &str) {
+    let wave = after.waves.get(after.current_wave).map_or("", |w| w.name.as_str());
+    push(
+        NoticeKind::AwaitingApproval,
+        format!(":gate:{}", after.current_wave),
+        NoticeSeverity::Warning,
+        format!("{what}: wave {wave} waits for an approver to release it"),
+        json!({ "wave": wave }),
+    );
+}
+
+/// Longest error text a notice carries (errors come from DRS and EC2).
+pub const MAX_ERROR_CHARS: usize = 500;
+
+/// `s` cut to [`MAX_ERROR_CHARS`].
+fn bounded(s: &str) -> String {
+    if s.chars().count() <= MAX_ERROR_CHARS {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(MAX_ERROR_CHARS - 1).collect();
+    out.push('…');
     out
 }
 
@@ -316,7 +340,8 @@ pub fn payload(n: &Notice, format: WebhookFormat) -> Value {
                 NoticeSeverity::Warning => ":warning:",
                 NoticeSeverity::Critical => ":rotating_light:",
             };
-            let title = slack_escape(&n.title);
+            // Slack refuses a section over 3000 characters.
+            let title: String = slack_escape(&n.title).chars().take(2_800).collect();
             json!({
                 "text": format!("{mark} {title}"),
                 "blocks": [
@@ -339,8 +364,8 @@ pub fn slack_escape(s: &str) -> String {
 /// The longest webhook URL.
 pub const MAX_URL_LEN: usize = 2048;
 
-/// A webhook as an admin enters it.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// A webhook as an admin enters it. Its `Debug` shows neither the URL's path nor the secret.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookInput {
     pub name: String,
@@ -356,8 +381,8 @@ pub struct WebhookInput {
     pub secret: Option<String>,
 }
 
-/// A valid [`WebhookInput`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A valid [`WebhookInput`]. Its `Debug` shows neither the URL's path nor the secret.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ValidWebhook {
     pub name: String,
     pub url: String,
@@ -365,6 +390,25 @@ pub struct ValidWebhook {
     pub events: Vec<NoticeKind>,
     pub secret: Option<String>,
 }
+
+macro_rules! redacted_debug {
+    ($t:ty) => {
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($t))
+                    .field("name", &self.name)
+                    .field("url", &redacted_url(&self.url))
+                    .field("format", &self.format)
+                    .field("events", &self.events)
+                    .field("secret", &self.secret.as_ref().map(|_| "***"))
+                    .finish()
+            }
+        }
+    };
+}
+
+redacted_debug!(WebhookInput);
+redacted_debug!(ValidWebhook);
 
 impl WebhookInput {
     /// Checks every field; all problems at once.
@@ -571,6 +615,41 @@ mod tests {
         assert_eq!(n[2].details["outcome"], "failed");
         // The same state again announces nothing.
         assert!(execution_notices(CTX, Some(&after), &after, &[], 21).is_empty());
+    }
+
+    #[test]
+    fn a_gate_at_the_start_a_missing_recovery_instance_and_a_second_end_are_told_apart() {
+        let mut s = state();
+        s.waves[0].state = WaveState::Pending;
+        s.phase = Phase::AwaitingGate;
+        let n = execution_notices(CTX, None, &s, &[], 5);
+        assert_eq!(n[1].id, "exec-1:awaiting_approval:gate:0", "{n:?}");
+        let before = state();
+        let mut after = before.clone();
+        let victim = after.waves[0].servers[0].source_server_id.clone();
+        after.waves[0].servers[0].state = ServerState::Failed;
+        after.waves[0].servers[0].error = Some(NO_RECOVERY_INSTANCE.repeat(30));
+        let ev = Event::VerificationFailed { server: victim, error: NO_RECOVERY_INSTANCE.into(), at: 9 };
+        let n = execution_notices(CTX, Some(&before), &after, &[ev], 9);
+        assert_eq!(n[0].kind, NoticeKind::ServerFailed);
+        assert_eq!(n[0].details["error"].as_str().unwrap().chars().count(), MAX_ERROR_CHARS);
+        let mut ended = before.clone();
+        ended.phase = Phase::Succeeded;
+        ended.re_arms = 1;
+        let n = execution_notices(CTX, Some(&before), &ended, &[], 9);
+        assert_eq!(n[0].id, "exec-1:execution_finished:re-arm-1");
+    }
+
+    #[test]
+    fn webhook_secrets_stay_out_of_debug_output() {
+        let input = WebhookInput {
+            name: "ops".into(),
+            url: "https://hooks.example.com/T0/B0/very-secret-path".into(),
+            secret: Some("signing-secret-0123456789".into()),
+            ..Default::default()
+        };
+        let shown = format!("{input:?} {:?}", input.validate().unwrap());
+        assert!(!shown.contains("very-secret-path") && !shown.contains("signing-secret"), "{shown}");
     }
 
     #[test]

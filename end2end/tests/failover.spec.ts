@@ -46,6 +46,18 @@ test("an operator runs a drill, a failover that a second person approves, follow
   await page.goto("/executions");
   await expect(page.getByTestId("swapped-volumes").locator("tbody tr").first()).toBeVisible();
 
+  // The drill is in the drill history, with the RTO trend and its printable evidence report.
+  await page.goto("/reports");
+  await hydrated(page);
+  await expect(page.getByTestId("rto-trend")).toBeVisible();
+  const row = page.getByTestId("history-row").first();
+  await expect(row).toContainText("Billing");
+  await expect(row).toContainText("met");
+  const href = await row.getByTestId("report-html").getAttribute("href");
+  await page.goto(href!);
+  await expect(page.locator("h1")).toContainText("Drill of Billing — evidence report");
+  await expect(page.locator("body")).toContainText("RTO met");
+
   // The failover: a request that the requester cannot approve themselves.
   await startFromWizard(page, plan.id, "Disaster failover");
   await expect(page.getByTestId("execution-phase")).toContainText("awaiting approval");

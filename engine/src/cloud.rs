@@ -96,6 +96,17 @@ impl std::fmt::Debug for RegisteredAccount {
     }
 }
 
+/// HTTP calls and attempts an SDK made on its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TransportAttempts {
+    /// Operations (each answered the caller once).
+    pub calls: u64,
+    /// HTTP attempts, retries included.
+    pub attempts: u64,
+    /// Attempts answered with throttling.
+    pub throttled: u64,
+}
+
 /// DRS and EC2, per account and region.
 ///
 /// Every list call returns the complete list: an implementation that talks to a paginated API MUST follow
@@ -110,6 +121,12 @@ pub trait Cloud: Send + Sync {
     /// # Errors
     /// Any [`CloudError`].
     async fn list_account_regions(&self) -> Result<Vec<KnownAccountRegion>, CloudError>;
+
+    /// What the transport did below the port, when it retries on its own (the AWS SDK does): for the
+    /// metrics.
+    fn transport_attempts(&self) -> Option<TransportAttempts> {
+        None
+    }
 
     /// The accounts this cloud was configured with, and where each came from (`settings`, `estate`).
     fn configured_accounts(&self) -> Vec<domain::estate::CloudAccount> {

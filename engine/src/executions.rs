@@ -714,7 +714,7 @@ impl Services {
                 let Some(ri) = recovered.iter().find(|r| &r.source_server_id == launch_id(run)) else {
                     return Event::VerificationFailed {
                         server,
-                        error: "DRS lists no recovery instance for it".into(),
+                        error: domain::execution::NO_RECOVERY_INSTANCE.into(),
                         at: now,
                     };
                 };

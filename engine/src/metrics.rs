@@ -3,7 +3,7 @@
 //! each scrape (executions, servers, RTO, readiness), so every process sharing a store reports the same
 //! execution figures.
 
-use crate::cloud::{Cloud, CloudError, CloudInfo, KnownAccountRegion, RegisteredAccount};
+use crate::cloud::{Cloud, CloudError, CloudInfo, KnownAccountRegion, RegisteredAccount, TransportAttempts};
 use crate::services::{ServiceError, Services};
 use async_trait::async_trait;
 use domain::estate::{AccountRegion, Ec2Instance, SourceServer, Subnet};
@@ -119,8 +119,11 @@ impl Metrics {
         self.throttled.fetch_add(u64::from(attempts.throttled), Ordering::Relaxed);
     }
 
-    /// Records one HTTP request (`route` is the matched route, never the raw path).
+    /// Records one HTTP request (`route` is the matched route, never the raw path). Methods outside the
+    /// standard ones count as `OTHER`, so nobody can grow the metrics by inventing methods.
     pub fn http_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+        let method = METHODS.into_iter().find(|m| *m == method).unwrap_or("OTHER");
         if let Ok(mut m) = self.http.lock() {
             m.entry((method.to_owned(), route.to_owned(), status)).or_default().observe(&HTTP_BUCKETS, seconds);
         }
@@ -147,58 +150,95 @@ impl Metrics {
         })
     }
 
-    fn render_counters(&self, out: &mut String) {
-        out.push_str("# HELP roundtrip_cloud_api_calls_total DRS and EC2 calls made by this process, by outcome.\n# TYPE roundtrip_cloud_api_calls_total counter\n");
+    fn render_counters(&self, x: &mut Exposition) {
+        x.family(
+            "roundtrip_cloud_api_calls_total",
+            "counter",
+            "Cloud calls made by this process, by operation and outcome (each attempt the engine makes).",
+        );
         if let Ok(m) = self.cloud_calls.lock() {
             for ((s, o, r), n) in m.iter() {
-                let _ = writeln!(
-                    out,
-                    "roundtrip_cloud_api_calls_total{{service=\"{s}\",operation=\"{o}\",outcome=\"{r}\"}} {n}"
-                );
+                x.sample(&format!("{{service=\"{s}\",operation=\"{o}\",outcome=\"{r}\"}}"), n);
             }
         }
-        let _ = write!(
-            out,
-            "# HELP roundtrip_cloud_retries_total Cloud call attempts beyond the first.\n# TYPE roundtrip_cloud_retries_total counter\nroundtrip_cloud_retries_total {}\n\
-             # HELP roundtrip_cloud_throttled_total Cloud calls the service throttled (each was retried or given up).\n# TYPE roundtrip_cloud_throttled_total counter\nroundtrip_cloud_throttled_total {}\n",
-            self.retries.load(Ordering::Relaxed),
-            self.throttled.load(Ordering::Relaxed)
+        x.family("roundtrip_cloud_retries_total", "counter", "Cloud call attempts the engine made beyond the first.");
+        x.sample("", self.retries.load(Ordering::Relaxed));
+        x.family(
+            "roundtrip_cloud_throttled_total",
+            "counter",
+            "Cloud calls the service throttled (each was retried or given up).",
         );
-        out.push_str("# HELP roundtrip_http_request_duration_seconds Time to answer HTTP requests, by matched route.\n# TYPE roundtrip_http_request_duration_seconds histogram\n");
+        x.sample("", self.throttled.load(Ordering::Relaxed));
+        x.family(
+            "roundtrip_http_request_duration_seconds",
+            "histogram",
+            "Time to answer HTTP requests, by matched route.",
+        );
         if let Ok(m) = self.http.lock() {
             for ((method, route, status), h) in m.iter() {
                 let labels = format!("method=\"{}\",route=\"{}\",status=\"{status}\"", label(method), label(route));
-                h.render(out, "roundtrip_http_request_duration_seconds", &labels, &HTTP_BUCKETS);
+                x.histogram(h, &labels, &HTTP_BUCKETS);
             }
         }
-        out.push_str("# HELP roundtrip_webhook_deliveries_total Webhook delivery attempts by result.\n# TYPE roundtrip_webhook_deliveries_total counter\n");
+        x.family("roundtrip_webhook_deliveries_total", "counter", "Webhook delivery attempts by result.");
         if let Ok(m) = self.webhooks.lock() {
             for r in ["delivered", "failed_attempt", "undelivered"] {
-                let _ = writeln!(
-                    out,
-                    "roundtrip_webhook_deliveries_total{{result=\"{r}\"}} {}",
-                    m.get(r).copied().unwrap_or(0)
-                );
+                x.sample(&format!("{{result=\"{r}\"}}"), m.get(r).copied().unwrap_or(0));
             }
         }
-        out.push_str("# HELP roundtrip_replication_lag_servers Replicating servers per group whose lag is at most `le` seconds, at the group's last readiness evaluation.\n# TYPE roundtrip_replication_lag_servers gauge\n");
-        out.push_str("# HELP roundtrip_replication_lag_seconds_max The largest replication lag per group at its last readiness evaluation.\n# TYPE roundtrip_replication_lag_seconds_max gauge\n");
-        if let Ok(m) = self.lags.lock() {
-            for (id, (name, lags)) in m.iter() {
-                let g = format!("protection_group_id=\"{}\",group=\"{}\"", label(id), label(name));
-                for b in LAG_BUCKETS {
-                    #[allow(clippy::cast_precision_loss)]
-                    let n = lags.iter().filter(|l| **l as f64 <= b).count();
-                    let _ = writeln!(out, "roundtrip_replication_lag_servers{{{g},le=\"{b}\"}} {n}");
-                }
-                let _ = writeln!(out, "roundtrip_replication_lag_servers{{{g},le=\"+Inf\"}} {}", lags.len());
-                let _ = writeln!(
-                    out,
-                    "roundtrip_replication_lag_seconds_max{{{g}}} {}",
-                    lags.iter().max().copied().unwrap_or(0)
-                );
+        let lags = self.lags.lock().map(|m| m.clone()).unwrap_or_default();
+        x.family(
+            "roundtrip_replication_lag_servers",
+            "gauge",
+            "Replicating servers per group whose lag is at most `le` seconds, at the group's last readiness evaluation.",
+        );
+        for (id, (name, lags)) in &lags {
+            let g = format!("protection_group_id=\"{}\",group=\"{}\"", label(id), label(name));
+            for b in LAG_BUCKETS {
+                #[allow(clippy::cast_precision_loss)]
+                let n = lags.iter().filter(|l| **l as f64 <= b).count();
+                x.sample(&format!("{{{g},le=\"{b}\"}}"), n);
             }
+            x.sample(&format!("{{{g},le=\"+Inf\"}}"), lags.len());
         }
+        x.family(
+            "roundtrip_replication_lag_seconds_max",
+            "gauge",
+            "The largest replication lag per group at its last readiness evaluation.",
+        );
+        for (id, (name, lags)) in &lags {
+            let g = format!("protection_group_id=\"{}\",group=\"{}\"", label(id), label(name));
+            x.sample(&format!("{{{g}}}"), lags.iter().max().copied().unwrap_or(0));
+        }
+    }
+}
+
+/// The text format, one metric family at a time: its HELP and TYPE lines, then all its samples.
+#[derive(Default)]
+pub struct Exposition {
+    out: String,
+    name: &'static str,
+}
+
+impl Exposition {
+    /// Starts a family; the samples that follow belong to it.
+    pub fn family(&mut self, name: &'static str, kind: &str, help: &str) {
+        let _ = write!(self.out, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
+        self.name = name;
+    }
+
+    /// One sample of the current family; `labels` is empty or `{…}`.
+    pub fn sample(&mut self, labels: &str, value: impl std::fmt::Display) {
+        let _ = writeln!(self.out, "{}{labels} {value}", self.name);
+    }
+
+    /// A histogram's buckets, sum and count, of the current family.
+    pub fn histogram(&mut self, h: &Histogram, labels: &str, bounds: &[f64]) {
+        h.render(&mut self.out, self.name, labels, bounds);
+    }
+
+    pub fn finish(self) -> String {
+        self.out
     }
 }
 
@@ -226,12 +266,11 @@ impl Services {
     /// Store failures.
     pub async fn metrics_text(&self) -> Result<String, ServiceError> {
         let now = self.clock.now_millis();
-        let mut out = String::with_capacity(8192);
-        let _ = write!(
-            out,
-            "# HELP roundtrip_build_info The running version.\n# TYPE roundtrip_build_info gauge\nroundtrip_build_info{{version=\"{}\",cloud=\"{}\"}} 1\n",
-            env!("CARGO_PKG_VERSION"),
-            label(&self.cloud_info().kind)
+        let mut x = Exposition::default();
+        x.family("roundtrip_build_info", "gauge", "The running version.");
+        x.sample(
+            &format!("{{version=\"{}\",cloud=\"{}\"}}", env!("CARGO_PKG_VERSION"), label(&self.cloud_info().kind)),
+            1,
         );
         let mut all = self.list_executions().await?;
         all.sort_by_key(|e| e.state.requested_at);
@@ -255,80 +294,126 @@ impl Services {
                 approval.observe(&LAG_BUCKETS, secs(start - e.state.requested_at));
             }
         }
-        out.push_str("# HELP roundtrip_executions Executions in the store by state and mode.\n# TYPE roundtrip_executions gauge\n");
+        x.family("roundtrip_executions", "gauge", "Executions in the store by state and mode.");
         for ((state, mode), n) in &by_state {
-            let _ = writeln!(out, "roundtrip_executions{{state=\"{state}\",mode=\"{mode}\"}} {n}");
+            x.sample(&format!("{{state=\"{state}\",mode=\"{mode}\"}}"), n);
         }
-        out.push_str("# HELP roundtrip_execution_servers Servers of stored executions that launched, were verified or failed.\n# TYPE roundtrip_execution_servers gauge\n");
+        x.family(
+            "roundtrip_execution_servers",
+            "gauge",
+            "Servers of stored executions that launched, were verified or failed.",
+        );
         for mode in ["drill", "recovery", "failback"] {
             for result in ["launched", "verified", "failed"] {
-                let n = servers.get(&(result, mode)).copied().unwrap_or(0);
-                let _ = writeln!(out, "roundtrip_execution_servers{{result=\"{result}\",mode=\"{mode}\"}} {n}");
+                x.sample(
+                    &format!("{{result=\"{result}\",mode=\"{mode}\"}}"),
+                    servers.get(&(result, mode)).copied().unwrap_or(0),
+                );
             }
         }
-        out.push_str("# HELP roundtrip_approval_wait_seconds Time from request to approval of approved executions.\n# TYPE roundtrip_approval_wait_seconds histogram\n");
-        approval.render(&mut out, "roundtrip_approval_wait_seconds", "", &LAG_BUCKETS);
-        out.push_str("# HELP roundtrip_awaiting_approval_seconds How long each execution now awaiting approval has waited.\n# TYPE roundtrip_awaiting_approval_seconds gauge\n");
-        for e in all.iter().filter(|e| e.state.phase == Phase::AwaitingApproval) {
-            let _ = writeln!(
-                out,
-                "roundtrip_awaiting_approval_seconds{{execution_id=\"{}\",plan=\"{}\",mode=\"{}\"}} {}",
-                label(&e.id),
-                label(&e.plan_name),
-                mode_str(e.state.mode),
-                secs(now - e.state.requested_at)
-            );
-        }
-        out.push_str("# HELP roundtrip_execution_progress_percent Progress of each live execution.\n# TYPE roundtrip_execution_progress_percent gauge\n");
-        out.push_str("# HELP roundtrip_execution_rto_seconds Measured RTO of recent ended executions (start to last verification).\n# TYPE roundtrip_execution_rto_seconds gauge\n");
-        out.push_str("# HELP roundtrip_execution_rto_target_seconds The plan's RTO target of the same executions.\n# TYPE roundtrip_execution_rto_target_seconds gauge\n");
-        out.push_str("# HELP roundtrip_wave_rto_seconds Measured RTO per wave (execution start to the wave's last verification).\n# TYPE roundtrip_wave_rto_seconds gauge\n");
-        let ended: Vec<_> = all.iter().filter(|e| e.state.phase.is_terminal()).collect();
-        let recent = &ended[ended.len().saturating_sub(RTO_EXECUTIONS)..];
-        for e in all.iter().filter(|e| !e.state.phase.is_terminal()).chain(recent.iter().copied()) {
-            let st = domain::execution::status(&e.state, e.rto_target_minutes, now);
-            let l = format!(
+        x.family(
+            "roundtrip_approval_wait_seconds",
+            "histogram",
+            "Time from request to approval of approved executions.",
+        );
+        x.histogram(&approval, "", &LAG_BUCKETS);
+        let execution = |e: &domain::execution::ExecutionRecord| {
+            format!(
                 "execution_id=\"{}\",plan=\"{}\",mode=\"{}\"",
                 label(&e.id),
                 label(&e.plan_name),
                 mode_str(e.state.mode)
+            )
+        };
+        x.family(
+            "roundtrip_awaiting_approval_seconds",
+            "gauge",
+            "How long each execution now awaiting approval has waited.",
+        );
+        for e in all.iter().filter(|e| e.state.phase == Phase::AwaitingApproval) {
+            x.sample(&format!("{{{}}}", execution(e)), secs(now - e.state.requested_at));
+        }
+        let live: Vec<_> = all.iter().filter(|e| !e.state.phase.is_terminal()).collect();
+        x.family("roundtrip_execution_progress_percent", "gauge", "Progress of each live execution.");
+        for e in &live {
+            x.sample(
+                &format!("{{{}}}", execution(e)),
+                domain::execution::status(&e.state, e.rto_target_minutes, now).progress_percent,
             );
-            if !e.state.phase.is_terminal() {
-                let _ = writeln!(out, "roundtrip_execution_progress_percent{{{l}}} {}", st.progress_percent);
-                continue;
-            }
+        }
+        let ended: Vec<_> = all.iter().filter(|e| e.state.phase.is_terminal()).collect();
+        let recent: Vec<_> = ended[ended.len().saturating_sub(RTO_EXECUTIONS)..]
+            .iter()
+            .map(|e| (execution(e), domain::execution::status(&e.state, e.rto_target_minutes, now)))
+            .collect();
+        x.family(
+            "roundtrip_execution_rto_seconds",
+            "gauge",
+            "Measured RTO of recent ended executions (start to last verification).",
+        );
+        for (l, st) in &recent {
             if let Some(rto) = st.rto_ms {
-                let _ = writeln!(out, "roundtrip_execution_rto_seconds{{{l}}} {}", secs(rto));
+                x.sample(&format!("{{{l}}}"), secs(rto));
             }
-            let _ = writeln!(out, "roundtrip_execution_rto_target_seconds{{{l}}} {}", secs(st.rto_target_ms));
-            for w in &st.waves {
+        }
+        x.family("roundtrip_execution_rto_target_seconds", "gauge", "The plan's RTO target of the same executions.");
+        for (l, st) in &recent {
+            x.sample(&format!("{{{l}}}"), secs(st.rto_target_ms));
+        }
+        x.family(
+            "roundtrip_wave_rto_seconds",
+            "gauge",
+            "Measured RTO per wave (execution start to the wave's last verification).",
+        );
+        for (l, st) in &recent {
+            for (i, w) in st.waves.iter().enumerate() {
                 if let Some(rto) = w.rto_ms {
-                    let _ =
-                        writeln!(out, "roundtrip_wave_rto_seconds{{{l},wave=\"{}\"}} {}", label(&w.name), secs(rto));
+                    x.sample(&format!("{{{l},wave_index=\"{i}\",wave=\"{}\"}}", label(&w.name)), secs(rto));
                 }
             }
         }
-        out.push_str("# HELP roundtrip_readiness_verdict The last readiness verdict of each protection group (1 for its verdict).\n# TYPE roundtrip_readiness_verdict gauge\n");
-        out.push_str("# HELP roundtrip_readiness_score The last readiness score of each protection group (0-100).\n# TYPE roundtrip_readiness_score gauge\n");
-        for v in self.verdicts().await? {
-            let g = format!(
-                "protection_group_id=\"{}\",group=\"{}\"",
-                label(v.protection_group_id.as_str()),
-                label(&v.name)
-            );
-            for verdict in ["ready", "ready_with_warnings", "blocked"] {
-                let on = u8::from(v.verdict.as_str() == verdict);
-                let _ = writeln!(out, "roundtrip_readiness_verdict{{{g},verdict=\"{verdict}\"}} {on}");
-            }
-            let _ = writeln!(out, "roundtrip_readiness_score{{{g}}} {}", v.score);
-        }
-        self.metrics.render_counters(&mut out);
-        let _ = write!(
-            out,
-            "# HELP roundtrip_webhook_queue_depth Notices waiting for delivery in this process.\n# TYPE roundtrip_webhook_queue_depth gauge\nroundtrip_webhook_queue_depth {}\n",
-            self.notifier.queued()
+        let verdicts = self.verdicts().await?;
+        let group = |v: &domain::readiness::VerdictSummary| {
+            format!("protection_group_id=\"{}\",group=\"{}\"", label(v.protection_group_id.as_str()), label(&v.name))
+        };
+        x.family(
+            "roundtrip_readiness_verdict",
+            "gauge",
+            "The last readiness verdict of each protection group (1 for its verdict).",
         );
-        Ok(out)
+        for v in &verdicts {
+            for verdict in ["ready", "ready_with_warnings", "blocked"] {
+                x.sample(&format!("{{{},verdict=\"{verdict}\"}}", group(v)), u8::from(v.verdict.as_str() == verdict));
+            }
+        }
+        x.family("roundtrip_readiness_score", "gauge", "The last readiness score of each protection group (0-100).");
+        for v in &verdicts {
+            x.sample(&format!("{{{}}}", group(v)), v.score);
+        }
+        self.metrics.render_counters(&mut x);
+        if let Some(t) = self.cloud.transport_attempts() {
+            x.family(
+                "roundtrip_cloud_sdk_attempts_total",
+                "counter",
+                "HTTP attempts the AWS SDK made, its own retries included.",
+            );
+            x.sample("", t.attempts);
+            x.family(
+                "roundtrip_cloud_sdk_retries_total",
+                "counter",
+                "Attempts the AWS SDK retried on its own (throttling and 5xx) before answering the engine.",
+            );
+            x.sample("", t.attempts.saturating_sub(t.calls));
+            x.family(
+                "roundtrip_cloud_sdk_throttled_total",
+                "counter",
+                "AWS SDK attempts answered with throttling (HTTP 429, or EC2's RequestLimitExceeded 503).",
+            );
+            x.sample("", t.throttled);
+        }
+        x.family("roundtrip_webhook_queue_depth", "gauge", "Notices waiting for delivery in this process.");
+        x.sample("", self.notifier.queued());
+        Ok(x.finish())
     }
 }
 
@@ -367,6 +452,10 @@ impl Cloud for Metered {
 
     fn configured_accounts(&self) -> Vec<domain::estate::CloudAccount> {
         self.inner.configured_accounts()
+    }
+
+    fn transport_attempts(&self) -> Option<TransportAttempts> {
+        self.inner.transport_attempts()
     }
 
     fn set_registered_accounts(&self, accounts: Vec<RegisteredAccount>) -> Result<(), CloudError> {

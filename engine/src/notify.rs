@@ -61,11 +61,26 @@ impl WebhookRecord {
     }
 }
 
+/// Why a post failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostError {
+    /// For people; never the URL (its path may be a secret).
+    pub message: String,
+    /// Retrying cannot help (e.g. the receiver answered 400 or 404).
+    pub permanent: bool,
+}
+
+impl PostError {
+    pub fn retry(message: impl Into<String>) -> Self {
+        Self { message: message.into(), permanent: false }
+    }
+}
+
 /// Posts a body to a URL (the server's HTTP client).
 #[async_trait]
 pub trait Transport: Send + Sync {
-    /// `Ok` for a 2xx answer; otherwise what went wrong, for people.
-    async fn post(&self, url: &str, headers: Vec<(&'static str, String)>, body: Vec<u8>) -> Result<(), String>;
+    /// `Ok` for a 2xx answer; otherwise what went wrong.
+    async fn post(&self, url: &str, headers: Vec<(&'static str, String)>, body: Vec<u8>) -> Result<(), PostError>;
 }
 
 /// How deliveries are retried.
@@ -76,8 +91,12 @@ pub struct DeliverySettings {
     /// Backoff before the second attempt; doubled for each one after, up to `max_backoff`.
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
-    /// Notices one webhook may have waiting; more are dropped (and recorded as undelivered).
+    /// Notices one webhook may have waiting; more are dropped (and recorded as undelivered). Also the
+    /// limit of notices waiting to be dispatched to the webhooks.
     pub queue_limit: usize,
+    /// How long the list of webhooks is kept before it is read again (changes made in this process are
+    /// seen at once).
+    pub refresh: Duration,
 }
 
 impl Default for DeliverySettings {
@@ -87,6 +106,7 @@ impl Default for DeliverySettings {
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(300),
             queue_limit: 1000,
+            refresh: Duration::from_secs(30),
         }
     }
 }
@@ -107,8 +127,11 @@ enum Item {
 /// Publishes notices to the delivery task; does nothing until [`Notifier::start`].
 #[derive(Clone, Default)]
 pub struct Notifier {
-    tx: Arc<OnceLock<mpsc::UnboundedSender<Item>>>,
+    tx: Arc<OnceLock<mpsc::Sender<Item>>>,
     queued: Arc<AtomicUsize>,
+    /// Bumped when this process adds or deletes a webhook: the dispatcher reads the list again.
+    generation: Arc<AtomicUsize>,
+    metrics: Arc<OnceLock<Arc<Metrics>>>,
 }
 
 /// HMAC-SHA256 (RFC 2104).
@@ -142,14 +165,29 @@ pub fn request(hook: &WebhookRecord, n: &Notice) -> (Vec<(&'static str, String)>
 }
 
 impl Notifier {
-    /// Queues notices for delivery; never waits.
+    /// Queues notices for delivery; never waits. When the queue is full the notice is dropped, logged
+    /// and counted as undelivered.
     pub fn publish(&self, notices: Vec<Notice>) {
-        if let Some(tx) = self.tx.get() {
-            for n in notices {
-                self.queued.fetch_add(1, Ordering::Relaxed);
-                if tx.send(Item::All(n)).is_err() {
-                    self.queued.fetch_sub(1, Ordering::Relaxed);
+        for n in notices {
+            self.send(Item::All(n));
+        }
+    }
+
+    fn send(&self, item: Item) -> bool {
+        let Some(tx) = self.tx.get() else { return false };
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        match tx.try_send(item) {
+            Ok(()) => true,
+            Err(e) => {
+                self.queued.fetch_sub(1, Ordering::Relaxed);
+                let id = match e.into_inner() {
+                    Item::All(n) | Item::One(_, n) => n.id,
+                };
+                tracing::warn!(notice = %id, "the notification queue is full; a notice was dropped");
+                if let Some(m) = self.metrics.get() {
+                    m.webhook("undelivered");
                 }
+                false
             }
         }
     }
@@ -173,26 +211,44 @@ impl Notifier {
         wall_clock: Arc<dyn Clock>,
         settings: DeliverySettings,
     ) {
-        let (tx, mut rx) = mpsc::unbounded_channel::<Item>();
+        let (tx, mut rx) = mpsc::channel::<Item>(settings.queue_limit.max(1) * 10);
         if self.tx.set(tx).is_err() {
             return;
         }
+        let _ = self.metrics.set(metrics.clone());
         let queued = self.queued.clone();
+        let generation = self.generation.clone();
         tokio::spawn(async move {
             let ctx = Arc::new(Worker { store, transport, metrics, wall_clock, settings, queued: queued.clone() });
             let mut workers: HashMap<String, mpsc::Sender<(WebhookRecord, Notice)>> = HashMap::new();
+            // The webhooks, read again after `refresh` or when this process changed them.
+            let mut cache: Option<(Vec<WebhookRecord>, tokio::time::Instant, usize)> = None;
             while let Some(item) = rx.recv().await {
                 let (only, notice) = match item {
                     Item::All(n) => (None, n),
                     Item::One(id, n) => (Some(id), n),
                 };
-                let hooks = match list_records(&*ctx.store).await {
-                    Ok(h) => h,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "webhooks could not be read; a notice was not delivered");
-                        Vec::new()
+                let now_gen = generation.load(Ordering::Relaxed);
+                let stale = cache.as_ref().is_none_or(|(_, at, g)| at.elapsed() > settings.refresh || *g != now_gen);
+                if stale {
+                    match list_records(&*ctx.store).await {
+                        Ok(h) => {
+                            // A deleted webhook's task ends once its queue is drained.
+                            workers.retain(|id, _| h.iter().any(|w| &w.id == id));
+                            cache = Some((h, tokio::time::Instant::now(), now_gen));
+                        }
+                        Err(e) if cache.is_some() => {
+                            tracing::warn!(error = %e, "webhooks could not be read again; using the last list");
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, notice = %notice.id, "webhooks could not be read; a notice was not delivered");
+                            ctx.metrics.webhook("undelivered");
+                            queued.fetch_sub(1, Ordering::Relaxed);
+                            continue;
+                        }
                     }
-                };
+                }
+                let hooks = cache.as_ref().map(|(h, _, _)| h.clone()).unwrap_or_default();
                 for hook in hooks.into_iter().filter(|h| match &only {
                     Some(id) => &h.id == id,
                     None => h.wants(notice.kind),
@@ -250,8 +306,10 @@ impl Worker {
                     return;
                 }
                 Err(e) => {
-                    let last = attempt == self.settings.max_attempts.max(1);
-                    self.failed(hook, n, attempt, e, last).await;
+                    let last = e.permanent || attempt == self.settings.max_attempts.max(1);
+                    // The URL's path may be a secret: never let it into a message anyone can read.
+                    let message = e.message.replace(&hook.url, &domain::notify::redacted_url(&hook.url));
+                    self.failed(hook, n, attempt, message, last).await;
                     if last {
                         return;
                     }
@@ -275,8 +333,12 @@ impl Worker {
         self.update(&hook.id, move |s| s.failed(f.clone())).await;
     }
 
-    /// Read-modify-write of a webhook's status (a few tries on a race with another process).
+    /// Read-modify-write of a webhook's status (a few tries on a race with another process); nothing for
+    /// a webhook deleted meanwhile.
     async fn update(&self, id: &str, f: impl Fn(&mut DeliveryStatus)) {
+        if matches!(self.store.get(WEBHOOKS, id).await, Ok(None)) {
+            return;
+        }
         for _ in 0..5 {
             let (mut status, expect) = match self.store.get(WEBHOOK_STATUS, id).await {
                 Ok(Some(r)) => (serde_json::from_value(r.value).unwrap_or_default(), Expect::Version(r.version)),
@@ -387,6 +449,7 @@ impl Services {
                 expect: Expect::Absent,
             }])
             .await?;
+        self.notifier.generation.fetch_add(1, Ordering::Relaxed);
         let details = serde_json::json!({
             "name": record.name, "target": domain::notify::redacted_url(&record.url), "format": record.format,
             "events": record.events, "signed": record.secret.is_some(),
@@ -409,6 +472,7 @@ impl Services {
                 WriteOp::Delete { table: WEBHOOK_STATUS.into(), key: id.to_owned(), expect: Expect::Any },
             ])
             .await?;
+        self.notifier.generation.fetch_add(1, Ordering::Relaxed);
         self.audit.record_or_log(who, AuditEvent::ok("webhook.delete", id, serde_json::json!({}))).await;
         Ok(())
     }
@@ -421,13 +485,13 @@ impl Services {
         if self.store.get(WEBHOOKS, id).await?.is_none() {
             return Err(not_found(id));
         }
-        let Some(tx) = self.notifier.tx.get() else {
+        if !self.notifier.started() {
             return Err(ServiceError::Invalid(vec![FieldError::new(
                 "id",
                 "NOTIFICATIONS_OFF",
                 "webhook delivery does not run in this process",
             )]));
-        };
+        }
         let at = self.wall_clock.now_millis();
         let n = Notice {
             id: format!("test:{id}:{at}"),
@@ -438,9 +502,12 @@ impl Services {
             title: format!("Test notice from Roundtrip, sent by {}", who.subject),
             details: serde_json::json!({ "test": true }),
         };
-        self.notifier.queued.fetch_add(1, Ordering::Relaxed);
-        if tx.send(Item::One(id.to_owned(), n)).is_err() {
-            self.notifier.queued.fetch_sub(1, Ordering::Relaxed);
+        if !self.notifier.send(Item::One(id.to_owned(), n)) {
+            return Err(ServiceError::Invalid(vec![FieldError::new(
+                "id",
+                "NOTIFICATIONS_BUSY",
+                "the notification queue is full; try again in a minute",
+            )]));
         }
         self.audit.record_or_log(who, AuditEvent::ok("webhook.test", id, serde_json::json!({}))).await;
         Ok(())

@@ -11,6 +11,10 @@ use std::collections::{HashMap, HashSet};
 
 pub use domain::readiness::{ReadinessView, VerdictChange, VerdictSummary};
 
+/// The readiness checks an execution itself fails while it runs: its servers are in DRS jobs and their
+/// standbys run.
+const FAILED_BY_AN_EXECUTION: [&str; 2] = ["source.no_active_job", "standby.stopped"];
+
 impl Services {
     /// Evaluates every readiness check of a group now, stores the result and records a verdict change.
     ///
@@ -78,12 +82,19 @@ impl Services {
                 expect: Expect::Absent,
             });
             tracing::info!(protection_group_id = %id, verdict = readiness.verdict.as_str(), score = readiness.score, "readiness changed");
-            // An execution of the group's own servers blocks it while it runs (its servers are in jobs):
-            // that is no news for anyone.
-            let in_execution = self
-                .active_locks()
-                .await
-                .is_ok_and(|(locks, _)| pairs.iter().any(|p| locks.servers.contains_key(&p.source_server_id)));
+            // An execution of the group's own servers blocks it while it runs (jobs, running standbys):
+            // that alone is no news. Any other critical reason is.
+            let only_jobs = readiness
+                .group_checks
+                .iter()
+                .chain(readiness.pairs.iter().flat_map(|p| &p.checks))
+                .filter(|c| !c.passed && c.severity == domain::matching::Severity::Critical)
+                .all(|c| FAILED_BY_AN_EXECUTION.contains(&c.id.as_str()));
+            let in_execution = only_jobs
+                && self
+                    .active_locks()
+                    .await
+                    .is_ok_and(|(locks, _)| pairs.iter().any(|p| locks.servers.contains_key(&p.source_server_id)));
             if readiness.verdict == domain::readiness::Verdict::Blocked && !in_execution {
                 notice = Some(domain::notify::readiness_blocked(
                     id.as_str(),

@@ -217,6 +217,9 @@ pub enum ClientError {
     NotAllowed { code: String, message: String },
     #[error("{code}: {message}")]
     Refused { code: String, message: String, details: Value },
+    /// The command printed its result, which is a failure (configure errors, failback prerequisites).
+    #[error("{code}: {message}")]
+    Incomplete { code: String, message: String },
     #[error("{0}")]
     Usage(String),
     #[error("the group is blocked")]
@@ -234,7 +237,7 @@ impl ClientError {
         match self {
             Self::Unreachable { .. } => exit::UNREACHABLE,
             Self::NotAllowed { .. } => exit::NOT_ALLOWED,
-            Self::Refused { .. } => exit::REFUSED,
+            Self::Refused { .. } | Self::Incomplete { .. } => exit::REFUSED,
             Self::Usage(_) | Self::Io(_) => 1,
             Self::Blocked => exit::BLOCKED,
             Self::Ended("failed") => exit::FAILED,
@@ -243,11 +246,17 @@ impl ClientError {
         }
     }
 
+    /// Whether the command already printed its result (with `--output json`, the one document).
+    pub fn printed(&self) -> bool {
+        matches!(self, Self::Incomplete { .. } | Self::Blocked | Self::Ended(_))
+    }
+
     /// The error as JSON, for `--output json`.
     pub fn to_json(&self) -> Value {
         let (code, details) = match self {
             Self::NotAllowed { code, .. } => (code.clone(), Value::Null),
             Self::Refused { code, details, .. } => (code.clone(), details.clone()),
+            Self::Incomplete { code, .. } => (code.clone(), Value::Null),
             Self::Unreachable { .. } => ("UNREACHABLE".into(), Value::Null),
             Self::Usage(_) | Self::Io(_) => ("USAGE".into(), Value::Null),
             Self::Blocked => ("BLOCKED".into(), Value::Null),
@@ -315,7 +324,10 @@ impl Client {
                 ));
             }
         }
-        if status.as_u16() == 401 || status.as_u16() == 403 {
+        // Who you are or what your role allows; other 403s (e.g. SELF_APPROVAL) refuse the request itself.
+        let identity =
+            matches!(code.as_str(), "UNAUTHENTICATED" | "FORBIDDEN" | "PASSWORD_CHANGE_REQUIRED" | "CSRF_REJECTED");
+        if status.as_u16() == 401 || (status.as_u16() == 403 && identity) {
             let message =
                 if self.token.is_none() { format!("{message} (set --token or ROUNDTRIP_TOKEN)") } else { message };
             return Err(ClientError::NotAllowed { code, message });
@@ -569,10 +581,9 @@ pub async fn run(opts: &ClientOptions, command: ClientCommand) -> Result<(), Cli
                 t
             });
             if failed > 0 {
-                return Err(ClientError::Refused {
+                return Err(ClientError::Incomplete {
                     code: "CONFIGURE_FAILED".into(),
                     message: format!("{failed} launch configurations were refused or could not be written"),
-                    details: Value::Null,
                 });
             }
         }
@@ -659,10 +670,9 @@ pub async fn run(opts: &ClientOptions, command: ClientCommand) -> Result<(), Cli
                     t
                 });
                 if v["ready"] != true {
-                    return Err(ClientError::Refused {
+                    return Err(ClientError::Incomplete {
                         code: "NOT_READY".into(),
                         message: "failback prerequisites are not met".into(),
-                        details: v,
                     });
                 }
                 return Ok(());
@@ -779,7 +789,20 @@ async fn follow(c: &Client, out: &Out, id: &str, timeout_minutes: u64) -> Result
     let deadline = std::time::Instant::now() + Duration::from_secs(timeout_minutes.saturating_mul(60));
     let bar = Progress::new(out.json, id);
     loop {
-        let v = c.get(&format!("/api/v1/executions/{id}/allow-launching/status")).await?;
+        let v = match c.get(&format!("/api/v1/executions/{id}/allow-launching/status")).await {
+            Ok(v) => v,
+            // A restart or a proxy hiccup during a long failover is not its end: keep trying until the deadline.
+            Err(e @ ClientError::Unreachable { .. }) => {
+                if std::time::Instant::now() > deadline {
+                    bar.finish();
+                    return Err(e);
+                }
+                bar.draw(0, &format!("server unreachable, retrying: {e}"));
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let st: ExecutionStatus = serde_json::from_value(v.clone()).map_err(|e| ClientError::Unreachable {
             server: c.base.clone(),
             reason: format!("unexpected status: {e}"),

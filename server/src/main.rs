@@ -197,7 +197,7 @@ fn client(opts: &server::cli::ClientOptions, command: server::cli::ClientCommand
     match runtime.block_on(server::cli::run(opts, command)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            if opts.output == server::cli::Output::Json {
+            if opts.output == server::cli::Output::Json && !e.printed() {
                 println!("{}", e.to_json());
             }
             eprintln!("roundtrip: {e}");

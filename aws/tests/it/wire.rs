@@ -166,6 +166,10 @@ async fn the_sdk_retries_throttling_until_it_passes() {
     }
     let calls = e.wire.calls().iter().filter(|c| c.action == "drs:DescribeJobs").count();
     assert!(calls > 4, "throttled calls were retried: {calls} requests for 4 calls");
+    // The metrics see what the SDK retried on its own: every request it sent, and the throttled ones.
+    let seen = e.cloud.transport_attempts().unwrap();
+    assert!(seen.attempts > seen.calls && seen.throttled >= 1, "{seen:?}");
+    assert_eq!(seen.attempts - seen.calls, seen.throttled, "only throttling was retried: {seen:?}");
 }
 
 async fn run_to_end(services: &Services, clock: &SimClock, id: &str) {

@@ -141,8 +141,21 @@ async fn a_drill_is_driven_with_the_command_line_alone_and_its_report_downloaded
     })
     .await
     .unwrap();
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out));
+    let err: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(err["error"]["code"], "SELF_APPROVAL");
+    let viewer = admin.post("/api/v1/tokens", &json!({ "name": "viewer", "role": "viewer" })).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        roundtrip(port, Some(&viewer), &["failover", "--plan", "Billing DR", "--drill", "--output", "json"])
+    })
+    .await
+    .unwrap();
     assert_eq!(out.status.code(), Some(6), "{}", text(&out));
-    assert!(text(&out).contains("SELF_APPROVAL"), "{}", text(&out));
+    let err: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(err["error"]["code"], "FORBIDDEN");
     let out = tokio::task::spawn_blocking(move || roundtrip(port, Some("rt_nonsense"), &["status"])).await.unwrap();
     assert_eq!(out.status.code(), Some(6));
     let out = roundtrip(port, None, &["--server", "ftp://x", "status"]);

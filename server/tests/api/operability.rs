@@ -335,3 +335,34 @@ async fn the_evidence_report_of_a_drill_with_a_failed_server_says_what_failed_an
     let (status, body) = app.get("/api/v1/executions/exec-0000000000000000/report").await;
     assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "EXECUTION_NOT_FOUND"));
 }
+
+#[tokio::test]
+async fn a_receiver_that_drops_the_connection_is_reported_without_the_secret_url() {
+    let app = spawn_app_with(|s| {
+        s.notifications.initial_backoff_ms = 10;
+        s.notifications.max_attempts = 2;
+    })
+    .await;
+    // Accepts each connection and closes it at once, without an answer.
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/services/T0/B0/the-secret-path", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = l.accept().await {
+            drop(socket);
+        }
+    });
+    let (_, hook) = app.post("/api/v1/webhooks", &json!({ "name": "dropper", "url": url })).await;
+    let id = hook["id"].as_str().unwrap();
+    assert_eq!(app.post(&format!("/api/v1/webhooks/{id}/test"), &json!({})).await.0, StatusCode::ACCEPTED);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        let text = app.client.get(app.url("/api/v1/webhooks")).send().await.unwrap().text().await.unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        if v["webhooks"][0]["status"]["undelivered"] == 1 {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "never gave up: {text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(text.contains("the request failed") && !text.contains("the-secret-path"), "{text}");
+}
