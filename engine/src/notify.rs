@@ -218,6 +218,9 @@ impl Notifier {
         let _ = self.metrics.set(metrics.clone());
         let queued = self.queued.clone();
         let generation = self.generation.clone();
+        // The store is held weakly: the delivery tasks must not keep it (and the embedded store's file lock)
+        // alive once the services are gone.
+        let store = Arc::downgrade(&store);
         tokio::spawn(async move {
             let ctx = Arc::new(Worker { store, transport, metrics, wall_clock, settings, queued: queued.clone() });
             let mut workers: HashMap<String, mpsc::Sender<(WebhookRecord, Notice)>> = HashMap::new();
@@ -231,7 +234,8 @@ impl Notifier {
                 let now_gen = generation.load(Ordering::Relaxed);
                 let stale = cache.as_ref().is_none_or(|(_, at, g)| at.elapsed() > settings.refresh || *g != now_gen);
                 if stale {
-                    match list_records(&*ctx.store).await {
+                    let Some(store) = ctx.store.upgrade() else { break };
+                    match list_records(&*store).await {
                         Ok(h) => {
                             // A deleted webhook's task ends once its queue is drained.
                             workers.retain(|id, _| h.iter().any(|w| &w.id == id));
@@ -270,7 +274,7 @@ impl Notifier {
 }
 
 struct Worker {
-    store: Arc<dyn Store>,
+    store: std::sync::Weak<dyn Store>,
     transport: Arc<dyn Transport>,
     metrics: Arc<Metrics>,
     wall_clock: Arc<dyn Clock>,
@@ -336,11 +340,12 @@ impl Worker {
     /// Read-modify-write of a webhook's status (a few tries on a race with another process); nothing for
     /// a webhook deleted meanwhile.
     async fn update(&self, id: &str, f: impl Fn(&mut DeliveryStatus)) {
-        if matches!(self.store.get(WEBHOOKS, id).await, Ok(None)) {
+        let Some(store) = self.store.upgrade() else { return };
+        if matches!(store.get(WEBHOOKS, id).await, Ok(None)) {
             return;
         }
         for _ in 0..5 {
-            let (mut status, expect) = match self.store.get(WEBHOOK_STATUS, id).await {
+            let (mut status, expect) = match store.get(WEBHOOK_STATUS, id).await {
                 Ok(Some(r)) => (serde_json::from_value(r.value).unwrap_or_default(), Expect::Version(r.version)),
                 Ok(None) => (DeliveryStatus::default(), Expect::Absent),
                 Err(e) => {
@@ -355,7 +360,7 @@ impl Worker {
                 value: serde_json::to_value(&status).unwrap_or_default(),
                 expect,
             };
-            match self.store.transact(vec![op]).await {
+            match store.transact(vec![op]).await {
                 Err(StoreError::Conflict { .. }) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "a webhook's delivery status could not be written");
