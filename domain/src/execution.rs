@@ -243,6 +243,10 @@ pub struct ExecutionState {
     pub re_arms: u32,
 }
 
+/// No DRS launch ends sooner than this after its job starts (a snapshot, a conversion and a boot take
+/// minutes; the simulated estate's fastest is 2 min 5 s): the runner does not poll a job younger than this.
+pub const MIN_LAUNCH_MS: i64 = 60_000;
+
 /// Why identity verification fails when DRS names no recovery instance at all (a failed server, not
 /// another identity).
 pub const NO_RECOVERY_INSTANCE: &str = "DRS lists no recovery instance for it";

@@ -22,7 +22,8 @@ use domain::FieldError;
 use domain::auth::Principal;
 use domain::estate::{AccountRegion, InstanceState};
 use domain::execution::{
-    Command, Event, ExecutionState, FailoverKind, Limits, Mode, ServerRun, WaveRun, WaveState, decide, on_event,
+    Command, Event, ExecutionState, FailoverKind, Limits, Mode, ServerRun, ServerState, WaveRun, WaveState, decide,
+    on_event,
 };
 pub use domain::execution::{Decision, ExecutionRecord, ExecutionView, Lease, LogLine, StartExecution};
 use domain::ids::{InstanceId, SourceServerId};
@@ -556,6 +557,10 @@ impl Services {
         if rec.lease.as_ref().is_some_and(|l| l.owner != owner && l.until > now) {
             return Ok(None);
         }
+        // Held with more than half its time left: no write (every commit renews it too).
+        if rec.lease.as_ref().is_some_and(|l| l.owner == owner && l.until - now > self.settings.lease_ms / 2) {
+            return Ok(Some(rec));
+        }
         let before = rec.version;
         rec.lease = Some(Lease { owner: owner.to_owned(), until: now + self.settings.lease_ms });
         match self.store.transact(vec![put(&rec, Expect::Version(before))]).await {
@@ -634,10 +639,31 @@ impl Services {
                     evs
                 }
                 Command::PollJobs { job_ids } => {
+                    // Adaptive polling: nothing can have launched in the first minute of every job in flight.
+                    let youngest_wait = rec
+                        .state
+                        .waves
+                        .iter()
+                        .flat_map(|w| &w.servers)
+                        .filter(|r| r.state == ServerState::Launching)
+                        .filter_map(|r| r.started_at)
+                        .min();
+                    if youngest_wait.is_some_and(|t| now < t + domain::execution::MIN_LAUNCH_MS) {
+                        continue;
+                    }
                     let jobs = self.retried(|| self.cloud.describe_jobs(&rec.dr, &job_ids)).await?;
+                    // Only news: a job goes on listing the servers it launched long after they are verified.
+                    let pending: HashSet<&SourceServerId> = rec
+                        .state
+                        .waves
+                        .iter()
+                        .flat_map(|w| &w.servers)
+                        .filter(|r| matches!(r.state, ServerState::Launching | ServerState::Starting))
+                        .map(launch_id)
+                        .collect();
                     let mut evs = Vec::new();
                     for j in jobs {
-                        for s in &j.servers {
+                        for s in j.servers.iter().filter(|s| pending.contains(&s.source_server_id)) {
                             match s.launch_status {
                                 LaunchStatus::Launched => evs.push(Event::Launched {
                                     server: from_launch_id(&rec, &s.source_server_id),
@@ -683,8 +709,10 @@ impl Services {
                 Command::CleanUp { servers } => self.clean_up(&rec, &servers, now).await?,
             };
             if !events.is_empty() {
+                let before = rec.version;
                 rec = self.commit(rec, events).await?;
-                advanced = true;
+                // Events that change nothing (a late repeat) are no progress: the runner waits for time.
+                advanced |= rec.version != before;
             }
         }
         if rec.state.phase.is_terminal() {
@@ -868,11 +896,13 @@ impl Services {
         now: i64,
     ) -> Result<Vec<Event>, ServiceError> {
         let mut blocked = Vec::new();
+        let wave: HashSet<SourceServerId> = servers.iter().cloned().collect();
         for g in &rec.protection_group_ids {
-            for pr in self.evaluate_readiness(g).await?.readiness.pairs {
-                let Some(run) = runs(rec, servers).find(|r| r.source_server_id == pr.source_server_id) else {
+            for pr in self.readiness_of(g, &wave).await?.pairs {
+                if !wave.contains(&pr.source_server_id) {
                     continue;
-                };
+                }
+                let run = &pr;
                 let failing = blocking_checks(&pr, rec.state.mode, rec.state.kind, rec.acknowledge_warnings);
                 if failing.is_empty() {
                     continue;

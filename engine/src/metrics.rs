@@ -143,6 +143,13 @@ impl Metrics {
         }
     }
 
+    /// Every cloud call so far and the throttled ones among them (for the benchmark).
+    pub fn cloud_totals(&self) -> (u64, u64) {
+        self.cloud_calls.lock().map_or((0, 0), |m| {
+            (m.values().sum(), m.iter().filter(|((_, _, r), _)| *r == "throttled").map(|(_, n)| *n).sum())
+        })
+    }
+
     /// Calls of one operation with one outcome so far (for tests and the benchmark).
     pub fn cloud_calls(&self, service: &str, operation: &str, outcome: &str) -> u64 {
         self.cloud_calls.lock().map_or(0, |m| {

@@ -318,6 +318,11 @@ impl Worker {
                         return;
                     }
                     tokio::time::sleep(self.settings.backoff(attempt)).await;
+                    // Deleted meanwhile: its notices go nowhere.
+                    let Some(store) = self.store.upgrade() else { return };
+                    if matches!(store.get(WEBHOOKS, &hook.id).await, Ok(None)) {
+                        return;
+                    }
                 }
             }
         }

@@ -5,7 +5,9 @@ use crate::repo;
 use crate::services::{ServiceError, Services};
 use crate::store::{Expect, WriteOp};
 use domain::estate::ReplicationState;
-use domain::ids::ProtectionGroupId;
+use domain::estate::SourceServer;
+use domain::group::{InstancePair, ProtectionGroup};
+use domain::ids::{ProtectionGroupId, SourceServerId};
 use domain::readiness::{GroupReadiness, ReadinessInput, evaluate};
 use std::collections::{HashMap, HashSet};
 
@@ -21,42 +23,8 @@ impl Services {
     /// # Errors
     /// [`ServiceError::GroupNotFound`], cloud failures while reading the estate.
     pub async fn evaluate_readiness(&self, id: &ProtectionGroupId) -> Result<ReadinessView, ServiceError> {
-        let group = self.get_group(id).await?;
-        let pairs = repo::list_pairs(&*self.store, Some(id)).await?;
-        let dr = &group.dr;
-        let (sources, instances, subnets, active, quotas) = tokio::try_join!(
-            self.retried(|| self.cloud.describe_source_servers(dr)),
-            self.retried(|| self.cloud.describe_instances(dr)),
-            self.retried(|| self.cloud.describe_subnets(dr)),
-            self.retried(|| self.cloud.servers_in_active_jobs(dr)),
-            self.retried(|| self.cloud.quotas(dr)),
-        )?;
-        let launch = self.read_launch_configs(dr, &pairs).await;
-        let launch_configs = launch.into_iter().filter_map(|(k, v)| v.ok().map(|v| (k, v))).collect::<HashMap<_, _>>();
-        let applied = self.applied_configs(id).await?;
+        let (group, pairs, sources, readiness) = self.readiness_now(id, None).await?;
         let paired: HashSet<_> = pairs.iter().map(|p| &p.source_server_id).collect();
-        let unpaired = sources.iter().filter(|s| group.protects(s) && !paired.contains(&s.source_server_id)).count();
-        let replicating = sources
-            .iter()
-            .filter(|s| !matches!(s.replication_state, ReplicationState::Stopped | ReplicationState::Disconnected))
-            .count();
-        let active: HashSet<_> = active.into_iter().collect();
-        let readiness = evaluate(&ReadinessInput {
-            group: id,
-            pairs: &pairs,
-            sources: &sources,
-            instances: &instances,
-            subnets: &subnets,
-            launch_configs: &launch_configs,
-            applied: &applied,
-            servers_in_active_jobs: &active,
-            quotas,
-            replicating_servers: replicating,
-            unpaired_sources: unpaired,
-            lag_threshold_seconds: group.lag_threshold_seconds,
-            launch_disposition: group.launch_disposition,
-            now: self.clock.now_millis(),
-        });
         let lags = sources.iter().filter(|s| paired.contains(&s.source_server_id)).map(|s| s.lag_seconds).collect();
         self.metrics.set_lags(id.as_str(), &group.name, lags);
         let mut history = self.verdict_history(id).await?;
@@ -108,6 +76,69 @@ impl Services {
         self.store.transact(ops).await?;
         self.notifier.publish(notice.into_iter().collect());
         Ok(ReadinessView { readiness, history })
+    }
+
+    /// Readiness of a group now, not stored; with `only`, the launch configurations of those servers alone
+    /// are read (the others' checks then say they could not be read).
+    async fn readiness_now(
+        &self,
+        id: &ProtectionGroupId,
+        only: Option<&HashSet<SourceServerId>>,
+    ) -> Result<(ProtectionGroup, Vec<InstancePair>, Vec<SourceServer>, GroupReadiness), ServiceError> {
+        let group = self.get_group(id).await?;
+        let pairs = repo::list_pairs(&*self.store, Some(id)).await?;
+        let dr = &group.dr;
+        let (sources, instances, subnets, active, quotas) = tokio::try_join!(
+            self.retried(|| self.cloud.describe_source_servers(dr)),
+            self.retried(|| self.cloud.describe_instances(dr)),
+            self.retried(|| self.cloud.describe_subnets(dr)),
+            self.retried(|| self.cloud.servers_in_active_jobs(dr)),
+            self.retried(|| self.cloud.quotas(dr)),
+        )?;
+        // A wave's check reads only its own servers' launch configurations (DRS's rate is the limit).
+        let to_read: Vec<_> = match only {
+            Some(only) => pairs.iter().filter(|p| only.contains(&p.source_server_id)).cloned().collect(),
+            None => pairs.clone(),
+        };
+        let launch = self.read_launch_configs(dr, &to_read).await;
+        let launch_configs = launch.into_iter().filter_map(|(k, v)| v.ok().map(|v| (k, v))).collect::<HashMap<_, _>>();
+        let applied = self.applied_configs(id).await?;
+        let paired: HashSet<_> = pairs.iter().map(|p| &p.source_server_id).collect();
+        let unpaired = sources.iter().filter(|s| group.protects(s) && !paired.contains(&s.source_server_id)).count();
+        let replicating = sources
+            .iter()
+            .filter(|s| !matches!(s.replication_state, ReplicationState::Stopped | ReplicationState::Disconnected))
+            .count();
+        let active: HashSet<_> = active.into_iter().collect();
+        let readiness = evaluate(&ReadinessInput {
+            group: id,
+            pairs: &pairs,
+            sources: &sources,
+            instances: &instances,
+            subnets: &subnets,
+            launch_configs: &launch_configs,
+            applied: &applied,
+            servers_in_active_jobs: &active,
+            quotas,
+            replicating_servers: replicating,
+            unpaired_sources: unpaired,
+            lag_threshold_seconds: group.lag_threshold_seconds,
+            launch_disposition: group.launch_disposition,
+            now: self.clock.now_millis(),
+        });
+        Ok((group, pairs, sources, readiness))
+    }
+
+    /// Readiness of some of a group's servers now, for a wave about to start (not stored).
+    ///
+    /// # Errors
+    /// As [`Services::evaluate_readiness`].
+    pub(crate) async fn readiness_of(
+        &self,
+        id: &ProtectionGroupId,
+        servers: &HashSet<SourceServerId>,
+    ) -> Result<GroupReadiness, ServiceError> {
+        Ok(self.readiness_now(id, Some(servers)).await?.3)
     }
 
     async fn verdict_history(&self, id: &ProtectionGroupId) -> Result<Vec<VerdictChange>, ServiceError> {

@@ -10,6 +10,9 @@ use std::time::Duration;
 pub struct RetryPolicy {
     /// Attempts in all, the first included.
     pub max_attempts: u32,
+    /// Attempts in all while the service answers with throttling: being throttled is waiting, not
+    /// failing (a readiness check of 1,000 servers reads 1,000 launch configurations through DRS's rate).
+    pub max_throttled_attempts: u32,
     /// First backoff ceiling.
     pub base: Duration,
     /// Largest backoff.
@@ -18,7 +21,12 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_attempts: 8, base: Duration::from_millis(200), max: Duration::from_secs(20) }
+        Self {
+            max_attempts: 8,
+            max_throttled_attempts: 40,
+            base: Duration::from_millis(200),
+            max: Duration::from_secs(20),
+        }
     }
 }
 
@@ -64,10 +72,13 @@ where
             Ok(v) => return (Ok(v), spent),
             Err(e) => {
                 let Some(hint) = retryable(&e) else { return (Err(e), spent) };
-                if matches!(e, CloudError::Throttled { .. }) {
+                let limit = if matches!(e, CloudError::Throttled { .. }) {
                     spent.throttled += 1;
-                }
-                if spent.attempts >= policy.max_attempts {
+                    policy.max_throttled_attempts.max(policy.max_attempts)
+                } else {
+                    policy.max_attempts
+                };
+                if spent.attempts >= limit {
                     return (Err(e), spent);
                 }
                 tokio::time::sleep(policy.delay(spent.attempts - 1, hint)).await;
@@ -83,7 +94,12 @@ mod tests {
 
     #[test]
     fn backoff_grows_stays_under_its_ceiling_and_honours_the_hint() {
-        let p = RetryPolicy { max_attempts: 5, base: Duration::from_millis(100), max: Duration::from_secs(2) };
+        let p = RetryPolicy {
+            max_attempts: 5,
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(2),
+            ..Default::default()
+        };
         for retry in 0..10 {
             let d = p.delay(retry, None);
             assert!(d <= Duration::from_millis(100 * 2u64.pow(retry)).min(Duration::from_secs(2)), "{retry}: {d:?}");
@@ -113,6 +129,14 @@ mod tests {
         .await;
         assert!(matches!(r, Err(CloudError::Validation { .. })));
         assert_eq!(spent.attempts, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn throttling_is_waited_out_longer_than_errors_but_not_for_ever() {
+        let p = RetryPolicy { max_attempts: 3, max_throttled_attempts: 10, ..RetryPolicy::default() };
+        let (r, spent) = with_retry(&p, || async { Err::<(), _>(CloudError::Throttled { retry_after_ms: 10 }) }).await;
+        assert!(matches!(r, Err(CloudError::Throttled { .. })));
+        assert_eq!(spent, Attempts { attempts: 10, throttled: 10 });
     }
 
     #[tokio::test(start_paused = true)]

@@ -648,3 +648,36 @@ async fn only_an_admin_typing_the_plan_name_has_the_dr_standbys_terminated_after
     let audit = e.services.audit.query(&Default::default()).await.unwrap();
     assert!(audit.iter().any(|a| a.action == "aws.ec2.TerminateInstances" && a.actor.starts_with("system:")));
 }
+
+/// The runner steps again only after progress: a step that reports `Advanced` changed the execution (a job
+/// that goes on listing servers it launched long ago is no news), so a tick never spins.
+#[tokio::test]
+async fn a_step_is_progress_only_when_it_changes_the_execution() {
+    let e = estate().await;
+    let alice = person("alice", Role::Operator);
+    let exec = e.services.start_execution(&alice, &starting(&e.plan_id, Mode::Drill)).await.unwrap();
+    let (mut advanced, mut idle) = (0, 0);
+    for _ in 0..2000 {
+        let before = e.services.get_execution(&exec.id).await.unwrap().state;
+        match e.services.advance_execution(&exec.id, "runner-1", &Limits::default()).await.unwrap() {
+            Step::Done => break,
+            Step::Advanced => {
+                advanced += 1;
+                let after = e.services.get_execution(&exec.id).await.unwrap().state;
+                assert_ne!(before, after, "step {} reported progress without any", advanced + idle);
+            }
+            _ => {
+                idle += 1;
+                e.clock.advance(5_000);
+            }
+        }
+    }
+    let end = e.services.get_execution(&exec.id).await.unwrap();
+    assert_eq!(end.state.phase, Phase::Succeeded);
+    // Each server is logged as launched once.
+    for r in end.state.waves.iter().flat_map(|w| &w.servers) {
+        let lines = end.log.iter().filter(|l| l.message == format!("{} launched", r.source_server_id)).count();
+        assert_eq!(lines, 1, "{}", r.source_server_id);
+    }
+    assert!(advanced > 0 && idle > advanced, "{advanced} advanced, {idle} idle");
+}

@@ -195,14 +195,7 @@ async fn an_executions_stakeholder_page_shows_progress_and_nothing_internal() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{link}");
-    let bob = client_with_token(&app.token_for("bob", "approver").await);
-    let r = bob
-        .post(app.url(&format!("/api/v1/executions/{id}/approve")))
-        .json(&json!({ "comment": "go" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(app.approve_as_bob(&id, "go").await, StatusCode::OK);
     drive(&app, &id).await;
 
     let token = link["token"].as_str().unwrap();
@@ -227,10 +220,9 @@ async fn an_executions_stakeholder_page_shows_progress_and_nothing_internal() {
 async fn a_recovery_fails_back_through_the_api_with_a_round_trip_proof() {
     let app = spawn_app().await;
     let plan = billing_plan(&app).await;
-    let bob = client_with_token(&app.token_for("bob", "approver").await);
     let approve = |id: String| {
-        let (bob, url) = (bob.clone(), app.url(&format!("/api/v1/executions/{id}/approve")));
-        async move { bob.post(url).json(&json!({ "comment": "go" })).send().await.unwrap().status() }
+        let app = &app;
+        async move { app.approve_as_bob(&id, "go").await }
     };
     let (_, exec) = app
         .post(

@@ -123,6 +123,13 @@ impl TestApp {
         self.services.auth.create_token(&owner, &input).await.expect("token").token
     }
 
+    /// A second person, `bob` the approver, approves execution `id` with `comment`; returns the status.
+    pub async fn approve_as_bob(&self, id: &str, comment: &str) -> StatusCode {
+        let bob = client_with_token(&self.token_for("bob", "approver").await);
+        let url = self.url(&format!("/api/v1/executions/{id}/approve"));
+        bob.post(url).json(&json!({ "comment": comment })).send().await.expect("request").status()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

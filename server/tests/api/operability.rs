@@ -29,14 +29,7 @@ async fn approved_failover(app: &TestApp) -> String {
     assert_eq!(status, StatusCode::CREATED, "{exec}");
     let id = exec["id"].as_str().unwrap().to_owned();
     app.simulator.clock().advance(90_000);
-    let bob = client_with_token(&app.token_for("bob", "approver").await);
-    let r = bob
-        .post(app.url(&format!("/api/v1/executions/{id}/approve")))
-        .json(&json!({ "comment": "region down" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(app.approve_as_bob(&id, "region down").await, StatusCode::OK);
     id
 }
 
