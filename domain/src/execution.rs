@@ -244,7 +244,8 @@ pub struct ExecutionState {
 }
 
 /// No DRS launch ends sooner than this after its job starts (a snapshot, a conversion and a boot take
-/// minutes; the simulated estate's fastest is 2 min 5 s): the runner does not poll a job younger than this.
+/// minutes; the simulated estate's fastest is 2 min 5 s): by default the runner does not poll a job younger
+/// than this (`min_launch_ms`).
 pub const MIN_LAUNCH_MS: i64 = 60_000;
 
 /// Why identity verification fails when DRS names no recovery instance at all (a failed server, not

@@ -648,7 +648,7 @@ impl Services {
                         .filter(|r| r.state == ServerState::Launching)
                         .filter_map(|r| r.started_at)
                         .min();
-                    if youngest_wait.is_some_and(|t| now < t + domain::execution::MIN_LAUNCH_MS) {
+                    if youngest_wait.is_some_and(|t| now < t + self.settings.min_launch_ms) {
                         continue;
                     }
                     let jobs = self.retried(|| self.cloud.describe_jobs(&rec.dr, &job_ids)).await?;

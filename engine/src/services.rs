@@ -187,6 +187,8 @@ pub struct EngineSettings {
     pub lease_ms: i64,
     /// How long a requested recovery waits for approval.
     pub approval_ttl_minutes: u32,
+    /// No job is polled sooner than this after it started (on the engine's clock; 0 polls at once).
+    pub min_launch_ms: i64,
 }
 
 impl Default for EngineSettings {
@@ -197,6 +199,7 @@ impl Default for EngineSettings {
             swapped_volume_retention_days: 14,
             lease_ms: 60_000,
             approval_ttl_minutes: 60,
+            min_launch_ms: domain::execution::MIN_LAUNCH_MS,
         }
     }
 }

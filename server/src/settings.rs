@@ -62,6 +62,9 @@ pub struct Settings {
     pub lease_ms: u64,
     /// How long a requested recovery waits for approval before it expires.
     pub approval_ttl_minutes: u32,
+    /// No DRS job is polled sooner than this after it started. Lower it for an AWS-protocol emulator whose
+    /// virtual time runs faster than real time (`roundtrip sim serve --speed`).
+    pub min_launch_ms: u64,
     /// How long volumes a launch swapped out of a standby are kept before they are listed as deletable.
     pub swapped_volume_retention_days: u32,
     pub auth: AuthConfig,
@@ -190,6 +193,7 @@ impl Default for Settings {
             runner_interval_ms: 5_000,
             lease_ms: 60_000,
             approval_ttl_minutes: 60,
+            min_launch_ms: 60_000,
             swapped_volume_retention_days: 14,
             auth: AuthConfig::default(),
             oidc: None,
@@ -254,6 +258,7 @@ impl Settings {
                     s.runner_interval_ms = value.parse().map_err(|_| bad("expected milliseconds"))?
                 }
                 "LEASE_MS" => s.lease_ms = value.parse().map_err(|_| bad("expected milliseconds"))?,
+                "MIN_LAUNCH_MS" => s.min_launch_ms = value.parse().map_err(|_| bad("expected milliseconds"))?,
                 "APPROVAL_TTL_MINUTES" => {
                     s.approval_ttl_minutes = value.parse().map_err(|_| bad("expected whole minutes"))?
                 }
