@@ -238,11 +238,10 @@ pub fn build(
         });
     }
     errors.sort_by_key(|e| e.at);
-    let all: Vec<_> = s.waves.iter().flat_map(|w| &w.servers).collect();
-    let last_verified_ms = match s.started_at {
-        Some(t) => all.iter().filter_map(|r| r.verified_at).max().map(|v| v - t),
-        None => None,
-    };
+    let last_verified_ms = s
+        .started_at
+        .and_then(|t| s.waves.iter().flat_map(|w| &w.servers).filter_map(|r| r.verified_at).max().map(|v| v - t));
+    let (servers, verified, failed) = tally(s);
     let aws: Vec<&&AuditEntry> = entries.iter().filter(|e| e.action.starts_with("aws.")).collect();
     EvidenceReport {
         format: REPORT_FORMAT,
@@ -260,17 +259,12 @@ pub fn build(
         decisions,
         started_at: s.started_at,
         ended_at: s.ended_at,
-        rto: RtoEvidence {
-            target_ms: st.rto_target_ms,
-            achieved_ms: st.rto_ms,
-            last_verified_ms,
-            met: st.rto_ms.is_some_and(|r| r <= st.rto_target_ms),
-        },
+        rto: RtoEvidence { target_ms: st.rto_target_ms, achieved_ms: st.rto_ms, last_verified_ms, met: met(&st) },
         acknowledged_warnings: rec.acknowledge_warnings,
         readiness_at_start: rec.readiness_at_start.clone(),
-        servers: all.len(),
-        verified: all.iter().filter(|r| r.state == ServerState::Verified).count(),
-        failed: all.iter().filter(|r| r.state == ServerState::Failed).count(),
+        servers,
+        verified,
+        failed,
         waves,
         errors,
         failback_of: rec.failback.as_ref().map(|f| f.execution_id.clone()),
@@ -287,6 +281,21 @@ pub fn build(
             aws_mutations_failed: aws.iter().filter(|e| e.outcome == Outcome::Failed).count(),
         },
     }
+}
+
+/// Servers, verified servers and failed servers of an execution.
+fn tally(s: &crate::execution::ExecutionState) -> (usize, usize, usize) {
+    let all = || s.waves.iter().flat_map(|w| &w.servers);
+    (
+        all().count(),
+        all().filter(|r| r.state == ServerState::Verified).count(),
+        all().filter(|r| r.state == ServerState::Failed).count(),
+    )
+}
+
+/// Whether every server was verified within the RTO target.
+fn met(st: &crate::execution::ExecutionStatus) -> bool {
+    st.rto_ms.is_some_and(|r| r <= st.rto_target_ms)
 }
 
 /// One line of the drill history: an ended execution and its RTO.
@@ -312,7 +321,7 @@ impl ReportSummary {
     pub fn of(rec: &ExecutionRecord) -> Self {
         let s = &rec.state;
         let st = status(s, rec.rto_target_minutes, s.ended_at.unwrap_or(s.requested_at));
-        let all: Vec<_> = s.waves.iter().flat_map(|w| &w.servers).collect();
+        let (servers, verified, failed) = tally(s);
         Self {
             execution_id: rec.id.clone(),
             plan_id: rec.plan_id.clone(),
@@ -324,10 +333,10 @@ impl ReportSummary {
             ended_at: s.ended_at,
             rto_ms: st.rto_ms,
             rto_target_ms: st.rto_target_ms,
-            met_target: st.rto_ms.is_some_and(|r| r <= st.rto_target_ms),
-            servers: all.len(),
-            verified: all.iter().filter(|r| r.state == ServerState::Verified).count(),
-            failed: all.iter().filter(|r| r.state == ServerState::Failed).count(),
+            met_target: met(&st),
+            servers,
+            verified,
+            failed,
         }
     }
 }
