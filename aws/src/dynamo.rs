@@ -17,7 +17,7 @@ use aws_sdk_dynamodb::types::{
     PointInTimeRecoverySpecification, ScalarAttributeType, TableStatus, TransactWriteItem, Update,
 };
 use aws_smithy_types::error::display::DisplayErrorContext;
-use engine::store::{Expect, Record, Store, StoreError, WriteOp};
+use engine::store::{Expect, Json, Record, Store, StoreError, WriteOp};
 use std::collections::{HashMap, HashSet};
 
 /// DynamoDB's item limit is 400 KB; this leaves room for the key and attribute names.
@@ -88,7 +88,7 @@ fn record(item: &Item) -> Result<Record, StoreError> {
             get("d")?.as_s().map_err(|_| StoreError::Unexpected(anyhow::anyhow!("{key}: `d` is not text")))?.clone()
         }
     };
-    let value = serde_json::from_str(&text).map_err(|e| StoreError::Unexpected(anyhow::anyhow!("{key}: {e}")))?;
+    let value = Json::parse(text).map_err(|e| StoreError::Unexpected(anyhow::anyhow!("{key}: {e}")))?;
     Ok(Record { key, version, value })
 }
 
@@ -236,12 +236,12 @@ impl DynamoStore {
         Ok(out)
     }
 
-    fn update_of(&self, e: &Exact, table: &str, k: &str, value: &serde_json::Value) -> Result<Update, StoreError> {
-        let text = value.to_string();
+    fn update_of(&self, e: &Exact, table: &str, k: &str, value: &Json) -> Result<Update, StoreError> {
+        let text = value.as_str();
         let (update, data) = if text.len() > COMPRESS_ABOVE_BYTES {
-            ("SET #v = :nv, #z = :d REMOVE #d", AttributeValue::B(aws_smithy_types::Blob::new(deflate(&text)?)))
+            ("SET #v = :nv, #z = :d REMOVE #d", AttributeValue::B(aws_smithy_types::Blob::new(deflate(text)?)))
         } else {
-            ("SET #v = :nv, #d = :d REMOVE #z", s(&text))
+            ("SET #v = :nv, #d = :d REMOVE #z", s(text))
         };
         let stored = match &data {
             AttributeValue::B(b) => b.as_ref().len(),
@@ -365,6 +365,28 @@ impl Store for DynamoStore {
             .await
             .map_err(|e| unavailable("GetItem", e))?;
         out.item().map(record).transpose()
+    }
+
+    async fn version(&self, table: &str, k: &str) -> Result<Option<u64>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(table, k)))
+            .consistent_read(true)
+            .projection_expression("#v")
+            .expression_attribute_names("#v", "v")
+            .send()
+            .await
+            .map_err(|e| unavailable("GetItem", e))?;
+        out.item()
+            .map(|item| {
+                item.get("v")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| StoreError::Unexpected(anyhow::anyhow!("{table}/{k}: `v` is not a version")))
+            })
+            .transpose()
     }
 
     async fn list(&self, table: &str, key_prefix: &str) -> Result<Vec<Record>, StoreError> {

@@ -19,6 +19,7 @@ use crate::ids::{InstanceId, SourceServerId};
 use crate::plan::OnFailure;
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 /// How long a drill's clean-up may take before it ends with what is left.
 pub const CLEANUP_TIMEOUT_MS: i64 = 30 * 60_000;
@@ -198,6 +199,21 @@ impl ServerRun {
     }
 }
 
+/// Serde for [`WaveRun::servers`]: the list, as if it were not shared.
+mod shared_servers {
+    use super::ServerRun;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::sync::Arc;
+
+    pub fn serialize<S: Serializer>(v: &Arc<Vec<ServerRun>>, s: S) -> Result<S::Ok, S::Error> {
+        v.as_slice().serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<Vec<ServerRun>>, D::Error> {
+        Vec::deserialize(d).map(Arc::new)
+    }
+}
+
 /// One wave of an execution.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WaveRun {
@@ -208,7 +224,10 @@ pub struct WaveRun {
     pub state: WaveState,
     pub started_at: Option<i64>,
     pub ended_at: Option<i64>,
-    pub servers: Vec<ServerRun>,
+    /// Shared between copies of the state until one of them changes it: the runner keeps the state as last
+    /// written beside the one it changes, and copying every wave's servers on every step was most of its work.
+    #[serde(with = "shared_servers")]
+    pub servers: Arc<Vec<ServerRun>>,
     /// When readiness was evaluated again as the wave started (nothing launches before).
     #[serde(default)]
     pub readiness_checked_at: Option<i64>,
@@ -564,7 +583,9 @@ impl ExecutionState {
     }
 
     fn server_mut(&mut self, id: &SourceServerId) -> Option<&mut ServerRun> {
-        self.waves.get_mut(self.current_wave)?.servers.iter_mut().find(|s| &s.source_server_id == id)
+        Arc::make_mut(&mut self.waves.get_mut(self.current_wave)?.servers)
+            .iter_mut()
+            .find(|s| &s.source_server_id == id)
     }
 
     /// Starts the current wave, or stops at its gate unless an approver `released` it.
@@ -612,7 +633,7 @@ impl ExecutionState {
         let failback = self.mode == Mode::Failback;
         self.waves
             .iter()
-            .flat_map(|w| &w.servers)
+            .flat_map(|w| w.servers.iter())
             .filter(|r| if failback { r.state == ServerState::Verified } else { r.started_at.is_some() })
             .filter(|r| r.cleaned_at.is_none())
             .map(|r| r.source_server_id.clone())
@@ -692,7 +713,7 @@ pub fn on_event(mut s: ExecutionState, ev: Event) -> Result<ExecutionState, Inva
         // it is, and the next execution refuses to start while DRS still lists a standby.
         let end = match ev {
             Event::CleanedUp { servers, at } => {
-                for r in s.waves.iter_mut().flat_map(|w| &mut w.servers) {
+                for r in s.waves.iter_mut().flat_map(|w| Arc::make_mut(&mut w.servers).iter_mut()) {
                     if servers.contains(&r.source_server_id) && r.cleaned_at.is_none() {
                         r.cleaned_at = Some(at);
                     }
@@ -700,16 +721,22 @@ pub fn on_event(mut s: ExecutionState, ev: Event) -> Result<ExecutionState, Inva
                 s.to_clean_up().is_empty().then_some(at)
             }
             Event::Reprotected { servers, at } => {
-                for r in
-                    s.waves.iter_mut().flat_map(|w| &mut w.servers).filter(|r| servers.contains(&r.source_server_id))
+                for r in s
+                    .waves
+                    .iter_mut()
+                    .flat_map(|w| Arc::make_mut(&mut w.servers).iter_mut())
+                    .filter(|r| servers.contains(&r.source_server_id))
                 {
                     r.reprotected_at.get_or_insert(at);
                 }
                 None
             }
             Event::Protected { servers, at } => {
-                for r in
-                    s.waves.iter_mut().flat_map(|w| &mut w.servers).filter(|r| servers.contains(&r.source_server_id))
+                for r in s
+                    .waves
+                    .iter_mut()
+                    .flat_map(|w| Arc::make_mut(&mut w.servers).iter_mut())
+                    .filter(|r| servers.contains(&r.source_server_id))
                 {
                     r.protected_at.get_or_insert(at);
                 }
@@ -855,7 +882,7 @@ pub fn on_event(mut s: ExecutionState, ev: Event) -> Result<ExecutionState, Inva
         Event::ReadinessChecked { blocked, at } => {
             let Some(w) = s.waves.get_mut(s.current_wave) else { return Ok(s) };
             w.readiness_checked_at = Some(at);
-            for r in &mut w.servers {
+            for r in Arc::make_mut(&mut w.servers) {
                 if let Some((_, why)) = blocked.iter().find(|(id, _)| id == &r.source_server_id)
                     && r.state == ServerState::Waiting
                 {
@@ -952,7 +979,7 @@ pub fn on_event(mut s: ExecutionState, ev: Event) -> Result<ExecutionState, Inva
                 && w.started_at.is_some_and(|t| at >= t + w.timeout_ms)
             {
                 let minutes = w.timeout_ms / 60_000;
-                for r in &mut w.servers {
+                for r in Arc::make_mut(&mut w.servers) {
                     // A claim without a job id may be a running job: reconciliation decides, not the clock.
                     let unreconciled = r.state == ServerState::Starting && r.job_id.is_none();
                     if !matches!(r.state, ServerState::Verified | ServerState::Failed) && !unreconciled {
@@ -1114,7 +1141,7 @@ pub struct ExecutionStatus {
 
 /// The progress of `s` at `now`.
 pub fn status(s: &ExecutionState, rto_target_minutes: u32, now: i64) -> ExecutionStatus {
-    let servers: Vec<&ServerRun> = s.waves.iter().flat_map(|w| &w.servers).collect();
+    let servers: Vec<&ServerRun> = s.waves.iter().flat_map(|w| w.servers.iter()).collect();
     let done = servers.iter().filter(|r| matches!(r.state, ServerState::Verified | ServerState::Failed)).count();
     let rto_of = |rs: &[&ServerRun]| -> Option<i64> {
         let start = s.started_at?;
@@ -1357,12 +1384,12 @@ pub struct ProofRow {
 /// The round-trip proof of a failback, against the recovery it reversed. Each placement is one identity
 /// verification proved (instance id, private IP, running), not a value read back later.
 pub fn round_trip_proof(recovery: &ExecutionRecord, failback: &ExecutionRecord) -> Vec<ProofRow> {
-    let forward: Vec<&ServerRun> = recovery.state.waves.iter().flat_map(|w| &w.servers).collect();
+    let forward: Vec<&ServerRun> = recovery.state.waves.iter().flat_map(|w| w.servers.iter()).collect();
     failback
         .state
         .waves
         .iter()
-        .flat_map(|w| &w.servers)
+        .flat_map(|w| w.servers.iter())
         .map(|back| {
             let before = Placement { instance_id: back.standby_instance_id.clone(), private_ip: back.expected_ip };
             let after_failover = forward
@@ -1436,7 +1463,7 @@ mod tests {
             state: WaveState::Pending,
             started_at: None,
             ended_at: None,
-            servers: servers.map(server).collect(),
+            servers: Arc::new(servers.map(server).collect()),
             // Checked already, so tests of other rules start at once (one test below covers the check).
             readiness_checked_at: Some(0),
         }

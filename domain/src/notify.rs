@@ -175,7 +175,9 @@ pub fn execution_notices(
     if after.phase == Phase::AwaitingGate && before.phase != Phase::AwaitingGate {
         gate(&mut push, after, &what);
     }
-    let st = status(after, ctx.rto_target_minutes, at);
+    // The status is read only when a wave or the execution ends.
+    let st = std::cell::OnceCell::new();
+    let st = || st.get_or_init(|| status(after, ctx.rto_target_minutes, at));
     for (i, (old, new)) in before.waves.iter().zip(&after.waves).enumerate() {
         if old.state == WaveState::Pending && new.state == WaveState::Running {
             push(
@@ -189,7 +191,7 @@ pub fn execution_notices(
         if matches!(old.state, WaveState::Pending | WaveState::Running)
             && matches!(new.state, WaveState::Succeeded | WaveState::Failed)
         {
-            let ws = &st.waves[i];
+            let ws = &st().waves[i];
             let failed = new.state == WaveState::Failed;
             push(
                 NoticeKind::WaveFinished,
@@ -206,7 +208,7 @@ pub fn execution_notices(
                         "verified": ws.verified, "failed": ws.failed, "rto_ms": ws.rto_ms }),
             );
         }
-        for (o, n) in old.servers.iter().zip(&new.servers) {
+        for (o, n) in old.servers.iter().zip(new.servers.iter()) {
             if o.state == ServerState::Failed || n.state != ServerState::Failed {
                 continue;
             }
@@ -235,6 +237,7 @@ pub fn execution_notices(
     }
     if after.phase.is_terminal() && !before.phase.is_terminal() {
         let ok = after.phase == Phase::Succeeded;
+        let st = st();
         let rto = st.rto_ms.map_or_else(|| "not achieved".to_owned(), crate::time::format_duration_ms);
         push(
             NoticeKind::ExecutionFinished,
@@ -545,7 +548,7 @@ mod tests {
             r.name = format!("app-<{n}>");
             r
         };
-        let wave = |name: &str, servers| WaveRun {
+        let wave = |name: &str, servers: Vec<ServerRun>| WaveRun {
             name: name.into(),
             pause_before: false,
             on_failure: Default::default(),
@@ -553,7 +556,7 @@ mod tests {
             state: WaveState::Pending,
             started_at: None,
             ended_at: None,
-            servers,
+            servers: servers.into(),
             readiness_checked_at: None,
         };
         ExecutionState::new(
@@ -601,9 +604,10 @@ mod tests {
         assert_eq!((n[0].kind, n[0].id.as_str()), (NoticeKind::WaveStarted, "exec-1:wave_started:1"));
         // A verification failure is an identity mismatch; the wave and the execution end with it.
         let before = after.clone();
-        let victim = after.waves[0].servers[0].source_server_id.clone();
-        after.waves[0].servers[0].state = ServerState::Failed;
-        after.waves[0].servers[0].error = Some("came up with private IP 10.0.0.9, expected 10.0.0.1".into());
+        let victim = std::sync::Arc::make_mut(&mut after.waves[0].servers)[0].source_server_id.clone();
+        std::sync::Arc::make_mut(&mut after.waves[0].servers)[0].state = ServerState::Failed;
+        std::sync::Arc::make_mut(&mut after.waves[0].servers)[0].error =
+            Some("came up with private IP 10.0.0.9, expected 10.0.0.1".into());
         after.waves[0].state = WaveState::Failed;
         after.phase = Phase::Failed;
         after.ended_at = Some(20);
@@ -626,9 +630,9 @@ mod tests {
         assert_eq!(n[1].id, "exec-1:awaiting_approval:gate:0", "{n:?}");
         let before = state();
         let mut after = before.clone();
-        let victim = after.waves[0].servers[0].source_server_id.clone();
-        after.waves[0].servers[0].state = ServerState::Failed;
-        after.waves[0].servers[0].error = Some(NO_RECOVERY_INSTANCE.repeat(30));
+        let victim = std::sync::Arc::make_mut(&mut after.waves[0].servers)[0].source_server_id.clone();
+        std::sync::Arc::make_mut(&mut after.waves[0].servers)[0].state = ServerState::Failed;
+        std::sync::Arc::make_mut(&mut after.waves[0].servers)[0].error = Some(NO_RECOVERY_INSTANCE.repeat(30));
         let ev = Event::VerificationFailed { server: victim, error: NO_RECOVERY_INSTANCE.into(), at: 9 };
         let n = execution_notices(CTX, Some(&before), &after, &[ev], 9);
         assert_eq!(n[0].kind, NoticeKind::ServerFailed);
@@ -656,8 +660,8 @@ mod tests {
     fn slack_messages_escape_estate_data() {
         let before = state();
         let mut after = before.clone();
-        after.waves[0].servers[0].state = ServerState::Failed;
-        after.waves[0].servers[0].error = Some("<!channel> boom".into());
+        std::sync::Arc::make_mut(&mut after.waves[0].servers)[0].state = ServerState::Failed;
+        std::sync::Arc::make_mut(&mut after.waves[0].servers)[0].error = Some("<!channel> boom".into());
         let n = &execution_notices(CTX, Some(&before), &after, &[], 9)[0];
         assert_eq!(n.kind, NoticeKind::ServerFailed);
         let body = payload(n, WebhookFormat::Slack).to_string();

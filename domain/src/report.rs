@@ -240,7 +240,7 @@ pub fn build(
     errors.sort_by_key(|e| e.at);
     let last_verified_ms = s
         .started_at
-        .and_then(|t| s.waves.iter().flat_map(|w| &w.servers).filter_map(|r| r.verified_at).max().map(|v| v - t));
+        .and_then(|t| s.waves.iter().flat_map(|w| w.servers.iter()).filter_map(|r| r.verified_at).max().map(|v| v - t));
     let (servers, verified, failed) = tally(s);
     let aws: Vec<&&AuditEntry> = entries.iter().filter(|e| e.action.starts_with("aws.")).collect();
     EvidenceReport {
@@ -285,7 +285,7 @@ pub fn build(
 
 /// Servers, verified servers and failed servers of an execution.
 fn tally(s: &crate::execution::ExecutionState) -> (usize, usize, usize) {
-    let all = || s.waves.iter().flat_map(|w| &w.servers);
+    let all = || s.waves.iter().flat_map(|w| w.servers.iter());
     (
         all().count(),
         all().filter(|r| r.state == ServerState::Verified).count(),

@@ -125,7 +125,7 @@ fn seq_key(seq: u64) -> String {
 }
 
 fn decode_entry(r: &Record) -> Result<AuditEntry, String> {
-    serde_json::from_value(r.value.clone()).map_err(|e| format!("entry {} does not decode: {e}", r.key))
+    r.value.decode().map_err(|e| format!("entry {} does not decode: {e}", r.key))
 }
 
 impl AuditLog {
@@ -147,7 +147,9 @@ impl AuditLog {
             let (prev_seq, prev_hash, expect) = match &head {
                 None => (0, GENESIS_HASH.to_owned(), Expect::Absent),
                 Some(r) => {
-                    let h: Head = serde_json::from_value(r.value.clone())
+                    let h: Head = r
+                        .value
+                        .decode()
                         .map_err(|e| StoreError::Unexpected(anyhow::anyhow!("audit head does not decode: {e}")))?;
                     (h.seq, h.hash, Expect::Version(r.version))
                 }
@@ -170,13 +172,16 @@ impl AuditLog {
                 WriteOp::Put {
                     table: AUDIT_LOG.into(),
                     key: seq_key(entry.seq),
-                    value: serde_json::to_value(&entry).unwrap_or(Value::Null),
+                    value: crate::store::Json::encode(&entry),
                     expect: Expect::Absent,
                 },
                 WriteOp::Put {
                     table: AUDIT_HEAD.into(),
                     key: HEAD_KEY.into(),
-                    value: serde_json::json!(Head { seq: entry.seq, hash: entry.hash.clone() }),
+                    value: crate::store::Json::encode(&serde_json::json!(Head {
+                        seq: entry.seq,
+                        hash: entry.hash.clone()
+                    })),
                     expect,
                 },
             ];
@@ -224,7 +229,7 @@ impl AuditLog {
         let records = self.store.list(AUDIT_LOG, "").await?;
         let head: Option<Head> = match self.store.get(AUDIT_HEAD, HEAD_KEY).await? {
             None => None,
-            Some(r) => serde_json::from_value(r.value).ok(),
+            Some(r) => r.value.decode().ok(),
         };
         Ok(verify_chain(&records, head.as_ref().map(|h| (h.seq, h.hash.as_str()))))
     }
@@ -306,7 +311,9 @@ mod tests {
     async fn tamper(store: &MemoryStore, seq: u64, f: impl FnOnce(&mut Value)) {
         let mut m = store.lock();
         let r = m.get_mut(&(AUDIT_LOG.to_owned(), seq_key(seq))).unwrap();
-        f(&mut r.value);
+        let mut v = r.value.to_value();
+        f(&mut v);
+        r.value = v.into();
     }
 
     #[tokio::test]

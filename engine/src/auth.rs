@@ -195,13 +195,13 @@ fn verify_password(password: &str, hash: &str) -> bool {
 }
 
 fn decode<T: serde::de::DeserializeOwned>(r: &Record) -> Result<T, ServiceError> {
-    serde_json::from_value(r.value.clone()).map_err(|e| {
+    r.value.decode().map_err(|e| {
         ServiceError::Store(StoreError::Unexpected(anyhow::anyhow!("record {} does not decode: {e}", r.key)))
     })
 }
 
 fn put<T: Serialize>(table: &str, key: &str, v: &T, expect: Expect) -> WriteOp {
-    WriteOp::Put { table: table.into(), key: key.into(), value: serde_json::to_value(v).unwrap_or_default(), expect }
+    WriteOp::Put { table: table.into(), key: key.into(), value: crate::store::Json::encode(v), expect }
 }
 
 fn invalid(field: &str, code: &str, message: &str) -> ServiceError {

@@ -16,7 +16,8 @@ impl Services {
         let mut out = Vec::new();
         for r in self.store.list(TABLE, "").await? {
             out.push(
-                serde_json::from_value(r.value)
+                r.value
+                    .decode()
                     .map_err(|e| ServiceError::Store(crate::store::StoreError::Unexpected(anyhow::anyhow!(e))))?,
             );
         }
@@ -85,8 +86,7 @@ impl Services {
         self.cloud
             .set_registered_accounts(all)
             .map_err(|e| ServiceError::Invalid(vec![FieldError::new("account_id", "ACCOUNTS_FIXED", e.to_string())]))?;
-        let value = serde_json::to_value(&account)
-            .map_err(|e| ServiceError::Store(crate::store::StoreError::Unexpected(anyhow::anyhow!(e))))?;
+        let value = crate::store::Json::encode(&account);
         self.store
             .transact(vec![WriteOp::Put {
                 table: TABLE.into(),

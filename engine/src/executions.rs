@@ -31,6 +31,7 @@ use domain::matching::Severity;
 use domain::recovery::LaunchStatus;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 pub const EXECUTIONS: &str = "executions";
 pub const EXECUTION_LOCKS: &str = "execution_locks";
@@ -69,9 +70,66 @@ pub enum Step {
     Done,
 }
 
+/// The runner's decoded copies of the executions it steps, by id. A copy is used only while the stored
+/// version is the one it was written as, so another process's write (a decision, a takeover) is never
+/// missed; decoding a 3,000-server record on every step was most of the runner's work.
+#[derive(Clone, Default)]
+pub(crate) struct RunnerCopies(Arc<std::sync::Mutex<HashMap<String, ExecutionRecord>>>);
+
+impl RunnerCopies {
+    fn take(&self, id: &str) -> Option<ExecutionRecord> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(id)
+    }
+
+    fn keep(&self, rec: ExecutionRecord) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(rec.id.clone(), rec);
+    }
+}
+
+/// Applies `events` to the execution in memory, with their log lines.
+fn apply(mut rec: ExecutionRecord, events: &[Event]) -> Result<ExecutionRecord, ServiceError> {
+    for ev in events {
+        let line =
+            ev.summary().map(|message| LogLine { at: event_time(ev, &rec.state), failure: ev.is_failure(), message });
+        rec.state =
+            on_event(rec.state, ev.clone()).map_err(|e| refused("event", "INVALID_TRANSITION", e.to_string()))?;
+        rec.log.extend(line);
+    }
+    Ok(rec)
+}
+
+/// Events a runner step applied in memory and has not written yet, and the state as last written.
+struct Unwritten {
+    written: ExecutionState,
+    events: Vec<Event>,
+}
+
+impl Unwritten {
+    /// Applies `events` and keeps them for the step's next write: observations (launches, verifications,
+    /// readiness), which a crash before the write only makes the next step observe again.
+    fn defer(&mut self, rec: ExecutionRecord, events: Vec<Event>) -> Result<ExecutionRecord, ServiceError> {
+        let rec = apply(rec, &events)?;
+        self.events.extend(events);
+        Ok(rec)
+    }
+}
+
+impl Services {
+    /// Writes every deferred event now (before and after an AWS mutation).
+    async fn flush(&self, rec: ExecutionRecord, u: &mut Unwritten) -> Result<ExecutionRecord, ServiceError> {
+        if u.events.is_empty() {
+            return Ok(rec);
+        }
+        let rec = self.write(rec, &u.written, &u.events).await?;
+        u.events.clear();
+        u.written = rec.state.clone();
+        Ok(rec)
+    }
+}
+
 fn decode(r: crate::store::Record) -> Result<ExecutionRecord, ServiceError> {
     let version = r.version;
-    let mut e: ExecutionRecord = serde_json::from_value(r.value).map_err(|e| {
+    let mut e: ExecutionRecord = r.value.decode().map_err(|e| {
         ServiceError::Store(StoreError::Unexpected(anyhow::anyhow!("execution {} does not decode: {e}", r.key)))
     })?;
     e.version = version;
@@ -79,12 +137,7 @@ fn decode(r: crate::store::Record) -> Result<ExecutionRecord, ServiceError> {
 }
 
 fn put(e: &ExecutionRecord, expect: Expect) -> WriteOp {
-    WriteOp::Put {
-        table: EXECUTIONS.into(),
-        key: e.id.clone(),
-        value: serde_json::to_value(e).unwrap_or_default(),
-        expect,
-    }
+    WriteOp::Put { table: EXECUTIONS.into(), key: e.id.clone(), value: crate::store::Json::encode(e), expect }
 }
 
 /// When an event happened (events without a time: the execution's start).
@@ -270,10 +323,11 @@ impl Services {
                         }
                         run
                     })
-                    .collect(),
+                    .collect::<Vec<_>>()
+                    .into(),
             })
             .collect();
-        for run in waves.iter().flat_map(|w| &w.servers) {
+        for run in waves.iter().flat_map(|w| w.servers.iter()) {
             // A launch would make DRS delete its previous recovery instance: with launch-into, the standby.
             if recovered
                 .iter()
@@ -343,7 +397,7 @@ impl Services {
     pub(crate) async fn active_locks(&self) -> Result<(ActiveLocks, Expect), ServiceError> {
         Ok(match self.store.get(EXECUTION_LOCKS, ACTIVE).await? {
             Some(r) => (
-                serde_json::from_value(r.value).map_err(|e| {
+                r.value.decode().map_err(|e| {
                     ServiceError::Store(StoreError::Unexpected(anyhow::anyhow!("execution locks do not decode: {e}")))
                 })?,
                 Expect::Version(r.version),
@@ -370,7 +424,7 @@ impl Services {
     /// execution holds either. Returns the record's new version.
     async fn lock_and_write(&self, rec: &ExecutionRecord, expect_record: Expect) -> Result<u64, ServiceError> {
         let servers: Vec<&SourceServerId> =
-            rec.state.waves.iter().flat_map(|w| &w.servers).map(|r| &r.source_server_id).collect();
+            rec.state.waves.iter().flat_map(|w| w.servers.iter()).map(|r| &r.source_server_id).collect();
         loop {
             let (mut locks, expect) = self.active_locks().await?;
             if locks.plans.contains_key(&rec.plan_id) {
@@ -400,7 +454,7 @@ impl Services {
                 WriteOp::Put {
                     table: EXECUTION_LOCKS.into(),
                     key: ACTIVE.into(),
-                    value: serde_json::to_value(&locks).unwrap_or_default(),
+                    value: crate::store::Json::encode(&locks),
                     expect,
                 },
                 put(rec, expect_record),
@@ -436,20 +490,22 @@ impl Services {
 
     /// Applies `events` to the stored execution and writes it with the version read; releases its locks
     /// when it ends.
-    async fn commit(&self, mut rec: ExecutionRecord, events: Vec<Event>) -> Result<ExecutionRecord, ServiceError> {
-        let before = rec.version;
+    async fn commit(&self, rec: ExecutionRecord, events: Vec<Event>) -> Result<ExecutionRecord, ServiceError> {
         let old = rec.state.clone();
-        for ev in &events {
-            let line = ev.summary().map(|message| LogLine {
-                at: event_time(ev, &rec.state),
-                failure: ev.is_failure(),
-                message,
-            });
-            rec.state =
-                on_event(rec.state, ev.clone()).map_err(|e| refused("event", "INVALID_TRANSITION", e.to_string()))?;
-            rec.log.extend(line);
-        }
-        if rec.state == old {
+        let rec = apply(rec, &events)?;
+        self.write(rec, &old, &events).await
+    }
+
+    /// Writes what [`apply`] did since the stored execution's state was `old` (`events`, which its notices
+    /// come from); nothing when the state is unchanged. Releases the execution's locks when it ends.
+    async fn write(
+        &self,
+        mut rec: ExecutionRecord,
+        old: &ExecutionState,
+        events: &[Event],
+    ) -> Result<ExecutionRecord, ServiceError> {
+        let before = rec.version;
+        if rec.state == *old {
             return Ok(rec);
         }
         if rec.state.phase.is_terminal() && !old.phase.is_terminal() {
@@ -475,7 +531,7 @@ impl Services {
                 ops.push(WriteOp::Put {
                     table: EXECUTION_LOCKS.into(),
                     key: ACTIVE.into(),
-                    value: serde_json::to_value(&locks).unwrap_or_default(),
+                    value: crate::store::Json::encode(&locks),
                     expect,
                 });
             }
@@ -485,9 +541,9 @@ impl Services {
                     // Only the process whose write committed announces the change.
                     self.notifier.publish(domain::notify::execution_notices(
                         notice_context(&rec),
-                        Some(&old),
+                        Some(old),
                         &rec.state,
-                        &events,
+                        events,
                         self.clock.now_millis(),
                     ));
                     return Ok(rec);
@@ -552,7 +608,10 @@ impl Services {
 
     /// Takes or renews the lease for `owner`; `None` when another owner holds it.
     async fn lease(&self, id: &str, owner: &str) -> Result<Option<ExecutionRecord>, ServiceError> {
-        let mut rec = self.get_execution(id).await?;
+        let mut rec = match self.runner_copies.take(id) {
+            Some(copy) if self.store.version(EXECUTIONS, id).await? == Some(copy.version) => copy,
+            _ => self.get_execution(id).await?,
+        };
         let now = self.wall_clock.now_millis();
         if rec.lease.as_ref().is_some_and(|l| l.owner != owner && l.until > now) {
             return Ok(None);
@@ -588,13 +647,27 @@ impl Services {
         }
         let now = self.clock.now_millis();
         let version = rec.version;
-        let mut rec = self.commit(rec, vec![Event::Tick { at: now }]).await?;
-        let mut advanced = rec.version != version;
+        // Observations are written once, at the end of the step; AWS mutations are written around.
+        let mut u = Unwritten { written: rec.state.clone(), events: Vec::new() };
+        let mut rec = u.defer(rec, vec![Event::Tick { at: now }])?;
         for cmd in decide(&rec.state, limits) {
+            let mutates = matches!(
+                cmd,
+                Command::StartJob { .. }
+                    | Command::StopSources { .. }
+                    | Command::Reverse { .. }
+                    | Command::ConfigureFailback { .. }
+                    | Command::ReArm { .. }
+                    | Command::CleanUp { .. }
+            );
+            if mutates {
+                rec = self.flush(rec, &mut u).await?;
+            }
             let events = match cmd {
                 Command::StartJob { servers, is_drill } => {
                     // Persist the claim before the call: a crash after it is reconciled, never repeated.
-                    rec = self.commit(rec, vec![Event::BatchClaimed { servers: servers.clone(), at: now }]).await?;
+                    rec = u.defer(rec, vec![Event::BatchClaimed { servers: servers.clone(), at: now }])?;
+                    rec = self.flush(rec, &mut u).await?;
                     let drs = launch_ids(&rec, &servers);
                     let r = self.retried(|| self.cloud.start_recovery(&rec.dr, &drs, is_drill)).await;
                     let details = serde_json::json!({
@@ -644,7 +717,7 @@ impl Services {
                         .state
                         .waves
                         .iter()
-                        .flat_map(|w| &w.servers)
+                        .flat_map(|w| w.servers.iter())
                         .filter(|r| r.state == ServerState::Launching)
                         .filter_map(|r| r.started_at)
                         .min();
@@ -657,7 +730,7 @@ impl Services {
                         .state
                         .waves
                         .iter()
-                        .flat_map(|w| &w.servers)
+                        .flat_map(|w| w.servers.iter())
                         .filter(|r| matches!(r.state, ServerState::Launching | ServerState::Starting))
                         .map(launch_id)
                         .collect();
@@ -698,7 +771,8 @@ impl Services {
                 Command::StopSources { servers } => self.stop_sources(&rec, &servers, now).await?,
                 Command::Reverse { servers } => {
                     // Persist the claims before the calls: a crash after them is reconciled, never repeated.
-                    rec = self.commit(rec, vec![Event::ReverseClaimed { servers: servers.clone(), at: now }]).await?;
+                    rec = u.defer(rec, vec![Event::ReverseClaimed { servers: servers.clone(), at: now }])?;
+                    rec = self.flush(rec, &mut u).await?;
                     self.reverse(&rec, &servers, now).await?
                 }
                 Command::ReconcileReverse { servers } => self.reconcile_reverse(&rec, &servers).await?,
@@ -708,13 +782,14 @@ impl Services {
                 Command::AwaitDrain { servers } => self.drained(&rec, &servers, now).await?,
                 Command::CleanUp { servers } => self.clean_up(&rec, &servers, now).await?,
             };
-            if !events.is_empty() {
-                let before = rec.version;
-                rec = self.commit(rec, events).await?;
-                // Events that change nothing (a late repeat) are no progress: the runner waits for time.
-                advanced |= rec.version != before;
+            rec = u.defer(rec, events)?;
+            if mutates {
+                rec = self.flush(rec, &mut u).await?;
             }
         }
+        let rec = self.write(rec, &u.written, &u.events).await?;
+        // Events that change nothing (a late repeat) are no progress: the runner waits for time.
+        let advanced = rec.version != version;
         if rec.state.phase.is_terminal() {
             let details = serde_json::json!({ "phase": rec.state.phase });
             self.audit
@@ -722,6 +797,7 @@ impl Services {
                 .await;
             return Ok(Step::Done);
         }
+        self.runner_copies.keep(rec);
         Ok(if advanced { Step::Advanced } else { Step::Idle })
     }
 
@@ -780,7 +856,7 @@ impl Services {
         let mut standbys: HashSet<InstanceId> =
             repo::list_pairs(&*self.store, None).await?.into_iter().map(|p| p.standby_instance_id).collect();
         for e in self.list_executions().await?.iter().filter(|e| e.failback.is_some()) {
-            standbys.extend(e.state.waves.iter().flat_map(|w| &w.servers).map(|r| r.standby_instance_id.clone()));
+            standbys.extend(e.state.waves.iter().flat_map(|w| w.servers.iter()).map(|r| r.standby_instance_id.clone()));
         }
         let places: std::collections::BTreeSet<AccountRegion> =
             groups.into_iter().flat_map(|g| [g.dr, g.primary]).collect();
@@ -1111,12 +1187,12 @@ fn from_launch_id(rec: &ExecutionRecord, id: &SourceServerId) -> SourceServerId 
     rec.state
         .waves
         .iter()
-        .flat_map(|w| &w.servers)
+        .flat_map(|w| w.servers.iter())
         .find(|r| launch_id(r) == id)
         .map_or_else(|| id.clone(), |r| r.source_server_id.clone())
 }
 
 /// The runs of `servers` in `rec`.
 pub(crate) fn runs<'a>(rec: &'a ExecutionRecord, servers: &'a [SourceServerId]) -> impl Iterator<Item = &'a ServerRun> {
-    rec.state.waves.iter().flat_map(|w| &w.servers).filter(move |r| servers.contains(&r.source_server_id))
+    rec.state.waves.iter().flat_map(|w| w.servers.iter()).filter(move |r| servers.contains(&r.source_server_id))
 }

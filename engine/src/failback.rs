@@ -99,7 +99,8 @@ impl Services {
                         back.origin = Some(dr.clone());
                         Some(back)
                     })
-                    .collect(),
+                    .collect::<Vec<_>>()
+                    .into(),
             })
             .filter(|w| !w.servers.is_empty())
             .collect();
@@ -183,7 +184,7 @@ impl Services {
         }
         let home: std::collections::HashSet<&SourceServerId> = earlier
             .iter()
-            .flat_map(|e| e.state.waves.iter().flat_map(|w| &w.servers))
+            .flat_map(|e| e.state.waves.iter().flat_map(|w| w.servers.iter()))
             .filter(|r| r.state == ServerState::Verified)
             .map(|r| &r.source_server_id)
             .collect();
@@ -209,7 +210,7 @@ impl Services {
             .state
             .waves
             .iter()
-            .flat_map(|w| &w.servers)
+            .flat_map(|w| w.servers.iter())
             .filter(|r| r.state == ServerState::Verified && !home.contains(&r.source_server_id))
             .collect();
         let origins: std::collections::BTreeSet<&AccountRegion> =

@@ -127,7 +127,7 @@ impl Job {
         let rec = WriteOp::Put {
             table: repo::LAUNCH_CONFIG_APPLIED.into(),
             key: backup_key(&self.group.id, &self.pair.source_server_id),
-            value: serde_json::to_value(c).unwrap_or_default(),
+            value: crate::store::Json::encode(c),
             expect: Expect::Any,
         };
         if let Err(e) = self.services.store.transact(vec![rec]).await {
@@ -213,7 +213,7 @@ impl Job {
         let backup = WriteOp::Put {
             table: repo::LAUNCH_CONFIG_BACKUPS.into(),
             key: key.clone(),
-            value: serde_json::to_value(&current).unwrap_or_default(),
+            value: crate::store::Json::encode(&current),
             expect: Expect::Absent,
         };
         match store.transact(vec![backup]).await {
@@ -257,7 +257,7 @@ impl Job {
         let store = &self.services.store;
         let key = backup_key(&self.group.id, &self.pair.source_server_id);
         let previous: LaunchConfiguration = match store.get(repo::LAUNCH_CONFIG_BACKUPS, &key).await {
-            Ok(Some(r)) => match serde_json::from_value(r.value) {
+            Ok(Some(r)) => match r.value.decode() {
                 Ok(c) => c,
                 Err(e) => {
                     t.reason("STORE_FAILED", format!("the kept configuration does not decode: {e}"));
@@ -496,7 +496,7 @@ impl Services {
             .list(repo::LAUNCH_CONFIG_APPLIED, &format!("{id}/"))
             .await?
             .into_iter()
-            .filter_map(|r| serde_json::from_value::<LaunchConfiguration>(r.value).ok())
+            .filter_map(|r| r.value.decode::<LaunchConfiguration>().ok())
             .map(|c| (c.source_server_id.clone(), c))
             .collect())
     }

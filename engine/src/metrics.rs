@@ -287,7 +287,7 @@ impl Services {
         for e in &all {
             let mode = mode_str(e.state.mode);
             *by_state.entry((phase_str(e.state.phase), mode)).or_default() += 1;
-            for r in e.state.waves.iter().flat_map(|w| &w.servers) {
+            for r in e.state.waves.iter().flat_map(|w| w.servers.iter()) {
                 if r.launched_at.is_some() {
                     *servers.entry(("launched", mode)).or_default() += 1;
                 }

@@ -351,7 +351,7 @@ impl Worker {
         }
         for _ in 0..5 {
             let (mut status, expect) = match store.get(WEBHOOK_STATUS, id).await {
-                Ok(Some(r)) => (serde_json::from_value(r.value).unwrap_or_default(), Expect::Version(r.version)),
+                Ok(Some(r)) => (r.value.decode().unwrap_or_default(), Expect::Version(r.version)),
                 Ok(None) => (DeliveryStatus::default(), Expect::Absent),
                 Err(e) => {
                     tracing::warn!(error = %e, "a webhook's delivery status could not be read");
@@ -362,7 +362,7 @@ impl Worker {
             let op = WriteOp::Put {
                 table: WEBHOOK_STATUS.into(),
                 key: id.to_owned(),
-                value: serde_json::to_value(&status).unwrap_or_default(),
+                value: crate::store::Json::encode(&status),
                 expect,
             };
             match store.transact(vec![op]).await {
@@ -378,7 +378,7 @@ impl Worker {
 }
 
 async fn list_records(store: &dyn Store) -> Result<Vec<WebhookRecord>, StoreError> {
-    Ok(store.list(WEBHOOKS, "").await?.into_iter().filter_map(|r| serde_json::from_value(r.value).ok()).collect())
+    Ok(store.list(WEBHOOKS, "").await?.into_iter().filter_map(|r| r.value.decode().ok()).collect())
 }
 
 fn view(r: WebhookRecord, status: DeliveryStatus) -> WebhookView {
@@ -406,7 +406,7 @@ impl Services {
             .list(WEBHOOK_STATUS, "")
             .await?
             .into_iter()
-            .filter_map(|r| Some((r.key, serde_json::from_value(r.value).ok()?)))
+            .filter_map(|r| Some((r.key, r.value.decode().ok()?)))
             .collect();
         let mut out: Vec<WebhookView> = list_records(&*self.store)
             .await?
@@ -455,7 +455,7 @@ impl Services {
             .transact(vec![WriteOp::Put {
                 table: WEBHOOKS.into(),
                 key: record.id.clone(),
-                value: serde_json::to_value(&record).unwrap_or_default(),
+                value: crate::store::Json::encode(&record),
                 expect: Expect::Absent,
             }])
             .await?;

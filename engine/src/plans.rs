@@ -21,7 +21,7 @@ pub const PLAN_NAMES: &str = "plan_names";
 
 fn decode(r: crate::store::Record) -> Result<RecoveryPlan, ServiceError> {
     let version = r.version;
-    let mut p: RecoveryPlan = serde_json::from_value(r.value).map_err(|e| {
+    let mut p: RecoveryPlan = r.value.decode().map_err(|e| {
         ServiceError::Store(StoreError::Unexpected(anyhow::anyhow!("plan {} does not decode: {e}", r.key)))
     })?;
     p.version = version;
@@ -29,16 +29,16 @@ fn decode(r: crate::store::Record) -> Result<RecoveryPlan, ServiceError> {
 }
 
 fn put(p: &RecoveryPlan, expect: Expect) -> WriteOp {
-    WriteOp::Put {
-        table: RECOVERY_PLANS.into(),
-        key: p.id.clone(),
-        value: serde_json::to_value(p).unwrap_or_default(),
-        expect,
-    }
+    WriteOp::Put { table: RECOVERY_PLANS.into(), key: p.id.clone(), value: crate::store::Json::encode(p), expect }
 }
 
 fn name_op(name: &str, id: &str, expect: Expect) -> WriteOp {
-    WriteOp::Put { table: PLAN_NAMES.into(), key: normalize_name(name), value: serde_json::json!(id), expect }
+    WriteOp::Put {
+        table: PLAN_NAMES.into(),
+        key: normalize_name(name),
+        value: crate::store::Json::encode(&serde_json::json!(id)),
+        expect,
+    }
 }
 
 impl Services {

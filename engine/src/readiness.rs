@@ -32,7 +32,7 @@ impl Services {
         let mut ops = vec![WriteOp::Put {
             table: repo::READINESS_LATEST.into(),
             key: id.to_string(),
-            value: serde_json::to_value(&readiness).unwrap_or_default(),
+            value: crate::store::Json::encode(&readiness),
             expect: Expect::Any,
         }];
         if history.first().is_none_or(|h| h.verdict != readiness.verdict) {
@@ -46,7 +46,7 @@ impl Services {
                 table: repo::READINESS_HISTORY.into(),
                 // Time orders the history; the suffix keeps two changes in one millisecond apart.
                 key: format!("{id}/{:020}-{}", readiness.evaluated_at.max(0), uuid::Uuid::new_v4().simple()),
-                value: serde_json::to_value(&change).unwrap_or_default(),
+                value: crate::store::Json::encode(&change),
                 expect: Expect::Absent,
             });
             tracing::info!(protection_group_id = %id, verdict = readiness.verdict.as_str(), score = readiness.score, "readiness changed");
@@ -147,7 +147,7 @@ impl Services {
             .list(repo::READINESS_HISTORY, &format!("{id}/"))
             .await?
             .into_iter()
-            .filter_map(|r| serde_json::from_value(r.value).ok())
+            .filter_map(|r| r.value.decode().ok())
             .collect();
         h.reverse();
         Ok(h)
@@ -160,7 +160,7 @@ impl Services {
     pub async fn readiness(&self, id: &ProtectionGroupId) -> Result<ReadinessView, ServiceError> {
         self.get_group(id).await?;
         match self.store.get(repo::READINESS_LATEST, id.as_str()).await? {
-            Some(r) => match serde_json::from_value(r.value) {
+            Some(r) => match r.value.decode() {
                 Ok(readiness) => Ok(ReadinessView { readiness, history: self.verdict_history(id).await? }),
                 Err(_) => self.evaluate_readiness(id).await,
             },
@@ -177,7 +177,7 @@ impl Services {
         let mut out = Vec::new();
         for g in groups {
             let Some(rec) = self.store.get(repo::READINESS_LATEST, g.id.as_str()).await? else { continue };
-            let Ok(r) = serde_json::from_value::<GroupReadiness>(rec.value) else { continue };
+            let Ok(r) = rec.value.decode::<GroupReadiness>() else { continue };
             let history = self.verdict_history(&g.id).await?;
             out.push(VerdictSummary {
                 protection_group_id: g.id,

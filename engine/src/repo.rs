@@ -28,13 +28,15 @@ pub const READINESS_LATEST: &str = "readiness_latest";
 pub const READINESS_HISTORY: &str = "readiness_history";
 
 fn decode<T: serde::de::DeserializeOwned>(r: Record) -> Result<(T, u64), StoreError> {
-    let v = serde_json::from_value(r.value)
+    let v = r
+        .value
+        .decode()
         .map_err(|e| StoreError::Unexpected(anyhow::anyhow!("record {} does not decode: {e}", r.key)))?;
     Ok((v, r.version))
 }
 
-fn encode<T: serde::Serialize>(v: &T) -> serde_json::Value {
-    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+fn encode<T: serde::Serialize>(v: &T) -> crate::store::Json {
+    crate::store::Json::encode(v)
 }
 
 /// Store key of a pair.
@@ -127,7 +129,7 @@ pub fn claim_standby(p: &InstancePair) -> WriteOp {
     WriteOp::Put {
         table: STANDBY_CLAIMS.into(),
         key: p.standby_instance_id.to_string(),
-        value: serde_json::json!(pair_key(&p.protection_group_id, &p.id)),
+        value: crate::store::Json::encode(&serde_json::json!(pair_key(&p.protection_group_id, &p.id))),
         expect: Expect::Absent,
     }
 }
@@ -139,7 +141,7 @@ pub fn claim(p: &InstancePair) -> [WriteOp; 2] {
         WriteOp::Put {
             table: SOURCE_CLAIMS.into(),
             key: p.source_server_id.to_string(),
-            value: serde_json::json!(pair_key(&p.protection_group_id, &p.id)),
+            value: crate::store::Json::encode(&serde_json::json!(pair_key(&p.protection_group_id, &p.id))),
             expect: Expect::Absent,
         },
     ]

@@ -220,6 +220,8 @@ pub struct Services {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Where execution and readiness notices go (webhooks), once started.
     pub notifier: crate::notify::Notifier,
+    /// The runner's decoded copy of each execution it steps, used while the stored version is unchanged.
+    pub(crate) runner_copies: crate::executions::RunnerCopies,
 }
 
 struct DrEstate {
@@ -256,6 +258,7 @@ impl Services {
             auth,
             metrics,
             notifier: crate::notify::Notifier::default(),
+            runner_copies: crate::executions::RunnerCopies::default(),
         }
     }
 
@@ -724,7 +727,9 @@ impl Services {
         if self.store.get(repo::LAUNCH_CONFIG_BACKUPS, &format!("{id}/{source}")).await?.is_some() {
             return Err(ServiceError::LaunchConfigurationApplied(1));
         }
-        let pair: InstancePair = serde_json::from_value(rec.value)
+        let pair: InstancePair = rec
+            .value
+            .decode()
             .map_err(|e| StoreError::Unexpected(anyhow::anyhow!("pair {pair_id} does not decode: {e}")))?;
         let mut ops = vec![repo::delete_pair(&pair, Expect::Version(rec.version))];
         ops.extend(repo::release(&pair));
@@ -789,7 +794,12 @@ fn concurrent_change(e: StoreError) -> ServiceError {
 }
 
 fn name_claim(name: &str, id: &ProtectionGroupId, expect: Expect) -> WriteOp {
-    WriteOp::Put { table: repo::GROUP_NAMES.into(), key: repo::name_key(name), value: serde_json::json!(id), expect }
+    WriteOp::Put {
+        table: repo::GROUP_NAMES.into(),
+        key: repo::name_key(name),
+        value: crate::store::Json::encode(&serde_json::json!(id)),
+        expect,
+    }
 }
 
 fn check_version(expected: Option<u64>, actual: u64) -> Result<(), ServiceError> {

@@ -54,18 +54,13 @@ impl ShareLink {
 }
 
 fn decode(r: &Record) -> Result<ShareLink, ServiceError> {
-    serde_json::from_value(r.value.clone()).map_err(|e| {
+    r.value.decode().map_err(|e| {
         ServiceError::Store(StoreError::Unexpected(anyhow::anyhow!("share link {} does not decode: {e}", r.key)))
     })
 }
 
 fn put(l: &ShareLink, expect: Expect) -> WriteOp {
-    WriteOp::Put {
-        table: SHARE_LINKS.into(),
-        key: l.id.clone(),
-        value: serde_json::to_value(l).unwrap_or_default(),
-        expect,
-    }
+    WriteOp::Put { table: SHARE_LINKS.into(), key: l.id.clone(), value: crate::store::Json::encode(l), expect }
 }
 
 fn check_message(m: &str) -> Result<String, FieldError> {

@@ -26,6 +26,10 @@ use sim::{SimClock, Simulator};
 use std::sync::Arc;
 use std::time::Instant;
 
+// The server binary's allocator, so the benchmark measures what runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The runner's interval on the virtual clock.
 const TICK_MS: i64 = 5_000;
 /// DRS requests per second the simulated API allows (burst 20): DRS publishes no rate, so this is the

@@ -8,7 +8,7 @@
 use crate::clock::SimClock;
 use crate::scenario::Scenario;
 use async_trait::async_trait;
-use domain::estate::{AccountRegion, Ec2Instance, ReplicationState, SourceServer, Subnet};
+use domain::estate::{AccountRegion, Ec2Instance, InstanceState, ReplicationState, SourceServer, Subnet};
 use domain::ids::{InstanceId, SourceServerId};
 use domain::launch::{LaunchConfiguration, LaunchConfigurationUpdate, RightSizing};
 use domain::readiness::Quotas;
@@ -16,7 +16,7 @@ use domain::recovery::{AvailableVolume, DrsJob, JobLogItem, RecoveryInstance};
 use engine::clock::{Clock, SystemClock};
 use engine::cloud::{Cloud, CloudError, CloudInfo, KnownAccountRegion};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -441,6 +441,8 @@ impl Cloud for Simulator {
     async fn describe_source_servers(&self, at: &AccountRegion) -> Result<Vec<SourceServer>, CloudError> {
         let (w, now) = self.ec2_call(at)?;
         let elapsed_s = u64::try_from((now - w.replication_observed_at_ms) / 1000).unwrap_or(0);
+        let states: HashMap<&InstanceId, InstanceState> =
+            w.scenario.instances.iter().map(|i| (&i.instance_id, i.state)).collect();
         Ok(w.scenario
             .source_servers
             .iter()
@@ -454,7 +456,7 @@ impl Cloud for Simulator {
                 ) {
                     s.lag_seconds = s.lag_seconds.saturating_add(elapsed_s);
                 }
-                crate::ec2::drain(&w, &mut s, now);
+                crate::ec2::drain(&w, &states, &mut s, now);
                 s
             })
             .collect())
@@ -538,17 +540,18 @@ impl Cloud for Simulator {
     ) -> Result<Vec<RecoveryInstance>, CloudError> {
         let (mut w, now) = self.drs_call(at, "drs:DescribeRecoveryInstances", None)?;
         record(&mut w, now, "drs:DescribeRecoveryInstances", None, "ok", None);
-        let in_region: Vec<SourceServerId> = w
+        let in_region: HashSet<&SourceServerId> = w
             .scenario
             .source_servers
             .iter()
             .filter(|s| s.account_id == at.account_id && s.region == at.region)
-            .map(|s| s.source_server_id.clone())
+            .map(|s| &s.source_server_id)
             .collect();
+        let asked: HashSet<&SourceServerId> = servers.iter().collect();
         Ok(w.recovery_instances
             .iter()
             .filter(|r| in_region.contains(&r.source_server_id))
-            .filter(|r| servers.is_empty() || servers.contains(&r.source_server_id))
+            .filter(|r| asked.is_empty() || asked.contains(&r.source_server_id))
             .cloned()
             .collect())
     }

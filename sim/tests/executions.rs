@@ -110,7 +110,7 @@ async fn a_drill_launches_every_server_once_into_its_standby_and_verifies_it() {
     run(&e, &exec.id).await;
     let done = e.services.get_execution(&exec.id).await.unwrap();
     assert_eq!(done.state.phase, Phase::Succeeded, "{:#?}", done.state.waves);
-    assert!(done.state.waves.iter().flat_map(|w| &w.servers).all(|s| s.state == ServerState::Verified));
+    assert!(done.state.waves.iter().flat_map(|w| w.servers.iter()).all(|s| s.state == ServerState::Verified));
     let counts = launches(&e.sim);
     assert_eq!(counts.len(), servers);
     assert!(counts.values().all(|n| *n == 1), "{counts:?}");
@@ -171,7 +171,7 @@ async fn a_crash_between_claim_and_record_is_reconciled_without_a_second_job() {
         .transact(vec![engine::store::WriteOp::Put {
             table: engine::executions::EXECUTIONS.into(),
             key: exec.id.clone(),
-            value: serde_json::to_value(&claimed).unwrap(),
+            value: engine::store::Json::encode(&claimed),
             expect: engine::store::Expect::Version(exec.version),
         }])
         .await
@@ -237,7 +237,7 @@ async fn a_drill_returns_its_standbys_to_standby_so_a_second_drill_runs_and_keep
     run(&e, &first.id).await;
     let done = e.services.get_execution(&first.id).await.unwrap();
     assert_eq!(done.state.phase, Phase::Succeeded);
-    let runs: Vec<_> = done.state.waves.iter().flat_map(|w| w.servers.clone()).collect();
+    let runs: Vec<_> = done.state.waves.iter().flat_map(|w| w.servers.iter().cloned()).collect();
     assert!(runs.iter().all(|r| r.cleaned_at.is_some() && r.recovery_point.is_some()));
     let instances = e.sim.describe_instances(&done.dr).await.unwrap();
     for r in &runs {
@@ -275,7 +275,7 @@ async fn a_planned_failover_stops_each_source_and_launches_only_after_replicatio
     run(&e, &exec.id).await;
     let done = e.services.get_execution(&exec.id).await.unwrap();
     assert_eq!((done.state.phase, done.state.kind), (Phase::Succeeded, FailoverKind::Planned));
-    let runs: Vec<_> = done.state.waves.iter().flat_map(|w| w.servers.clone()).collect();
+    let runs: Vec<_> = done.state.waves.iter().flat_map(|w| w.servers.iter().cloned()).collect();
     let origin = runs[0].origin.clone().unwrap();
     let sources = e.sim.describe_instances(&origin).await.unwrap();
     let (stopped_at, jobs) = e.sim.with_world(|w| (w.stopped_at.clone(), w.launch_jobs.clone()));
@@ -371,7 +371,7 @@ async fn a_disaster_failover_launches_from_the_last_recovery_point_when_replicat
     run(&e, &exec.id).await;
     let done = e.services.get_execution(&exec.id).await.unwrap();
     assert_eq!(done.state.phase, Phase::Succeeded, "{:?}", done.log);
-    assert!(done.state.waves.iter().flat_map(|w| &w.servers).all(|s| s.recovery_point.is_some()));
+    assert!(done.state.waves.iter().flat_map(|w| w.servers.iter()).all(|s| s.recovery_point.is_some()));
 }
 
 #[tokio::test]
@@ -440,7 +440,7 @@ async fn a_failback_brings_every_server_home_to_its_original_instance_and_ip_onc
     let reversals =
         e.sim.with_world(|w| w.calls_of("drs:ReverseReplication").iter().filter(|c| c.outcome == "ok").count());
     assert_eq!(reversals, 2 * proof.len(), "per server, one reversal to come home and one to re-protect");
-    let seen = done.state.waves.iter().flat_map(|w| &w.servers).map(|s| s.failback_replication.clone());
+    let seen = done.state.waves.iter().flat_map(|w| w.servers.iter()).map(|s| s.failback_replication.clone());
     assert!(
         seen.into_iter().all(|r| r.is_some_and(|(state, _)| state == "CONTINUOUS")),
         "progress was recorded per server"
@@ -453,7 +453,7 @@ async fn a_failback_brings_every_server_home_to_its_original_instance_and_ip_onc
     // DR region again, and the next drill runs into the same standbys.
     let dr = recovery.dr.clone();
     let standbys = e.sim.describe_instances(&dr).await.unwrap();
-    for r in recovery.state.waves.iter().flat_map(|w| &w.servers) {
+    for r in recovery.state.waves.iter().flat_map(|w| w.servers.iter()) {
         let i = standbys.iter().find(|i| i.instance_id == r.standby_instance_id).unwrap();
         assert_eq!(i.state, InstanceState::Stopped, "{}", i.instance_id);
     }
@@ -497,10 +497,11 @@ async fn a_failback_whose_agent_never_installs_fails_that_server_with_the_reason
     }
     let done = e.services.get_execution(&back.id).await.unwrap();
     assert_eq!(done.state.phase, Phase::Failed);
-    let stalled = done.state.waves.iter().flat_map(|w| &w.servers).find(|s| s.source_server_id == stalls).unwrap();
+    let stalled =
+        done.state.waves.iter().flat_map(|w| w.servers.iter()).find(|s| s.source_server_id == stalls).unwrap();
     assert_eq!(stalled.state, ServerState::Failed);
     assert!(stalled.error.as_deref().unwrap().contains("failback replication is STALLED"), "{:?}", stalled.error);
-    let stuck = done.state.waves.iter().flat_map(|w| &w.servers).find(|s| s.source_server_id == last).unwrap();
+    let stuck = done.state.waves.iter().flat_map(|w| w.servers.iter()).find(|s| s.source_server_id == last).unwrap();
     assert_eq!(stuck.state, ServerState::Failed);
     assert!(
         stuck.error.as_deref().unwrap().contains("did not finish installing within 30 minutes"),
@@ -520,7 +521,7 @@ async fn a_failback_whose_agent_never_installs_fails_that_server_with_the_reason
         .state
         .waves
         .iter()
-        .flat_map(|w| &w.servers)
+        .flat_map(|w| w.servers.iter())
         .filter(|s| s.source_server_id != last && s.source_server_id != stalls);
     assert!(others_back.into_iter().all(|s| s.cleaned_at.is_some()), "the servers that came home are re-armed");
 }
@@ -552,12 +553,12 @@ async fn a_crash_between_a_reversal_claim_and_its_record_is_reconciled_without_a
         .transact(vec![engine::store::WriteOp::Put {
             table: engine::executions::EXECUTIONS.into(),
             key: back.id.clone(),
-            value: serde_json::to_value(&claimed).unwrap(),
+            value: engine::store::Json::encode(&claimed),
             expect: engine::store::Expect::Version(back.version),
         }])
         .await
         .unwrap();
-    for s in &back.state.waves[0].servers {
+    for s in back.state.waves[0].servers.iter() {
         e.sim.reverse_replication(&recovery.dr, s.dr_standby_id.as_ref().unwrap()).await.unwrap();
     }
     for _ in 0..600 {
@@ -638,7 +639,7 @@ async fn only_an_admin_typing_the_plan_name_has_the_dr_standbys_terminated_after
     }
     assert_eq!(e.services.get_execution(&back.id).await.unwrap().state.phase, Phase::Succeeded);
     let standbys = e.sim.describe_instances(&recovery.dr).await.unwrap();
-    for r in recovery.state.waves.iter().flat_map(|w| &w.servers) {
+    for r in recovery.state.waves.iter().flat_map(|w| w.servers.iter()) {
         assert_eq!(
             standbys.iter().find(|i| i.instance_id == r.standby_instance_id).unwrap().state,
             InstanceState::Terminated
@@ -675,7 +676,7 @@ async fn a_step_is_progress_only_when_it_changes_the_execution() {
     let end = e.services.get_execution(&exec.id).await.unwrap();
     assert_eq!(end.state.phase, Phase::Succeeded);
     // Each server is logged as launched once.
-    for r in end.state.waves.iter().flat_map(|w| &w.servers) {
+    for r in end.state.waves.iter().flat_map(|w| w.servers.iter()) {
         let lines = end.log.iter().filter(|l| l.message == format!("{} launched", r.source_server_id)).count();
         assert_eq!(lines, 1, "{}", r.source_server_id);
     }

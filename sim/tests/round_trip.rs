@@ -118,7 +118,7 @@ async fn one_hundred_servers_fail_over_and_back_with_identical_ids_and_ips_and_t
     assert!(sim.describe_recovery_instances(&dr, &[]).await.unwrap().is_empty());
     // Every record still fits one DynamoDB item (400 KB; the DynamoDB store takes values up to 390 KB).
     let mut sizes: Vec<(usize, String)> =
-        store.lock().iter().map(|((table, key), r)| (r.value.to_string().len(), format!("{table}/{key}"))).collect();
+        store.lock().iter().map(|((table, key), r)| (r.value.as_str().len(), format!("{table}/{key}"))).collect();
     sizes.sort();
     let (largest, key) = sizes.pop().unwrap();
     eprintln!(

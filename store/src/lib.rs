@@ -11,7 +11,7 @@
 //! All records are also held in memory; reads never touch the disk.
 
 use async_trait::async_trait;
-use engine::store::{Expect, Record, Store, StoreError, WriteOp};
+use engine::store::{Expect, Json, Record, Store, StoreError, WriteOp};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -26,14 +26,14 @@ const COMPACT_AFTER_LINES: usize = 20_000;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Stored {
     version: u64,
-    value: serde_json::Value,
+    value: Json,
 }
 
 /// One applied write, as logged.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 enum Logged {
-    Put { table: String, key: String, version: u64, value: serde_json::Value },
+    Put { table: String, key: String, version: u64, value: Json },
     Delete { table: String, key: String },
 }
 
@@ -214,6 +214,11 @@ impl Store for EmbeddedStore {
         }))
     }
 
+    async fn version(&self, table: &str, key: &str) -> Result<Option<u64>, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner.tables.get(table).and_then(|t| t.get(key)).map(|s| s.version))
+    }
+
     async fn list(&self, table: &str, key_prefix: &str) -> Result<Vec<Record>, StoreError> {
         let inner = self.lock()?;
         let Some(t) = inner.tables.get(table) else { return Ok(Vec::new()) };
@@ -307,7 +312,7 @@ mod tests {
     }
 
     fn put(key: &str, v: serde_json::Value) -> WriteOp {
-        WriteOp::Put { table: "t".into(), key: key.into(), value: v, expect: Expect::Any }
+        WriteOp::Put { table: "t".into(), key: key.into(), value: v.into(), expect: Expect::Any }
     }
 
     #[tokio::test]
@@ -324,7 +329,7 @@ mod tests {
         }
         let s = EmbeddedStore::open(&path).unwrap();
         let a = s.get("t", "a").await.unwrap().unwrap();
-        assert_eq!((a.version, a.value), (2, json!(3)));
+        assert_eq!((a.version, a.value.to_value()), (2, json!(3)));
         assert!(s.get("t", "b").await.unwrap().is_none());
     }
 

@@ -436,8 +436,9 @@ fn Dashboard(v: ExecutionView, refresh: Callback<()>) -> impl IntoView {
         _ => format!("target {}", duration(st.rto_target_ms)),
     };
     let servers: usize = state.waves.iter().map(|w| w.servers.len()).sum();
-    let verified = state.waves.iter().flat_map(|w| &w.servers).filter(|s| s.state == ServerState::Verified).count();
-    let failed = state.waves.iter().flat_map(|w| &w.servers).filter(|s| s.state == ServerState::Failed).count();
+    let verified =
+        state.waves.iter().flat_map(|w| w.servers.iter()).filter(|s| s.state == ServerState::Verified).count();
+    let failed = state.waves.iter().flat_map(|w| w.servers.iter()).filter(|s| s.state == ServerState::Failed).count();
     let waiting_decision = matches!(state.phase, Phase::AwaitingApproval | Phase::AwaitingGate);
     let can_cancel = can(Permission::Operate);
     let cancellable = matches!(state.phase, Phase::AwaitingApproval | Phase::AwaitingGate | Phase::Running)
@@ -449,7 +450,7 @@ fn Dashboard(v: ExecutionView, refresh: Callback<()>) -> impl IntoView {
         && state
             .waves
             .iter()
-            .flat_map(|w| &w.servers)
+            .flat_map(|w| w.servers.iter())
             .any(|s| s.state == ServerState::Verified && s.cleaned_at.is_none());
     let rearm = Action::new(move |id: &String| {
         let id = id.clone();

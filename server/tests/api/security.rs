@@ -447,14 +447,14 @@ async fn the_stakeholder_status_shows_verdicts_and_leaks_nothing_internal() {
     let (_, expiring) = app.post("/api/v1/share-links", &json!({ "name": "Short", "expires_in_hours": 1 })).await;
     let rec =
         app.services.store.get("share_links", expiring["details"]["id"].as_str().unwrap()).await.unwrap().unwrap();
-    let mut value = rec.value.clone();
+    let mut value = rec.value.to_value();
     value["expires_at"] = json!(1);
     app.services
         .store
         .transact(vec![engine::store::WriteOp::Put {
             table: "share_links".into(),
             key: rec.key.clone(),
-            value,
+            value: value.into(),
             expect: engine::store::Expect::Version(rec.version),
         }])
         .await
