@@ -812,10 +812,12 @@ impl Services {
         let drs = launch_ids(rec, servers);
         let recovered = self.retried(|| self.cloud.describe_recovery_instances(&rec.dr, &drs)).await?;
         let instances = self.retried(|| self.cloud.describe_instances(&rec.dr)).await?;
+        let (recovered, instances) =
+            (index_by(&recovered, |r| &r.source_server_id), index_by(&instances, |i| &i.instance_id));
         Ok(runs(rec, servers)
             .map(|run| {
                 let server = run.source_server_id.clone();
-                let Some(ri) = recovered.iter().find(|r| &r.source_server_id == launch_id(run)) else {
+                let Some(ri) = recovered.get(launch_id(run)) else {
                     return Event::VerificationFailed {
                         server,
                         error: domain::execution::NO_RECOVERY_INSTANCE.into(),
@@ -827,7 +829,7 @@ impl Services {
                         format!("came up as {}, not its standby {}", ri.ec2_instance_id, run.standby_instance_id);
                     return Event::VerificationFailed { server, error, at: now };
                 }
-                match instances.iter().find(|i| i.instance_id == run.standby_instance_id) {
+                match instances.get(&run.standby_instance_id) {
                     None => Event::VerificationFailed { server, error: "the standby no longer exists".into(), at: now },
                     Some(i) if i.private_ip != run.expected_ip => Event::VerificationFailed {
                         server,
@@ -1094,7 +1096,8 @@ impl Services {
             }
         }
         let instances = self.retried(|| self.cloud.describe_instances(dr)).await?;
-        let state_of = |id: &InstanceId| instances.iter().find(|i| &i.instance_id == id).map(|i| i.state);
+        let by_id = index_by(&instances, |i| &i.instance_id);
+        let state_of = |id: &InstanceId| by_id.get(id).map(|i| i.state);
         let to_stop: Vec<InstanceId> = runs(rec, servers)
             .map(|r| r.standby_instance_id.clone())
             .filter(|i| {
@@ -1194,5 +1197,18 @@ fn from_launch_id(rec: &ExecutionRecord, id: &SourceServerId) -> SourceServerId 
 
 /// The runs of `servers` in `rec`.
 pub(crate) fn runs<'a>(rec: &'a ExecutionRecord, servers: &'a [SourceServerId]) -> impl Iterator<Item = &'a ServerRun> {
-    rec.state.waves.iter().flat_map(|w| w.servers.iter()).filter(move |r| servers.contains(&r.source_server_id))
+    let wanted: HashSet<&SourceServerId> = servers.iter().collect();
+    rec.state.waves.iter().flat_map(|w| w.servers.iter()).filter(move |r| wanted.contains(&r.source_server_id))
+}
+
+/// `items` by the key `key` gives each (the first of equal keys), for lookups in a loop over servers.
+pub(crate) fn index_by<'a, T, K: Eq + std::hash::Hash + ?Sized>(
+    items: &'a [T],
+    key: impl Fn(&'a T) -> &'a K,
+) -> HashMap<&'a K, &'a T> {
+    let mut out = HashMap::with_capacity(items.len());
+    for i in items {
+        out.entry(key(i)).or_insert(i);
+    }
+    out
 }

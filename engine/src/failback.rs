@@ -25,7 +25,7 @@
 //! failback): then each is deleted from DRS's recovery instances first and terminated through EC2.
 
 use crate::cloud::CloudError;
-use crate::executions::{launch_id, runs};
+use crate::executions::{index_by, launch_id, runs};
 use crate::services::{ServiceError, Services};
 use domain::FieldError;
 use domain::auth::Principal;
@@ -460,8 +460,9 @@ impl Services {
         let mut ready = Vec::new();
         let mut events = Vec::new();
         let mut seen = Vec::new();
+        let sources = index_by(&sources, |s| &s.source_server_id);
         for run in runs(rec, servers) {
-            let Some(s) = sources.iter().find(|s| Some(&s.source_server_id) == run.failback_source_id.as_ref()) else {
+            let Some(s) = run.failback_source_id.as_ref().and_then(|id| sources.get(id)) else {
                 continue;
             };
             let now_seen = (s.replication_state.as_str().to_owned(), s.lag_seconds);
@@ -521,9 +522,10 @@ impl Services {
         let mut to_stop: Vec<InstanceId> = Vec::new();
         let mut events = Vec::new();
         let mut ready = Vec::new();
+        let by_id = index_by(&instances, |i| &i.instance_id);
         for run in runs(rec, servers) {
             let original = &run.standby_instance_id;
-            let Some(i) = instances.iter().find(|i| &i.instance_id == original) else {
+            let Some(i) = by_id.get(original) else {
                 events.push(Event::StartFailed {
                     servers: vec![run.source_server_id.clone()],
                     error: format!("the original {original} no longer exists"),
@@ -623,12 +625,12 @@ impl Services {
         }
         // 2. Wait for the forward replication to be continuous again.
         let forward = self.retried(|| self.cloud.describe_source_servers(dr)).await?;
+        let forward = index_by(&forward, |s| &s.source_server_id);
         let protected: Vec<SourceServerId> = runs(rec, servers)
             .filter(|r| r.reprotected_at.is_some() && r.protected_at.is_none())
             .filter(|r| {
-                forward.iter().any(|s| {
-                    s.source_server_id == r.source_server_id
-                        && s.source_instance_id.as_ref() == Some(&r.standby_instance_id)
+                forward.get(&r.source_server_id).is_some_and(|s| {
+                    s.source_instance_id.as_ref() == Some(&r.standby_instance_id)
                         && s.replication_state == ReplicationState::Continuous
                         && s.lag_seconds <= MAX_FAILBACK_LAG_SECONDS
                 })
@@ -653,6 +655,7 @@ impl Services {
         let mut to_stop = Vec::new();
         let mut to_terminate = Vec::new();
         let mut done = Vec::new();
+        let dr_instances = index_by(&dr_instances, |i| &i.instance_id);
         for run in ready {
             let Some(standby) = run.dr_standby_id.clone() else { continue };
             let mut clean = true;
@@ -666,7 +669,7 @@ impl Services {
                 // Reversed, so deleted without a disconnect.
                 clean &= self.release_recovery_instance(rec, at, &id, false).await;
             }
-            let state = dr_instances.iter().find(|i| i.instance_id == standby).map(|i| i.state);
+            let state = dr_instances.get(&standby).map(|i| i.state);
             if of.terminate_standbys {
                 // An admin's typed choice: the standby goes for good (through EC2, after DRS let go of it).
                 if clean && !matches!(state, Some(InstanceState::Terminated) | None) {
@@ -685,6 +688,10 @@ impl Services {
                 }
                 Some(InstanceState::Stopping) => clean = false,
                 _ => {}
+            }
+            // Not back yet: its configuration is checked on the step that finds it stopped and released.
+            if !clean {
+                continue;
             }
             // The next failover launches into the standby again: its launch-into configuration must hold.
             let config = match self.retried(|| self.cloud.get_launch_configuration(dr, &run.source_server_id)).await {

@@ -65,6 +65,7 @@ struct Run {
     servers: usize,
     waves: usize,
     mode: &'static str,
+    execution_id: String,
     rto_ms: i64,
     bound_ms: i64,
     cpu_s: f64,
@@ -73,23 +74,27 @@ struct Run {
     throttled: u64,
 }
 
-/// The shortest completion the quotas, the wave order and the per-server durations allow: waves one after
-/// the other; within a wave, no server can finish before its own launch time, and at most
-/// `max_servers_in_active_jobs` servers can be launching at once, so a wave takes at least
-/// `max(longest server, total server time / 500)`.
-fn lower_bound(waves: &[Vec<i64>], limits: &Limits) -> i64 {
+/// The shortest completion the quotas, the wave order and the per-server durations allow. Each server is
+/// `(r, d)`: its reversed replication's time to `CONTINUOUS` (0 in a failover), then its launch time. Waves
+/// run one after the other; within a wave, no server can finish before `r + d`, and no launch starts
+/// before the first replication is continuous, after which at most `max_servers_in_active_jobs` servers
+/// can be launching at once. So a wave takes at least `max(max(r + d), min(r) + ceil(sum(d) / 500))`.
+fn lower_bound(waves: &[Vec<(i64, i64)>], limits: &Limits) -> i64 {
     #[allow(clippy::cast_possible_wrap)]
     let slots = limits.max_servers_in_active_jobs.max(1) as i64;
     waves
         .iter()
-        .map(|d| {
-            let total: i64 = d.iter().sum();
-            d.iter().copied().max().unwrap_or(0).max((total + slots - 1) / slots)
+        .map(|w| {
+            let total: i64 = w.iter().map(|(_, d)| d).sum();
+            let first = w.iter().map(|(r, _)| *r).min().unwrap_or(0);
+            let longest = w.iter().map(|(r, d)| r + d).max().unwrap_or(0);
+            longest.max(first + (total + slots - 1) / slots)
         })
         .sum()
 }
 
-async fn run(n: usize, waves: usize, mode: Mode) -> Run {
+/// A failover of `n` servers in `waves` waves, then its failback.
+async fn run(n: usize, waves: usize) -> Vec<Run> {
     let clock = Arc::new(SimClock::manual(1_800_000_000_000));
     let mut scenario = generate(GenerateOptions { servers: n, seed: 7, problems: false });
     // An estate this size has had its replicating-servers quota raised.
@@ -141,59 +146,120 @@ async fn run(n: usize, waves: usize, mode: Mode) -> Run {
     let plan = services.create_plan(&alice, &plan).await.expect("plan");
     sim.set_drs_rate_limit(Some(DRS_RPS), 40);
     let limits = services.quotas_for_runner().await.expect("quotas");
-    let calls_before = services.metrics.cloud_totals();
-    let cpu_before = cpu_seconds();
-    let req =
-        StartExecution { plan_id: plan.id.clone(), mode, kind: FailoverKind::Disaster, acknowledge_warnings: true };
-    let exec = services.start_execution(&alice, &req).await.expect("start");
-    if mode == Mode::Recovery {
-        services.decide_execution(&bob, &exec.id, Decision::Approve, "benchmark").await.expect("approve");
-    }
-    // As the background runner does: each tick, step until nothing changes (at most 20 steps), then wait.
-    let mut steps = 0;
-    let mut advanced = 0;
-    'run: for _ in 0..1_000_000 {
-        for _ in 0..20 {
-            steps += 1;
-            match services.advance_execution(&exec.id, "bench", &limits).await.expect("step") {
-                Step::Done => break 'run,
-                Step::Advanced => advanced += 1,
-                _ => break,
+    let b = Bench { services: &services, sim: &sim, clock: &clock, limits: &limits, servers: n, waves };
+    let req = StartExecution {
+        plan_id: plan.id.clone(),
+        mode: Mode::Recovery,
+        kind: FailoverKind::Disaster,
+        acknowledge_warnings: true,
+    };
+    let failover = b
+        .measure("recovery", || async {
+            let exec = services.start_execution(&alice, &req).await.expect("start");
+            services.decide_execution(&bob, &exec.id, Decision::Approve, "benchmark").await.expect("approve");
+            exec.id
+        })
+        .await;
+    // Home again: reverse replication, launch back into the originals, re-protect.
+    let req = domain::execution::StartFailback {
+        execution_id: failover.execution_id.clone(),
+        stop_originals: true,
+        tag_originals: true,
+        terminate_standbys_confirmation: None,
+    };
+    let failback = b
+        .measure("failback", || async {
+            let exec = services.start_failback(&alice, &req).await.expect("failback");
+            services.decide_execution(&bob, &exec.id, Decision::Approve, "benchmark").await.expect("approve");
+            exec.id
+        })
+        .await;
+    vec![failover, failback]
+}
+
+struct Bench<'a> {
+    services: &'a Services,
+    sim: &'a Simulator,
+    clock: &'a SimClock,
+    limits: &'a Limits,
+    servers: usize,
+    waves: usize,
+}
+
+impl Bench<'_> {
+    /// Starts an execution with `start` and runs it to its end as the background runner would.
+    async fn measure<F: std::future::Future<Output = String>>(
+        &self,
+        mode: &'static str,
+        start: impl FnOnce() -> F,
+    ) -> Run {
+        let Bench { services, sim, clock, limits, .. } = *self;
+        let calls_before = services.metrics.cloud_totals();
+        let cpu_before = cpu_seconds();
+        let id = start().await;
+        // As the background runner does: each tick, step until nothing changes (at most 20 steps), then wait.
+        let mut steps = 0;
+        let mut reversals = std::collections::HashMap::new();
+        let mut advanced = 0;
+        'run: for _ in 0..1_000_000 {
+            for _ in 0..20 {
+                steps += 1;
+                match services.advance_execution(&id, "bench", limits).await.expect("step") {
+                    Step::Done => break 'run,
+                    Step::Advanced => advanced += 1,
+                    _ => break,
+                }
+            }
+            // DRS forgets a reversed replication when its recovery instance is deleted: note each one's time.
+            sim.with_world(|w| {
+                for r in &w.reversals {
+                    reversals.entry(r.recovery_instance_id.clone()).or_insert(r.synced_at - r.started_at);
+                }
+            });
+            clock.advance(TICK_MS);
+        }
+        if std::env::var_os("BENCH_CALLS").is_some() {
+            eprintln!("{steps} runner steps, {advanced} of them changed the execution");
+        }
+        let cpu = cpu_seconds() - cpu_before;
+        if std::env::var_os("BENCH_CALLS").is_some() {
+            let text = services.metrics_text().await.expect("metrics");
+            for l in text.lines().filter(|l| l.starts_with("roundtrip_cloud_")) {
+                eprintln!("{l}");
             }
         }
-        clock.advance(TICK_MS);
-    }
-    if std::env::var_os("BENCH_CALLS").is_some() {
-        eprintln!("{steps} runner steps, {advanced} of them changed the execution");
-    }
-    let cpu = cpu_seconds() - cpu_before;
-    if std::env::var_os("BENCH_CALLS").is_some() {
-        let text = services.metrics_text().await.expect("metrics");
-        for l in text.lines().filter(|l| l.starts_with("roundtrip_cloud_")) {
-            eprintln!("{l}");
+        let calls_after = services.metrics.cloud_totals();
+        let rec = services.get_execution(&id).await.expect("execution");
+        assert_eq!(rec.state.phase, Phase::Succeeded, "{:?}", rec.log.iter().rev().take(5).collect::<Vec<_>>());
+        let st = domain::execution::status(&rec.state, rec.rto_target_minutes, clock.now_millis());
+        // Each server's launch time as DRS took it (from its job's creation to its launch) and, in a failback,
+        // the time its reversed replication took to become continuous.
+        let durations: Vec<Vec<(i64, i64)>> = rec
+            .state
+            .waves
+            .iter()
+            .map(|w| {
+                w.servers
+                    .iter()
+                    .map(|r| {
+                        let launch = launch_ms(sim, r.failback_source_id.as_ref().unwrap_or(&r.source_server_id));
+                        (r.dr_standby_id.as_ref().and_then(|i| reversals.get(i)).copied().unwrap_or(0), launch)
+                    })
+                    .collect()
+            })
+            .collect();
+        Run {
+            servers: self.servers,
+            waves: self.waves,
+            mode,
+            execution_id: id,
+            rto_ms: st.rto_ms.unwrap_or(0),
+            bound_ms: lower_bound(&durations, limits),
+            cpu_s: cpu,
+            steps,
+            calls: calls_after.0 - calls_before.0,
+            throttled: calls_after.1 - calls_before.1,
         }
-    }
-    let calls_after = services.metrics.cloud_totals();
-    let rec = services.get_execution(&exec.id).await.expect("execution");
-    assert_eq!(rec.state.phase, Phase::Succeeded, "{:?}", rec.log.iter().rev().take(5).collect::<Vec<_>>());
-    let st = domain::execution::status(&rec.state, rec.rto_target_minutes, clock.now_millis());
-    // Each server's launch time as DRS took it: from its job's creation to its launch.
-    let durations: Vec<Vec<i64>> = rec
-        .state
-        .waves
-        .iter()
-        .map(|w| w.servers.iter().map(|r| launch_ms(&sim, &r.source_server_id)).collect())
-        .collect();
-    Run {
-        servers: n,
-        waves,
-        mode: if mode == Mode::Drill { "drill" } else { "recovery" },
-        rto_ms: st.rto_ms.unwrap_or(0),
-        bound_ms: lower_bound(&durations, &limits),
-        cpu_s: cpu,
-        steps,
-        calls: calls_after.0 - calls_before.0,
-        throttled: calls_after.1 - calls_before.1,
     }
 }
 
@@ -227,25 +293,26 @@ fn main() {
             30
         };
         let started = Instant::now();
-        let r = rt.block_on(run(n, waves, Mode::Recovery));
-        #[allow(clippy::cast_precision_loss)]
-        let (rto, bound) = (r.rto_ms as f64 / 60_000.0, r.bound_ms as f64 / 60_000.0);
-        #[allow(clippy::cast_precision_loss)]
-        let per100 = r.cpu_s / (r.servers as f64 / 100.0);
-        #[allow(clippy::cast_precision_loss)]
-        let per_server = r.calls as f64 / r.servers as f64;
-        println!(
-            "| {} | {} | {} | {rto:.1} min | {bound:.1} min | {:.3} | {:.2} s | {per100:.2} s | {} | {} | {per_server:.1} | {} | {:.0} MiB |",
-            r.servers,
-            r.waves,
-            r.mode,
-            rto / bound.max(f64::MIN_POSITIVE),
-            r.cpu_s,
-            r.steps,
-            r.calls,
-            r.throttled,
-            peak_mib()
-        );
+        for r in rt.block_on(run(n, waves)) {
+            #[allow(clippy::cast_precision_loss)]
+            let (rto, bound) = (r.rto_ms as f64 / 60_000.0, r.bound_ms as f64 / 60_000.0);
+            #[allow(clippy::cast_precision_loss)]
+            let per100 = r.cpu_s / (r.servers as f64 / 100.0);
+            #[allow(clippy::cast_precision_loss)]
+            let per_server = r.calls as f64 / r.servers as f64;
+            println!(
+                "| {} | {} | {} | {rto:.1} min | {bound:.1} min | {:.3} | {:.2} s | {per100:.2} s | {} | {} | {per_server:.1} | {} | {:.0} MiB |",
+                r.servers,
+                r.waves,
+                r.mode,
+                rto / bound.max(f64::MIN_POSITIVE),
+                r.cpu_s,
+                r.steps,
+                r.calls,
+                r.throttled,
+                peak_mib()
+            );
+        }
         eprintln!("({} servers took {:.1} s of wall time)", n, started.elapsed().as_secs_f64());
     }
 }

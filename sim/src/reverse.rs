@@ -17,6 +17,7 @@ use domain::estate::{AccountRegion, InstanceState, ReplicationDirection, Replica
 use domain::ids::{InstanceId, SourceServerId};
 use engine::cloud::CloudError;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// One `ReverseReplication` the estate is carrying out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,10 +153,13 @@ pub fn reverse(w: &mut World, at: &AccountRegion, id: &InstanceId, now: i64) -> 
 
 /// Brings every reversed replication's state up to `now`.
 pub fn settle(w: &mut World, now: i64) {
-    for r in w.reversals.clone() {
-        let Some(s) = w.scenario.source_servers.iter_mut().find(|s| s.source_server_id == r.source_server_id) else {
-            continue;
-        };
+    if w.reversals.is_empty() {
+        return;
+    }
+    let reversals: HashMap<&SourceServerId, &Reversal> = w.reversals.iter().map(|r| (&r.source_server_id, r)).collect();
+    for s in &mut w.scenario.source_servers {
+        // The last reversal of a source server wins, as the list is in call order.
+        let Some(r) = reversals.get(&s.source_server_id) else { continue };
         if s.replication_state == ReplicationState::Stopped && s.replication_direction == ReplicationDirection::Failback
         {
             continue;
