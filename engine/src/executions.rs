@@ -127,6 +127,42 @@ impl Services {
     }
 }
 
+/// How long a [`SharedView`] of an unchanged execution is served (its status's clocks move).
+const SHARED_VIEW_MS: i64 = 1_000;
+/// Executions whose shared view is kept.
+const SHARED_VIEWS: usize = 256;
+
+/// An execution as [`Services::shared_execution_view`] serves it.
+#[derive(Clone)]
+pub struct SharedView {
+    pub version: u64,
+    /// Whether the execution has ended.
+    pub ended: bool,
+    pub record: Arc<ExecutionRecord>,
+    /// The [`ExecutionView`] as JSON (no line breaks).
+    pub json: Arc<str>,
+    /// When it was made (wall clock, Unix ms).
+    at: i64,
+}
+
+/// The shared views, by execution id.
+#[derive(Clone, Default)]
+pub(crate) struct SharedViews(Arc<std::sync::Mutex<HashMap<String, SharedView>>>, Arc<tokio::sync::Mutex<()>>);
+
+impl SharedViews {
+    fn get(&self, id: &str) -> Option<SharedView> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(id).cloned()
+    }
+
+    fn keep(&self, id: &str, v: SharedView) {
+        let mut m = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if m.len() >= SHARED_VIEWS && !m.contains_key(id) {
+            m.clear();
+        }
+        m.insert(id.to_owned(), v);
+    }
+}
+
 fn decode(r: crate::store::Record) -> Result<ExecutionRecord, ServiceError> {
     let version = r.version;
     let mut e: ExecutionRecord = r.value.decode().map_err(|e| {
@@ -194,6 +230,43 @@ impl Services {
         let execution = self.get_execution(id).await?;
         let status = domain::execution::status(&execution.state, execution.rto_target_minutes, self.clock.now_millis());
         Ok(ExecutionView { execution, status })
+    }
+
+    /// The execution's view, decoded and encoded once for every reader of its current version within a
+    /// second: each follower of the status stream looks twice a second, and hundreds follow one execution.
+    ///
+    /// # Errors
+    /// As [`Services::get_execution`].
+    pub async fn shared_execution_view(&self, id: &str) -> Result<SharedView, ServiceError> {
+        let fresh = || async {
+            let now = self.wall_clock.now_millis();
+            Ok::<_, ServiceError>(match self.store.version(EXECUTIONS, id).await? {
+                Some(version) => {
+                    self.shared_views.get(id).filter(|v| v.version == version && now - v.at < SHARED_VIEW_MS)
+                }
+                None => None,
+            })
+        };
+        if let Some(v) = fresh().await? {
+            return Ok(v);
+        }
+        // One reader makes the new view; the others wait for it instead of each decoding the record.
+        let _turn = self.shared_views.1.lock().await;
+        if let Some(v) = fresh().await? {
+            return Ok(v);
+        }
+        let now = self.wall_clock.now_millis();
+        let view = self.execution_view(id).await?;
+        let json = serde_json::to_string(&view).map_err(|e| ServiceError::Store(StoreError::Unexpected(e.into())))?;
+        let shared = SharedView {
+            version: view.execution.version,
+            ended: view.execution.state.phase.is_terminal(),
+            record: Arc::new(view.execution),
+            json: json.into(),
+            at: now,
+        };
+        self.shared_views.keep(id, shared.clone());
+        Ok(shared)
     }
 
     /// Every execution, newest first.

@@ -222,6 +222,8 @@ pub struct Services {
     pub notifier: crate::notify::Notifier,
     /// The runner's decoded copy of each execution it steps, used while the stored version is unchanged.
     pub(crate) runner_copies: crate::executions::RunnerCopies,
+    /// Executions as the status stream and status reads serve them, shared by their readers.
+    pub(crate) shared_views: crate::executions::SharedViews,
 }
 
 struct DrEstate {
@@ -259,6 +261,7 @@ impl Services {
             metrics,
             notifier: crate::notify::Notifier::default(),
             runner_copies: crate::executions::RunnerCopies::default(),
+            shared_views: crate::executions::SharedViews::default(),
         }
     }
 

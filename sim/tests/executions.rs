@@ -682,3 +682,47 @@ async fn a_step_is_progress_only_when_it_changes_the_execution() {
     }
     assert!(advanced > 0 && idle > advanced, "{advanced} advanced, {idle} idle");
 }
+
+#[tokio::test]
+async fn the_runner_s_decoded_copy_gives_way_to_another_process_s_write() {
+    let e = estate().await;
+    let alice = person("alice", Role::Operator);
+    let exec = e.services.start_execution(&alice, &starting(&e.plan_id, Mode::Drill)).await.unwrap();
+    // The runner steps, keeping its decoded copy; then a person cancels through another path.
+    assert_ne!(e.services.advance_execution(&exec.id, "runner-1", &Limits::default()).await.unwrap(), Step::Leased);
+    e.clock.advance(5_000);
+    e.services.advance_execution(&exec.id, "runner-1", &Limits::default()).await.unwrap();
+    let cancelled = e.services.decide_execution(&alice, &exec.id, Decision::Cancel, "stop").await.unwrap();
+    assert!(cancelled.state.cancel_requested);
+    // The next step acts on the stored execution: with the copy from before the cancel its write would
+    // conflict with the cancel's.
+    e.clock.advance(5_000);
+    let step = e.services.advance_execution(&exec.id, "runner-1", &Limits::default()).await;
+    assert!(step.is_ok(), "{step:?}");
+    let stored = e.services.get_execution(&exec.id).await.unwrap();
+    assert!(stored.state.cancel_requested, "the runner's write lost the cancel");
+    run(&e, &exec.id).await;
+    assert_eq!(e.services.get_execution(&exec.id).await.unwrap().state.phase, Phase::Cancelled);
+}
+
+#[tokio::test]
+async fn readers_of_one_execution_share_one_view_of_its_current_version() {
+    let e = estate().await;
+    let alice = person("alice", Role::Operator);
+    let exec = e.services.start_execution(&alice, &starting(&e.plan_id, Mode::Drill)).await.unwrap();
+    let mut views = Vec::new();
+    for _ in 0..4 {
+        views.push(e.services.shared_execution_view(&exec.id).await.unwrap());
+    }
+    assert!(views.windows(2).all(|w| std::sync::Arc::ptr_eq(&w[0].record, &w[1].record)), "each reader decoded");
+    assert_eq!(views[0].version, exec.version);
+    // A change is seen at once, not after the view's second is up.
+    e.services.advance_execution(&exec.id, "runner-1", &Limits::default()).await.unwrap();
+    let stored = e.services.get_execution(&exec.id).await.unwrap();
+    assert_ne!(stored.version, exec.version);
+    let after = e.services.shared_execution_view(&exec.id).await.unwrap();
+    assert_eq!((after.version, after.record.as_ref()), (stored.version, &stored));
+    let json: serde_json::Value = serde_json::from_str(&after.json).unwrap();
+    assert_eq!(json["execution"]["version"], stored.version);
+    assert!(!after.json.contains('\n'), "one line, as a server-sent event's data");
+}

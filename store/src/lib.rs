@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 
 const HEADER: &str = r#"{"roundtrip_store":1}"#;
 /// Transactions appended before the file is compacted.
@@ -39,8 +39,8 @@ enum Logged {
 
 type Tables = BTreeMap<String, BTreeMap<String, Stored>>;
 
-struct Inner {
-    tables: Tables,
+/// The file side of the store; its lock also makes writers take turns.
+struct Log {
     file: Option<File>,
     /// Bytes of the file known to be whole; a failed write is cut back to this.
     len: u64,
@@ -52,7 +52,10 @@ struct Inner {
 /// The embedded store. Cheap to share behind an `Arc`.
 pub struct EmbeddedStore {
     path: Option<PathBuf>,
-    inner: Mutex<Inner>,
+    /// The records. A transaction holds the write lock only to apply itself, after its line is on disk, so
+    /// reads never wait for a disk flush.
+    tables: RwLock<Tables>,
+    log: Mutex<Log>,
     /// Held while the store is open: a second process on the same file is refused.
     _lock: Option<File>,
 }
@@ -62,13 +65,8 @@ impl EmbeddedStore {
     pub fn in_memory() -> Self {
         Self {
             path: None,
-            inner: Mutex::new(Inner {
-                tables: Tables::new(),
-                file: None,
-                len: 0,
-                broken: None,
-                lines_since_compaction: 0,
-            }),
+            tables: RwLock::new(Tables::new()),
+            log: Mutex::new(Log { file: None, len: 0, broken: None, lines_since_compaction: 0 }),
             _lock: None,
         }
     }
@@ -110,29 +108,38 @@ impl EmbeddedStore {
         }
         let store = Self {
             path: Some(path.to_owned()),
-            inner: Mutex::new(Inner { tables, file: None, len: 0, broken: None, lines_since_compaction: 0 }),
+            tables: RwLock::new(tables),
+            log: Mutex::new(Log { file: None, len: 0, broken: None, lines_since_compaction: 0 }),
             _lock: Some(lock),
         };
         {
-            let mut inner = store.lock()?;
-            store.compact(&mut inner)?;
+            let mut log = store.log()?;
+            store.compact(&mut log)?;
         }
         Ok(store)
     }
 
-    fn lock(&self) -> anyhow::Result<std::sync::MutexGuard<'_, Inner>> {
-        self.inner.lock().map_err(|_| anyhow::anyhow!("store lock poisoned by an earlier panic"))
+    fn log(&self) -> anyhow::Result<std::sync::MutexGuard<'_, Log>> {
+        self.log.lock().map_err(|_| anyhow::anyhow!("store lock poisoned by an earlier panic"))
+    }
+
+    fn read(&self) -> anyhow::Result<std::sync::RwLockReadGuard<'_, Tables>> {
+        self.tables.read().map_err(|_| anyhow::anyhow!("store lock poisoned by an earlier panic"))
+    }
+
+    fn write(&self) -> anyhow::Result<std::sync::RwLockWriteGuard<'_, Tables>> {
+        self.tables.write().map_err(|_| anyhow::anyhow!("store lock poisoned by an earlier panic"))
     }
 
     /// Rewrites the file as one line of live records, atomically, and reopens it for appending.
-    fn compact(&self, inner: &mut Inner) -> anyhow::Result<()> {
+    fn compact(&self, inner: &mut Log) -> anyhow::Result<()> {
         let Some(path) = &self.path else { return Ok(()) };
         let tmp = path.with_extension("compacting");
         {
             let mut f = File::create(&tmp)?;
             writeln!(f, "{HEADER}")?;
-            let ops: Vec<Logged> = inner
-                .tables
+            let ops: Vec<Logged> = self
+                .read()?
                 .iter()
                 .flat_map(|(t, recs)| {
                     recs.iter().map(|(k, s)| Logged::Put {
@@ -180,6 +187,15 @@ impl EmbeddedStore {
     }
 }
 
+/// Runs a blocking file operation without stalling the runtime's other tasks on a multi-threaded runtime
+/// (inline on any other).
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 fn apply(tables: &mut Tables, ops: Vec<Logged>) {
     for op in ops {
         match op {
@@ -206,8 +222,8 @@ fn check(expect: Expect, current: Option<u64>) -> bool {
 #[async_trait]
 impl Store for EmbeddedStore {
     async fn get(&self, table: &str, key: &str) -> Result<Option<Record>, StoreError> {
-        let inner = self.lock()?;
-        Ok(inner.tables.get(table).and_then(|t| t.get(key)).map(|s| Record {
+        let tables = self.read()?;
+        Ok(tables.get(table).and_then(|t| t.get(key)).map(|s| Record {
             key: key.to_owned(),
             version: s.version,
             value: s.value.clone(),
@@ -215,13 +231,13 @@ impl Store for EmbeddedStore {
     }
 
     async fn version(&self, table: &str, key: &str) -> Result<Option<u64>, StoreError> {
-        let inner = self.lock()?;
-        Ok(inner.tables.get(table).and_then(|t| t.get(key)).map(|s| s.version))
+        let tables = self.read()?;
+        Ok(tables.get(table).and_then(|t| t.get(key)).map(|s| s.version))
     }
 
     async fn list(&self, table: &str, key_prefix: &str) -> Result<Vec<Record>, StoreError> {
-        let inner = self.lock()?;
-        let Some(t) = inner.tables.get(table) else { return Ok(Vec::new()) };
+        let tables = self.read()?;
+        let Some(t) = tables.get(table) else { return Ok(Vec::new()) };
         Ok(t.range(key_prefix.to_owned()..)
             .take_while(|(k, _)| k.starts_with(key_prefix))
             .map(|(k, s)| Record { key: k.clone(), version: s.version, value: s.value.clone() })
@@ -229,10 +245,12 @@ impl Store for EmbeddedStore {
     }
 
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<Vec<u64>, StoreError> {
-        let mut inner = self.lock()?;
+        // Writers take turns on the log; the records stay readable until this one is on disk.
+        let mut inner = self.log()?;
         if let Some(why) = &inner.broken {
             return Err(StoreError::Unavailable(format!("{why}; restart the server")));
         }
+        let tables = self.read()?;
         let mut seen = HashSet::new();
         let mut logged = Vec::with_capacity(ops.len());
         let mut versions = Vec::with_capacity(ops.len());
@@ -241,7 +259,7 @@ impl Store for EmbeddedStore {
             if !seen.insert((table, key)) {
                 return Err(StoreError::DuplicateWrite { table: table.into(), key: key.into() });
             }
-            let current = inner.tables.get(table).and_then(|t| t.get(key)).map(|s| s.version);
+            let current = tables.get(table).and_then(|t| t.get(key)).map(|s| s.version);
             let expect = match op {
                 WriteOp::Put { expect, .. } | WriteOp::Delete { expect, .. } | WriteOp::Check { expect, .. } => *expect,
             };
@@ -266,6 +284,7 @@ impl Store for EmbeddedStore {
                 WriteOp::Check { .. } => versions.push(current.unwrap_or(0)),
             }
         }
+        drop(tables);
         if self.path.is_some() && !logged.is_empty() {
             let mut line = serde_json::to_vec(&logged).map_err(|e| StoreError::Unexpected(e.into()))?;
             line.push(b'\n');
@@ -273,7 +292,7 @@ impl Store for EmbeddedStore {
             let Some(file) = inner.file.as_mut() else {
                 return Err(StoreError::Unavailable("the store file is not open; restart the server".into()));
             };
-            if let Err(e) = file.write_all(&line).and_then(|()| file.sync_data()) {
+            if let Err(e) = blocking(|| file.write_all(&line).and_then(|()| file.sync_data())) {
                 // Cut the file back to its last whole transaction, so nothing half-written stays behind.
                 if let Err(t) = file.set_len(len).and_then(|()| file.sync_data()) {
                     inner.broken = Some(format!("a failed write could not be cut back ({t})"));
@@ -283,7 +302,7 @@ impl Store for EmbeddedStore {
             inner.len = len + line.len() as u64;
             inner.lines_since_compaction += 1;
         }
-        apply(&mut inner.tables, logged);
+        apply(&mut *self.write()?, logged);
         if inner.lines_since_compaction >= COMPACT_AFTER_LINES
             && let Err(e) = self.compact(&mut inner)
         {

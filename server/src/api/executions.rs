@@ -12,10 +12,10 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use domain::auth::{Access, Permission};
-use domain::execution::{ExecutionStatus, ExecutionView, ProofRow, StartFailback, status};
+use domain::execution::{ExecutionStatus, ProofRow, StartFailback, status};
 use domain::recovery::SwappedVolume;
 use engine::Services;
-use engine::executions::{Decision, ExecutionRecord, StartExecution};
+use engine::executions::{Decision, ExecutionRecord, SharedView, StartExecution};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
@@ -123,7 +123,7 @@ async fn read_one(State(s): State<Services>, ApiPath(id): ApiPath<String>) -> Re
 }
 
 async fn progress(State(s): State<Services>, ApiPath(id): ApiPath<String>) -> Result<Json<ExecutionStatus>, ApiError> {
-    let e = s.get_execution(&id).await?;
+    let e = s.shared_execution_view(&id).await?.record;
     Ok(Json(status(&e.state, e.rto_target_minutes, s.clock.now_millis())))
 }
 
@@ -147,17 +147,17 @@ async fn delete_swapped_volume(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `event: execution` with an [`ExecutionView`] whenever the execution changes (and every few seconds while
+/// `event: execution` with an [`domain::execution::ExecutionView`] whenever the execution changes (and every few seconds while
 /// it runs); the stream ends after the view that shows it ended.
 async fn events(
     State(s): State<Services>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    let first = s.execution_view(&id).await?;
+    let first = s.shared_execution_view(&id).await?;
     struct Cursor {
         s: Services,
         id: String,
-        next: Option<ExecutionView>,
+        next: Option<SharedView>,
         last: Option<(u64, tokio::time::Instant)>,
         ended: bool,
     }
@@ -171,7 +171,7 @@ async fn events(
                 Some(v) => v,
                 None => {
                     tokio::time::sleep(STREAM_POLL).await;
-                    match c.s.execution_view(&c.id).await {
+                    match c.s.shared_execution_view(&c.id).await {
                         Ok(v) => v,
                         Err(e) => {
                             tracing::warn!(execution_id = %c.id, error = %e, "execution stream read failed");
@@ -180,18 +180,14 @@ async fn events(
                     }
                 }
             };
-            let version = view.execution.version;
-            let stale = c.last.is_none_or(|(v, t)| v != version || t.elapsed() >= STREAM_REFRESH);
+            let stale = c.last.is_none_or(|(v, t)| v != view.version || t.elapsed() >= STREAM_REFRESH);
             if !stale {
                 continue;
             }
-            c.last = Some((version, tokio::time::Instant::now()));
-            c.ended = view.execution.state.phase.is_terminal();
-            let event = SseEvent::default()
-                .event("execution")
-                .json_data(&view)
-                .unwrap_or_else(|_| SseEvent::default().event("error").data("the execution does not encode"));
-            return Some((Ok(event), c));
+            c.last = Some((view.version, tokio::time::Instant::now()));
+            c.ended = view.ended;
+            // Encoded once for every follower: `SharedView::json` is an `ExecutionView` on one line.
+            return Some((Ok(SseEvent::default().event("execution").data(&*view.json)), c));
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
