@@ -34,6 +34,8 @@ pub struct AwsCloud {
 const DRS_ID_CHUNK: usize = 200;
 /// EC2 instance-id lists take at most 1000.
 const EC2_ID_CHUNK: usize = 1000;
+/// An EC2 filter takes at most 200 values.
+const EC2_FILTER_VALUES: usize = 200;
 
 /// The EC2 calls that change instances' state, each on a list of instance ids.
 #[derive(Clone, Copy)]
@@ -102,6 +104,39 @@ impl AwsCloud {
         let c = self.at(at).await?;
         c.drs_bucket.take().await;
         Ok(c)
+    }
+
+    /// DRS `DescribeSourceServers`, every page, of the source servers `only` when given (at most
+    /// [`DRS_ID_CHUNK`]).
+    async fn source_servers(
+        &self,
+        at: &AccountRegion,
+        only: Option<Vec<String>>,
+    ) -> Result<Vec<SourceServer>, CloudError> {
+        let filters = only
+            .map(|ids| drs::DescribeSourceServersRequestFilters::builder().set_source_server_ids(Some(ids)).build());
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let c = self.drs(at).await?;
+            let page = c
+                .drs
+                .describe_source_servers()
+                .set_filters(filters.clone())
+                .max_results(1000)
+                .set_next_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| map_sdk_error("drs:DescribeSourceServers", e))?;
+            for s in page.items() {
+                out.push(map_source_server(s, at)?);
+            }
+            token = next_token(token.as_deref(), page.next_token(), &mut pages)?;
+            if token.is_none() {
+                return Ok(out);
+            }
+        }
     }
 }
 
@@ -383,19 +418,18 @@ impl Cloud for AwsCloud {
     }
 
     async fn describe_instances(&self, at: &AccountRegion) -> Result<Vec<Ec2Instance>, CloudError> {
-        let c = self.at(at).await?;
-        let sizes: HashMap<String, u32> = volumes(&c, None)
-            .await?
-            .iter()
-            .filter_map(|v| Some((v.volume_id()?.to_owned(), u32::try_from(v.size()?).ok()?)))
-            .collect();
-        let mut pages = c.ec2.describe_instances().max_results(1000).into_paginator().send();
+        instances(&self.at(at).await?, at, None).await
+    }
+
+    async fn describe_instances_by_id(
+        &self,
+        at: &AccountRegion,
+        instance_ids: &[InstanceId],
+    ) -> Result<Vec<Ec2Instance>, CloudError> {
         let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| map_sdk_error("ec2:DescribeInstances", e))?;
-            for r in page.reservations() {
-                out.extend(r.instances().iter().filter_map(|i| map_instance(i, at, &sizes)));
-            }
+        for chunk in instance_ids.chunks(EC2_FILTER_VALUES) {
+            // A filter, not `InstanceIds`: an id that no longer exists is left out instead of failing the call.
+            out.extend(instances(&self.at(at).await?, at, Some(ids(chunk, InstanceId::as_str))).await?);
         }
         Ok(out)
     }
@@ -425,27 +459,19 @@ impl Cloud for AwsCloud {
     }
 
     async fn describe_source_servers(&self, at: &AccountRegion) -> Result<Vec<SourceServer>, CloudError> {
+        self.source_servers(at, None).await
+    }
+
+    async fn describe_source_servers_by_id(
+        &self,
+        at: &AccountRegion,
+        servers: &[SourceServerId],
+    ) -> Result<Vec<SourceServer>, CloudError> {
         let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        let mut pages = 0;
-        loop {
-            let c = self.drs(at).await?;
-            let page = c
-                .drs
-                .describe_source_servers()
-                .max_results(1000)
-                .set_next_token(token.clone())
-                .send()
-                .await
-                .map_err(|e| map_sdk_error("drs:DescribeSourceServers", e))?;
-            for s in page.items() {
-                out.push(map_source_server(s, at)?);
-            }
-            token = next_token(token.as_deref(), page.next_token(), &mut pages)?;
-            if token.is_none() {
-                return Ok(out);
-            }
+        for chunk in servers.chunks(DRS_ID_CHUNK) {
+            out.extend(self.source_servers(at, Some(ids(chunk, SourceServerId::as_str))).await?);
         }
+        Ok(out)
     }
 
     async fn get_launch_configuration(
@@ -687,7 +713,7 @@ impl Cloud for AwsCloud {
 
     async fn describe_available_volumes(&self, at: &AccountRegion) -> Result<Vec<AvailableVolume>, CloudError> {
         let c = self.at(at).await?;
-        Ok(volumes(&c, Some("available"))
+        Ok(volumes(&c, Some(ec2::Filter::builder().name("status").values("available").build()))
             .await?
             .iter()
             .filter_map(|v| {
@@ -827,12 +853,38 @@ impl Cloud for AwsCloud {
     }
 }
 
-/// EC2 `DescribeVolumes`, every page, optionally by status.
-async fn volumes(c: &ClientSet, status: Option<&str>) -> Result<Vec<ec2::Volume>, CloudError> {
-    let mut req = c.ec2.describe_volumes().max_results(500);
-    if let Some(s) = status {
-        req = req.filters(ec2::Filter::builder().name("status").values(s).build());
+/// EC2 `DescribeInstances`, every page, of the instances `only` when given (at most [`EC2_FILTER_VALUES`]).
+async fn instances(
+    c: &ClientSet,
+    at: &AccountRegion,
+    only: Option<Vec<String>>,
+) -> Result<Vec<Ec2Instance>, CloudError> {
+    let filter = |name: &str| only.clone().map(|ids| ec2::Filter::builder().name(name).set_values(Some(ids)).build());
+    let sizes: HashMap<String, u32> = volumes(c, filter("attachment.instance-id"))
+        .await?
+        .iter()
+        .filter_map(|v| Some((v.volume_id()?.to_owned(), u32::try_from(v.size()?).ok()?)))
+        .collect();
+    let mut pages = c
+        .ec2
+        .describe_instances()
+        .set_filters(filter("instance-id").map(|f| vec![f]))
+        .max_results(1000)
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| map_sdk_error("ec2:DescribeInstances", e))?;
+        for r in page.reservations() {
+            out.extend(r.instances().iter().filter_map(|i| map_instance(i, at, &sizes)));
+        }
     }
+    Ok(out)
+}
+
+/// EC2 `DescribeVolumes`, every page, optionally with one filter.
+async fn volumes(c: &ClientSet, filter: Option<ec2::Filter>) -> Result<Vec<ec2::Volume>, CloudError> {
+    let req = c.ec2.describe_volumes().max_results(500).set_filters(filter.map(|f| vec![f]));
     let mut pages = req.into_paginator().send();
     let mut out = Vec::new();
     while let Some(page) = pages.next().await {

@@ -199,18 +199,86 @@ impl ServerRun {
     }
 }
 
-/// Serde for [`WaveRun::servers`]: the list, as if it were not shared.
-mod shared_servers {
-    use super::ServerRun;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-    use std::sync::Arc;
+/// A wave's servers, shared between copies of the state until one of them changes them (the runner keeps the
+/// state as last written beside the one it changes), with their JSON text as last encoded: a step that
+/// changes one wave encodes that wave alone, and copying or encoding every wave's servers on every step was
+/// most of the runner's work.
+#[derive(Clone, Default)]
+pub struct Servers(Arc<Encoded>);
 
-    pub fn serialize<S: Serializer>(v: &Arc<Vec<ServerRun>>, s: S) -> Result<S::Ok, S::Error> {
-        v.as_slice().serialize(s)
+#[derive(Default)]
+struct Encoded {
+    list: Vec<ServerRun>,
+    /// Set by the first encoding (JSON only); a copy to change starts without it.
+    json: std::sync::OnceLock<Box<serde_json::value::RawValue>>,
+}
+
+impl Clone for Encoded {
+    fn clone(&self) -> Self {
+        Self { list: self.list.clone(), json: std::sync::OnceLock::new() }
     }
+}
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<Vec<ServerRun>>, D::Error> {
-        Vec::deserialize(d).map(Arc::new)
+impl Servers {
+    /// The list to change: a copy of its own when another state shares it, and no longer encoded.
+    pub fn make_mut(&mut self) -> &mut Vec<ServerRun> {
+        let e = Arc::make_mut(&mut self.0);
+        e.json = std::sync::OnceLock::new();
+        &mut e.list
+    }
+}
+
+impl std::ops::Deref for Servers {
+    type Target = Vec<ServerRun>;
+
+    fn deref(&self) -> &Vec<ServerRun> {
+        &self.0.list
+    }
+}
+
+impl From<Vec<ServerRun>> for Servers {
+    fn from(list: Vec<ServerRun>) -> Self {
+        Self(Arc::new(Encoded { list, json: std::sync::OnceLock::new() }))
+    }
+}
+
+impl FromIterator<ServerRun> for Servers {
+    fn from_iter<I: IntoIterator<Item = ServerRun>>(iter: I) -> Self {
+        Self::from(iter.into_iter().collect::<Vec<_>>())
+    }
+}
+
+impl PartialEq for Servers {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.list == other.0.list
+    }
+}
+
+impl Eq for Servers {}
+
+impl std::fmt::Debug for Servers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.list.fmt(f)
+    }
+}
+
+/// Serialized as the list. Every state is written as JSON (store, API, console), so the list's text is kept
+/// and written raw the next time; the text is JSON a `serde_json` serializer reads back as the list.
+impl Serialize for Servers {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if let Some(raw) = self.0.json.get() {
+            return raw.serialize(s);
+        }
+        match serde_json::value::to_raw_value(&self.0.list) {
+            Ok(raw) => self.0.json.get_or_init(|| raw).serialize(s),
+            Err(_) => self.0.list.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Servers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::deserialize(d).map(Self::from)
     }
 }
 
@@ -224,10 +292,7 @@ pub struct WaveRun {
     pub state: WaveState,
     pub started_at: Option<i64>,
     pub ended_at: Option<i64>,
-    /// Shared between copies of the state until one of them changes it: the runner keeps the state as last
-    /// written beside the one it changes, and copying every wave's servers on every step was most of its work.
-    #[serde(with = "shared_servers")]
-    pub servers: Arc<Vec<ServerRun>>,
+    pub servers: Servers,
     /// When readiness was evaluated again as the wave started (nothing launches before).
     #[serde(default)]
     pub readiness_checked_at: Option<i64>,
@@ -266,6 +331,11 @@ pub struct ExecutionState {
 /// minutes; the simulated estate's fastest is 2 min 5 s): by default the runner does not poll a job younger
 /// than this (`min_launch_ms`).
 pub const MIN_LAUNCH_MS: i64 = 60_000;
+
+/// No reversed replication is continuous sooner than this after `ReverseReplication` (the agent installs on
+/// the instance, then every disk is copied once; the simulated estate's fastest is 6 min): by default the
+/// runner does not ask DRS about it before (`min_reverse_sync_ms`).
+pub const MIN_REVERSE_SYNC_MS: i64 = 5 * 60_000;
 
 /// Why identity verification fails when DRS names no recovery instance at all (a failed server, not
 /// another identity).
@@ -583,9 +653,7 @@ impl ExecutionState {
     }
 
     fn server_mut(&mut self, id: &SourceServerId) -> Option<&mut ServerRun> {
-        Arc::make_mut(&mut self.waves.get_mut(self.current_wave)?.servers)
-            .iter_mut()
-            .find(|s| &s.source_server_id == id)
+        self.waves.get_mut(self.current_wave)?.servers.make_mut().iter_mut().find(|s| &s.source_server_id == id)
     }
 
     /// Starts the current wave, or stops at its gate unless an approver `released` it.
@@ -713,7 +781,7 @@ pub fn on_event(mut s: ExecutionState, ev: Event) -> Result<ExecutionState, Inva
         // it is, and the next execution refuses to start while DRS still lists a standby.
         let end = match ev {
             Event::CleanedUp { servers, at } => {
-                for r in s.waves.iter_mut().flat_map(|w| Arc::make_mut(&mut w.servers).iter_mut()) {
+                for r in s.waves.iter_mut().flat_map(|w| w.servers.make_mut().iter_mut()) {
                     if servers.contains(&r.source_server_id) && r.cleaned_at.is_none() {
                         r.cleaned_at = Some(at);
                     }
@@ -724,7 +792,7 @@ pub fn on_event(mut s: ExecutionState, ev: Event) -> Result<ExecutionState, Inva
                 for r in s
                     .waves
                     .iter_mut()
-                    .flat_map(|w| Arc::make_mut(&mut w.servers).iter_mut())
+                    .flat_map(|w| w.servers.make_mut().iter_mut())
                     .filter(|r| servers.contains(&r.source_server_id))
                 {
                     r.reprotected_at.get_or_insert(at);
@@ -735,7 +803,7 @@ pub fn on_event(mut s: ExecutionState, ev: Event) -> Result<ExecutionState, Inva
                 for r in s
                     .waves
                     .iter_mut()
-                    .flat_map(|w| Arc::make_mut(&mut w.servers).iter_mut())
+                    .flat_map(|w| w.servers.make_mut().iter_mut())
                     .filter(|r| servers.contains(&r.source_server_id))
                 {
                     r.protected_at.get_or_insert(at);
@@ -882,7 +950,7 @@ pub fn on_event(mut s: ExecutionState, ev: Event) -> Result<ExecutionState, Inva
         Event::ReadinessChecked { blocked, at } => {
             let Some(w) = s.waves.get_mut(s.current_wave) else { return Ok(s) };
             w.readiness_checked_at = Some(at);
-            for r in Arc::make_mut(&mut w.servers) {
+            for r in w.servers.make_mut() {
                 if let Some((_, why)) = blocked.iter().find(|(id, _)| id == &r.source_server_id)
                     && r.state == ServerState::Waiting
                 {
@@ -979,7 +1047,7 @@ pub fn on_event(mut s: ExecutionState, ev: Event) -> Result<ExecutionState, Inva
                 && w.started_at.is_some_and(|t| at >= t + w.timeout_ms)
             {
                 let minutes = w.timeout_ms / 60_000;
-                for r in Arc::make_mut(&mut w.servers) {
+                for r in w.servers.make_mut() {
                     // A claim without a job id may be a running job: reconciliation decides, not the clock.
                     let unreconciled = r.state == ServerState::Starting && r.job_id.is_none();
                     if !matches!(r.state, ServerState::Verified | ServerState::Failed) && !unreconciled {
@@ -1463,7 +1531,7 @@ mod tests {
             state: WaveState::Pending,
             started_at: None,
             ended_at: None,
-            servers: Arc::new(servers.map(server).collect()),
+            servers: servers.map(server).collect(),
             // Checked already, so tests of other rules start at once (one test below covers the check).
             readiness_checked_at: Some(0),
         }
@@ -1904,5 +1972,28 @@ mod tests {
         let s = apply(s, vec![Event::Configured { servers: vec![id(1)], at: 21 * MIN }]);
         assert!(decide(&s, &Limits::default()).contains(&Command::StartJob { servers: vec![id(1)], is_drill: false }));
         assert_eq!(s.waves[0].servers[0].failback_source_id, Some(back(1)));
+    }
+
+    #[test]
+    fn a_wave_s_servers_are_encoded_again_only_after_they_change() {
+        let mut w = wave("w", 0..3, false, OnFailure::Stop);
+        let plain = |w: &WaveRun| serde_json::to_string(&w.servers.iter().collect::<Vec<_>>()).unwrap();
+        let first = serde_json::to_string(&w).unwrap();
+        assert!(first.contains(&plain(&w)));
+        // A copy shares the text; changing the copy encodes the copy anew and leaves the original as it was.
+        let mut copy = w.clone();
+        copy.servers.make_mut()[1].state = ServerState::Failed;
+        copy.servers.make_mut()[1].error = Some("<gone>".into());
+        let changed = serde_json::to_string(&copy).unwrap();
+        assert!(changed.contains(&plain(&copy)) && changed.contains("<gone>"), "{changed}");
+        assert_eq!(serde_json::to_string(&w).unwrap(), first);
+        // Changed in place (not shared), it is encoded anew too.
+        w.servers.make_mut()[0].name = "web-1".into();
+        let again = serde_json::to_string(&w).unwrap();
+        assert!(again.contains("\"web-1\"") && again.contains(&plain(&w)), "{again}");
+        // Read back, and as a JSON value, it is the list.
+        let back: WaveRun = serde_json::from_str(&again).unwrap();
+        assert_eq!(back, w);
+        assert_eq!(serde_json::to_value(&w).unwrap()["servers"][0]["name"], "web-1");
     }
 }

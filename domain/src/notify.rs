@@ -604,10 +604,9 @@ mod tests {
         assert_eq!((n[0].kind, n[0].id.as_str()), (NoticeKind::WaveStarted, "exec-1:wave_started:1"));
         // A verification failure is an identity mismatch; the wave and the execution end with it.
         let before = after.clone();
-        let victim = std::sync::Arc::make_mut(&mut after.waves[0].servers)[0].source_server_id.clone();
-        std::sync::Arc::make_mut(&mut after.waves[0].servers)[0].state = ServerState::Failed;
-        std::sync::Arc::make_mut(&mut after.waves[0].servers)[0].error =
-            Some("came up with private IP 10.0.0.9, expected 10.0.0.1".into());
+        let victim = after.waves[0].servers.make_mut()[0].source_server_id.clone();
+        after.waves[0].servers.make_mut()[0].state = ServerState::Failed;
+        after.waves[0].servers.make_mut()[0].error = Some("came up with private IP 10.0.0.9, expected 10.0.0.1".into());
         after.waves[0].state = WaveState::Failed;
         after.phase = Phase::Failed;
         after.ended_at = Some(20);
@@ -630,9 +629,9 @@ mod tests {
         assert_eq!(n[1].id, "exec-1:awaiting_approval:gate:0", "{n:?}");
         let before = state();
         let mut after = before.clone();
-        let victim = std::sync::Arc::make_mut(&mut after.waves[0].servers)[0].source_server_id.clone();
-        std::sync::Arc::make_mut(&mut after.waves[0].servers)[0].state = ServerState::Failed;
-        std::sync::Arc::make_mut(&mut after.waves[0].servers)[0].error = Some(NO_RECOVERY_INSTANCE.repeat(30));
+        let victim = after.waves[0].servers.make_mut()[0].source_server_id.clone();
+        after.waves[0].servers.make_mut()[0].state = ServerState::Failed;
+        after.waves[0].servers.make_mut()[0].error = Some(NO_RECOVERY_INSTANCE.repeat(30));
         let ev = Event::VerificationFailed { server: victim, error: NO_RECOVERY_INSTANCE.into(), at: 9 };
         let n = execution_notices(CTX, Some(&before), &after, &[ev], 9);
         assert_eq!(n[0].kind, NoticeKind::ServerFailed);
@@ -660,8 +659,8 @@ mod tests {
     fn slack_messages_escape_estate_data() {
         let before = state();
         let mut after = before.clone();
-        std::sync::Arc::make_mut(&mut after.waves[0].servers)[0].state = ServerState::Failed;
-        std::sync::Arc::make_mut(&mut after.waves[0].servers)[0].error = Some("<!channel> boom".into());
+        after.waves[0].servers.make_mut()[0].state = ServerState::Failed;
+        after.waves[0].servers.make_mut()[0].error = Some("<!channel> boom".into());
         let n = &execution_notices(CTX, Some(&before), &after, &[], 9)[0];
         assert_eq!(n.kind, NoticeKind::ServerFailed);
         let body = payload(n, WebhookFormat::Slack).to_string();

@@ -165,6 +165,38 @@ pub trait Cloud: Send + Sync {
     /// As [`Cloud::describe_instances`].
     async fn describe_source_servers(&self, at: &AccountRegion) -> Result<Vec<SourceServer>, CloudError>;
 
+    /// EC2 `DescribeInstances` of the instances `ids` in one account and region (the ones that exist): what a
+    /// poll of one wave asks, without listing the region.
+    ///
+    /// # Errors
+    /// As [`Cloud::describe_instances`].
+    async fn describe_instances_by_id(
+        &self,
+        at: &AccountRegion,
+        ids: &[InstanceId],
+    ) -> Result<Vec<Ec2Instance>, CloudError> {
+        let wanted: std::collections::HashSet<&InstanceId> = ids.iter().collect();
+        Ok(self.describe_instances(at).await?.into_iter().filter(|i| wanted.contains(&i.instance_id)).collect())
+    }
+
+    /// DRS `DescribeSourceServers` of the source servers `ids` in one account and region (the ones that exist).
+    ///
+    /// # Errors
+    /// As [`Cloud::describe_instances`].
+    async fn describe_source_servers_by_id(
+        &self,
+        at: &AccountRegion,
+        ids: &[SourceServerId],
+    ) -> Result<Vec<SourceServer>, CloudError> {
+        let wanted: std::collections::HashSet<&SourceServerId> = ids.iter().collect();
+        Ok(self
+            .describe_source_servers(at)
+            .await?
+            .into_iter()
+            .filter(|s| wanted.contains(&s.source_server_id))
+            .collect())
+    }
+
     /// DRS `GetLaunchConfiguration` for one source server.
     ///
     /// # Errors

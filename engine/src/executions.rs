@@ -84,6 +84,17 @@ impl RunnerCopies {
     fn keep(&self, rec: ExecutionRecord) {
         self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(rec.id.clone(), rec);
     }
+
+    /// A copy of the runner's copy when it is of `version` (cheap: the waves' servers are shared, and
+    /// already encoded by the write that made the version).
+    fn get(&self, id: &str, version: u64) -> Option<ExecutionRecord> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(id)
+            .filter(|r| r.version == version)
+            .cloned()
+    }
 }
 
 /// Applies `events` to the execution in memory, with their log lines.
@@ -256,7 +267,19 @@ impl Services {
             return Ok(v);
         }
         let now = self.wall_clock.now_millis();
-        let view = self.execution_view(id).await?;
+        // When this process runs the execution, the runner's copy of the stored version needs no decoding.
+        let copy = match self.store.version(EXECUTIONS, id).await? {
+            Some(version) => self.runner_copies.get(id, version),
+            None => None,
+        };
+        let view = match copy {
+            Some(execution) => {
+                let status =
+                    domain::execution::status(&execution.state, execution.rto_target_minutes, self.clock.now_millis());
+                ExecutionView { execution, status }
+            }
+            None => self.execution_view(id).await?,
+        };
         let json = serde_json::to_string(&view).map_err(|e| ServiceError::Store(StoreError::Unexpected(e.into())))?;
         let shared = SharedView {
             version: view.execution.version,
@@ -720,7 +743,8 @@ impl Services {
         }
         let now = self.clock.now_millis();
         let version = rec.version;
-        // Observations are written once, at the end of the step; AWS mutations are written around.
+        // Observations are written once, at the end of the step; claims before their AWS calls, and what AWS
+        // mutations did right after them.
         let mut u = Unwritten { written: rec.state.clone(), events: Vec::new() };
         let mut rec = u.defer(rec, vec![Event::Tick { at: now }])?;
         for cmd in decide(&rec.state, limits) {
@@ -733,9 +757,8 @@ impl Services {
                     | Command::ReArm { .. }
                     | Command::CleanUp { .. }
             );
-            if mutates {
-                rec = self.flush(rec, &mut u).await?;
-            }
+            // Claims are written before their calls (below); other AWS mutations are idempotent, asked again
+            // until observed done, and their results are written as soon as they return.
             let events = match cmd {
                 Command::StartJob { servers, is_drill } => {
                     // Persist the claim before the call: a crash after it is reconciled, never repeated.
@@ -883,8 +906,9 @@ impl Services {
         now: i64,
     ) -> Result<Vec<Event>, ServiceError> {
         let drs = launch_ids(rec, servers);
+        let standbys: Vec<InstanceId> = runs(rec, servers).map(|r| r.standby_instance_id.clone()).collect();
         let recovered = self.retried(|| self.cloud.describe_recovery_instances(&rec.dr, &drs)).await?;
-        let instances = self.retried(|| self.cloud.describe_instances(&rec.dr)).await?;
+        let instances = self.retried(|| self.cloud.describe_instances_by_id(&rec.dr, &standbys)).await?;
         let (recovered, instances) =
             (index_by(&recovered, |r| &r.source_server_id), index_by(&instances, |i| &i.instance_id));
         Ok(runs(rec, servers)
@@ -1121,20 +1145,26 @@ impl Services {
         servers: &[SourceServerId],
         now: i64,
     ) -> Result<Vec<Event>, ServiceError> {
-        let sources = self.retried(|| self.cloud.describe_source_servers(&rec.dr)).await?;
+        let sources = self.retried(|| self.cloud.describe_source_servers_by_id(&rec.dr, servers)).await?;
+        let drained: HashSet<&SourceServerId> = sources
+            .iter()
+            .filter(|s| s.lag_seconds == 0 && s.backlog_bytes == 0)
+            .map(|s| &s.source_server_id)
+            .collect();
         let mut stopped: HashSet<InstanceId> = HashSet::new();
-        let origins: HashSet<AccountRegion> = runs(rec, servers).filter_map(|r| r.origin.clone()).collect();
-        for o in origins {
-            let instances = self.retried(|| self.cloud.describe_instances(&o)).await?;
+        let mut by_origin: HashMap<&AccountRegion, Vec<InstanceId>> = HashMap::new();
+        for r in runs(rec, servers) {
+            if let (Some(o), Some(i)) = (&r.origin, &r.source_instance_id) {
+                by_origin.entry(o).or_default().push(i.clone());
+            }
+        }
+        for (o, ids) in by_origin {
+            let instances = self.retried(|| self.cloud.describe_instances_by_id(o, &ids)).await?;
             stopped.extend(instances.into_iter().filter(|i| i.state == InstanceState::Stopped).map(|i| i.instance_id));
         }
         let done: Vec<SourceServerId> = runs(rec, servers)
             .filter(|r| r.source_instance_id.as_ref().is_some_and(|i| stopped.contains(i)))
-            .filter(|r| {
-                sources
-                    .iter()
-                    .any(|s| s.source_server_id == r.source_server_id && s.lag_seconds == 0 && s.backlog_bytes == 0)
-            })
+            .filter(|r| drained.contains(&r.source_server_id))
             .map(|r| r.source_server_id.clone())
             .collect();
         Ok(if done.is_empty() { Vec::new() } else { vec![Event::Drained { servers: done, at: now }] })
@@ -1168,7 +1198,8 @@ impl Services {
                 still_listed.insert(run.standby_instance_id.clone());
             }
         }
-        let instances = self.retried(|| self.cloud.describe_instances(dr)).await?;
+        let standbys: Vec<InstanceId> = runs(rec, servers).map(|r| r.standby_instance_id.clone()).collect();
+        let instances = self.retried(|| self.cloud.describe_instances_by_id(dr, &standbys)).await?;
         let by_id = index_by(&instances, |i| &i.instance_id);
         let state_of = |id: &InstanceId| by_id.get(id).map(|i| i.state);
         let to_stop: Vec<InstanceId> = runs(rec, servers)

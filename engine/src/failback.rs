@@ -456,7 +456,14 @@ impl Services {
         servers: &[SourceServerId],
         now: i64,
     ) -> Result<Vec<Event>, ServiceError> {
-        let sources = self.retried(|| self.cloud.describe_source_servers(&rec.dr)).await?;
+        // Adaptive polling: none of them can be continuous before the shortest sync.
+        let due = |r: &&ServerRun| r.reverse_claimed_at.is_none_or(|t| now >= t + self.settings.min_reverse_sync_ms);
+        let ids: Vec<SourceServerId> =
+            runs(rec, servers).filter(due).filter_map(|r| r.failback_source_id.clone()).collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sources = self.retried(|| self.cloud.describe_source_servers_by_id(&rec.dr, &ids)).await?;
         let mut ready = Vec::new();
         let mut events = Vec::new();
         let mut seen = Vec::new();
@@ -518,7 +525,8 @@ impl Services {
     ) -> Result<Vec<Event>, ServiceError> {
         let of = self.failback_of(rec)?.clone();
         let at = &rec.dr;
-        let instances = self.retried(|| self.cloud.describe_instances(at)).await?;
+        let originals: Vec<InstanceId> = runs(rec, servers).map(|r| r.standby_instance_id.clone()).collect();
+        let instances = self.retried(|| self.cloud.describe_instances_by_id(at, &originals)).await?;
         let mut to_stop: Vec<InstanceId> = Vec::new();
         let mut events = Vec::new();
         let mut ready = Vec::new();
@@ -624,7 +632,16 @@ impl Services {
             events.push(Event::Reprotected { servers: reprotected, at: now });
         }
         // 2. Wait for the forward replication to be continuous again.
-        let forward = self.retried(|| self.cloud.describe_source_servers(dr)).await?;
+        let waiting: Vec<SourceServerId> = runs(rec, servers)
+            .filter(|r| r.protected_at.is_none())
+            .filter(|r| r.reprotected_at.is_some_and(|t| now >= t + self.settings.min_reverse_sync_ms))
+            .map(|r| r.source_server_id.clone())
+            .collect();
+        let forward = if waiting.is_empty() {
+            Vec::new()
+        } else {
+            self.retried(|| self.cloud.describe_source_servers_by_id(dr, &waiting)).await?
+        };
         let forward = index_by(&forward, |s| &s.source_server_id);
         let protected: Vec<SourceServerId> = runs(rec, servers)
             .filter(|r| r.reprotected_at.is_some() && r.protected_at.is_none())
@@ -647,10 +664,11 @@ impl Services {
         }
         let forward_ids: Vec<SourceServerId> = ready.iter().map(|r| r.source_server_id.clone()).collect();
         let back_ids: Vec<SourceServerId> = ready.iter().map(|r| launch_id(r).clone()).collect();
+        let standbys: Vec<InstanceId> = ready.iter().filter_map(|r| r.dr_standby_id.clone()).collect();
         let (dr_listed, origin_listed, dr_instances) = tokio::try_join!(
             self.retried(|| self.cloud.describe_recovery_instances(dr, &forward_ids)),
             self.retried(|| self.cloud.describe_recovery_instances(origin, &back_ids)),
-            self.retried(|| self.cloud.describe_instances(dr)),
+            self.retried(|| self.cloud.describe_instances_by_id(dr, &standbys)),
         )?;
         let mut to_stop = Vec::new();
         let mut to_terminate = Vec::new();

@@ -84,6 +84,8 @@ pub fn label(v: &str) -> String {
 pub struct Metrics {
     /// (service, operation, outcome) → calls.
     cloud_calls: Mutex<BTreeMap<(&'static str, &'static str, &'static str), u64>>,
+    /// (service, operation) → time spent waiting on its calls, seconds.
+    cloud_seconds: Mutex<BTreeMap<(&'static str, &'static str), f64>>,
     retries: AtomicU64,
     throttled: AtomicU64,
     /// (method, route, status) → latency.
@@ -106,11 +108,25 @@ fn outcome(e: &CloudError) -> &'static str {
 
 impl Metrics {
     /// Counts one cloud call.
-    pub fn cloud_call<T>(&self, service: &'static str, operation: &'static str, r: &Result<T, CloudError>) {
+    pub fn cloud_call<T>(
+        &self,
+        service: &'static str,
+        operation: &'static str,
+        r: &Result<T, CloudError>,
+        took: std::time::Duration,
+    ) {
         let o = r.as_ref().err().map_or("ok", outcome);
         if let Ok(mut m) = self.cloud_calls.lock() {
             *m.entry((service, operation, o)).or_default() += 1;
         }
+        if let Ok(mut m) = self.cloud_seconds.lock() {
+            *m.entry((service, operation)).or_default() += took.as_secs_f64();
+        }
+    }
+
+    /// Time spent waiting on cloud calls so far, seconds (in the benchmark: the simulated estate's work).
+    pub fn cloud_seconds(&self) -> f64 {
+        self.cloud_seconds.lock().map_or(0.0, |m| m.values().sum())
     }
 
     /// Counts what a retried call cost beyond its first attempt.
@@ -166,6 +182,16 @@ impl Metrics {
         if let Ok(m) = self.cloud_calls.lock() {
             for ((s, o, r), n) in m.iter() {
                 x.sample(&format!("{{service=\"{s}\",operation=\"{o}\",outcome=\"{r}\"}}"), n);
+            }
+        }
+        x.family(
+            "roundtrip_cloud_call_seconds_total",
+            "counter",
+            "Time this process waited on cloud calls, by operation (each attempt), seconds.",
+        );
+        if let Ok(m) = self.cloud_seconds.lock() {
+            for ((s, o), t) in m.iter() {
+                x.sample(&format!("{{service=\"{s}\",operation=\"{o}\"}}"), format!("{t:.6}"));
             }
         }
         x.family("roundtrip_cloud_retries_total", "counter", "Cloud call attempts the engine made beyond the first.");
@@ -441,8 +467,9 @@ impl Metered {
         operation: &'static str,
         f: impl std::future::Future<Output = Result<T, CloudError>>,
     ) -> Result<T, CloudError> {
+        let started = std::time::Instant::now();
         let r = f.await;
-        self.metrics.cloud_call(service, operation, &r);
+        self.metrics.cloud_call(service, operation, &r, started.elapsed());
         r
     }
 }
@@ -479,6 +506,22 @@ impl Cloud for Metered {
 
     async fn describe_source_servers(&self, at: &AccountRegion) -> Result<Vec<SourceServer>, CloudError> {
         self.m("drs", "DescribeSourceServers", self.inner.describe_source_servers(at)).await
+    }
+
+    async fn describe_instances_by_id(
+        &self,
+        at: &AccountRegion,
+        ids: &[InstanceId],
+    ) -> Result<Vec<Ec2Instance>, CloudError> {
+        self.m("ec2", "DescribeInstances", self.inner.describe_instances_by_id(at, ids)).await
+    }
+
+    async fn describe_source_servers_by_id(
+        &self,
+        at: &AccountRegion,
+        ids: &[SourceServerId],
+    ) -> Result<Vec<SourceServer>, CloudError> {
+        self.m("drs", "DescribeSourceServers", self.inner.describe_source_servers_by_id(at, ids)).await
     }
 
     async fn get_launch_configuration(

@@ -189,6 +189,8 @@ pub struct EngineSettings {
     pub approval_ttl_minutes: u32,
     /// No job is polled sooner than this after it started (on the engine's clock; 0 polls at once).
     pub min_launch_ms: i64,
+    /// No reversed replication is polled sooner than this after it was reversed (on the engine's clock).
+    pub min_reverse_sync_ms: i64,
 }
 
 impl Default for EngineSettings {
@@ -200,6 +202,7 @@ impl Default for EngineSettings {
             lease_ms: 60_000,
             approval_ttl_minutes: 60,
             min_launch_ms: domain::execution::MIN_LAUNCH_MS,
+            min_reverse_sync_ms: domain::execution::MIN_REVERSE_SYNC_MS,
         }
     }
 }

@@ -82,6 +82,7 @@ fn serve(dir: &Path, port: u16, scenario: &Path, speed: u32) -> Child {
         .env("ROUNDTRIP_ADMIN_PASSWORD", PASSWORD)
         .env("ROUNDTRIP_RUNNER_INTERVAL_MS", "500")
         .env("ROUNDTRIP_MIN_LAUNCH_MS", "0")
+        .env("ROUNDTRIP_MIN_REVERSE_SYNC_MS", "0")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

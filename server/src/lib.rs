@@ -82,6 +82,7 @@ pub async fn wire(settings: &Settings) -> anyhow::Result<Wired> {
     services.settings.approval_ttl_minutes = settings.approval_ttl_minutes.max(1);
     services.settings.swapped_volume_retention_days = settings.swapped_volume_retention_days;
     services.settings.min_launch_ms = i64::try_from(settings.min_launch_ms).unwrap_or(i64::MAX);
+    services.settings.min_reverse_sync_ms = i64::try_from(settings.min_reverse_sync_ms).unwrap_or(i64::MAX);
     let n = &settings.notifications;
     services.notifier.start(
         services.store.clone(),

@@ -65,6 +65,9 @@ pub struct Settings {
     /// No DRS job is polled sooner than this after it started. Lower it for an AWS-protocol emulator whose
     /// virtual time runs faster than real time (`roundtrip sim serve --speed`).
     pub min_launch_ms: u64,
+    /// No reversed replication (failback, re-protect) is polled sooner than this after it was reversed. Lower
+    /// it with `min_launch_ms`, for the same reason.
+    pub min_reverse_sync_ms: u64,
     /// How long volumes a launch swapped out of a standby are kept before they are listed as deletable.
     pub swapped_volume_retention_days: u32,
     pub auth: AuthConfig,
@@ -194,6 +197,7 @@ impl Default for Settings {
             lease_ms: 60_000,
             approval_ttl_minutes: 60,
             min_launch_ms: 60_000,
+            min_reverse_sync_ms: 300_000,
             swapped_volume_retention_days: 14,
             auth: AuthConfig::default(),
             oidc: None,
@@ -259,6 +263,9 @@ impl Settings {
                 }
                 "LEASE_MS" => s.lease_ms = value.parse().map_err(|_| bad("expected milliseconds"))?,
                 "MIN_LAUNCH_MS" => s.min_launch_ms = value.parse().map_err(|_| bad("expected milliseconds"))?,
+                "MIN_REVERSE_SYNC_MS" => {
+                    s.min_reverse_sync_ms = value.parse().map_err(|_| bad("expected milliseconds"))?
+                }
                 "APPROVAL_TTL_MINUTES" => {
                     s.approval_ttl_minutes = value.parse().map_err(|_| bad("expected whole minutes"))?
                 }

@@ -11,7 +11,6 @@ use domain::estate::{AccountRegion, InstanceState, SourceServer};
 use domain::ids::InstanceId;
 use domain::recovery::AvailableVolume;
 use engine::cloud::CloudError;
-use std::collections::HashMap;
 
 /// How long a clean stop takes.
 pub const STOP_MS: i64 = 20_000;
@@ -85,10 +84,10 @@ pub fn settle(w: &mut World, now: i64) {
     }
 }
 
-/// A source server's lag and backlog as its source instance's state (`states`, by instance) makes them.
-pub fn drain(w: &World, states: &HashMap<&InstanceId, InstanceState>, s: &mut SourceServer, now: i64) {
+/// A source server's lag and backlog as its source instance's `state` makes them.
+pub fn drain(w: &World, state: Option<InstanceState>, s: &mut SourceServer, now: i64) {
     let Some(src) = &s.source_instance_id else { return };
-    let Some(&state) = states.get(src) else { return };
+    let Some(state) = state else { return };
     match (state, w.stopped_at.get(src)) {
         (InstanceState::Stopped, Some(t)) if now >= t + DRAIN_MS => {
             s.lag_seconds = 0;

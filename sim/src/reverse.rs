@@ -138,6 +138,7 @@ pub fn reverse(w: &mut World, at: &AccountRegion, id: &InstanceId, now: i64) -> 
         w.faults.get(forward).cloned()
     };
     let fault = forward_fault(w);
+    w.reversals_settled = None;
     w.reversals.push(Reversal {
         recovery_instance_id: id.clone(),
         source_server_id: replicating.clone(),
@@ -156,6 +157,23 @@ pub fn settle(w: &mut World, now: i64) {
     if w.reversals.is_empty() {
         return;
     }
+    // Nothing moves between a reversal's install and sync times.
+    if w.reversals_settled.is_some_and(|(at, next)| at <= now && now < next) {
+        return;
+    }
+    let next = w
+        .reversals
+        .iter()
+        .filter_map(|r| {
+            // A stalled replication's lag grows by the second.
+            if r.stalls && r.installed_at.is_some() && now >= r.synced_at {
+                return Some(now + 1);
+            }
+            [r.installed_at, Some(r.synced_at)].into_iter().flatten().filter(|t| *t > now).min()
+        })
+        .min()
+        .unwrap_or(i64::MAX);
+    w.reversals_settled = Some((now, next));
     let reversals: HashMap<&SourceServerId, &Reversal> = w.reversals.iter().map(|r| (&r.source_server_id, r)).collect();
     for s in &mut w.scenario.source_servers {
         // The last reversal of a source server wins, as the list is in call order.

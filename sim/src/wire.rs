@@ -522,13 +522,14 @@ fn list(form: &[(String, String)], prefix: &str) -> Vec<String> {
 }
 
 fn instance_ids(form: &[(String, String)]) -> Result<Vec<InstanceId>, CloudError> {
-    list(form, "InstanceId")
-        .iter()
-        .map(|i| InstanceId::parse(i).map_err(|e| CloudError::Validation { message: e.to_string() }))
-        .collect()
+    parse_instance_ids(&list(form, "InstanceId"))
 }
 
-/// The `status` filter of a `DescribeVolumes`, if any.
+fn parse_instance_ids(ids: &[String]) -> Result<Vec<InstanceId>, CloudError> {
+    ids.iter().map(|i| InstanceId::parse(i).map_err(|e| CloudError::Validation { message: e.to_string() })).collect()
+}
+
+/// The values of the filter `name` of an EC2 query (`Filter.N.Name`, `Filter.N.Value.M`), if given.
 fn filter_values(form: &[(String, String)], name: &str) -> Option<Vec<String>> {
     (1..=50).find_map(|i| {
         let key = format!("Filter.{i}.Name");
@@ -624,7 +625,11 @@ async fn ec2(
     match action {
         "DescribeInstances" => {
             // One reservation per instance, so a page of MaxResults holds that many instances.
-            let (items, next) = query_page(sim.describe_instances(at).await?, form);
+            let instances = match filter_values(form, "instance-id") {
+                Some(ids) => sim.describe_instances_by_id(at, &parse_instance_ids(&ids)?).await?,
+                None => sim.describe_instances(at).await?,
+            };
+            let (items, next) = query_page(instances, form);
             let mut x = String::from("<reservationSet>");
             for i in &items {
                 let _ = write!(
@@ -658,10 +663,15 @@ async fn ec2(
         }
         "DescribeVolumes" => {
             let status = filter_values(form, "status");
+            let attached_to = filter_values(form, "attachment.instance-id");
             let wants = |s: &str| status.as_ref().is_none_or(|v| v.iter().any(|x| x == s));
             let mut vols: Vec<String> = Vec::new();
             if wants("in-use") {
-                for i in sim.describe_instances(at).await? {
+                let instances = match &attached_to {
+                    Some(ids) => sim.describe_instances_by_id(at, &parse_instance_ids(ids)?).await?,
+                    None => sim.describe_instances(at).await?,
+                };
+                for i in instances {
                     for v in &i.volumes {
                         vols.push(format!(
                             "<item><volumeId>{}</volumeId><size>{}</size><status>in-use</status><attachmentSet><item><volumeId>{}</volumeId><instanceId>{}</instanceId><device>{}</device><status>attached</status></item></attachmentSet></item>",
@@ -674,7 +684,8 @@ async fn ec2(
                     }
                 }
             }
-            if wants("available") {
+            // A detached volume is attached to nothing, so an attachment filter leaves it out.
+            if wants("available") && attached_to.is_none() {
                 for v in sim.describe_available_volumes(at).await? {
                     // EC2 does not say which instance a detached volume left, so neither does this.
                     vols.push(format!(

@@ -8,7 +8,7 @@
 use crate::clock::SimClock;
 use crate::scenario::Scenario;
 use async_trait::async_trait;
-use domain::estate::{AccountRegion, Ec2Instance, InstanceState, ReplicationState, SourceServer, Subnet};
+use domain::estate::{AccountRegion, Ec2Instance, ReplicationState, SourceServer, Subnet};
 use domain::ids::{InstanceId, SourceServerId};
 use domain::launch::{LaunchConfiguration, LaunchConfigurationUpdate, RightSizing};
 use domain::readiness::Quotas;
@@ -74,6 +74,21 @@ pub struct World {
     /// Reversed replications (failback and re-protect), oldest first.
     #[serde(default)]
     pub reversals: Vec<crate::reverse::Reversal>,
+    /// When [`crate::reverse::settle`] last brought the reversals up to date, and the next time one of them
+    /// moves on; `None` once the list changes.
+    #[serde(skip)]
+    pub reversals_settled: Option<(i64, i64)>,
+    /// Positions of instances and source servers by id (both lists only grow), for lookups of a few ids.
+    #[serde(skip)]
+    index: Index,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Index {
+    instances: HashMap<InstanceId, usize>,
+    source_servers: HashMap<SourceServerId, usize>,
+    /// How many of each list's entries the maps hold.
+    counted: (usize, usize),
 }
 
 /// A fault injected into one source server's DRS calls.
@@ -129,6 +144,47 @@ impl World {
             available_volumes: Vec::new(),
             volume_counter: 0,
             reversals: Vec::new(),
+            reversals_settled: None,
+            index: Index::default(),
+        }
+    }
+
+    /// Brings the id indexes up to date with the lists: entries appended since are added (a lookup checks
+    /// what it finds, so an entry moved by a test's edit is searched for instead).
+    fn reindex(&mut self) {
+        fn add<K: Clone + Eq + std::hash::Hash, T>(
+            m: &mut HashMap<K, usize>,
+            counted: &mut usize,
+            items: &[T],
+            key: impl Fn(&T) -> &K,
+        ) {
+            if *counted > items.len() {
+                (m.clear(), *counted = 0);
+            }
+            for (i, item) in items.iter().enumerate().skip(*counted) {
+                m.entry(key(item).clone()).or_insert(i);
+            }
+            *counted = items.len();
+        }
+        let ix = &mut self.index;
+        add(&mut ix.instances, &mut ix.counted.0, &self.scenario.instances, |i| &i.instance_id);
+        add(&mut ix.source_servers, &mut ix.counted.1, &self.scenario.source_servers, |s| &s.source_server_id);
+    }
+
+    /// The instance `id` (through the index when it holds it, else by a search).
+    fn instance(&self, id: &InstanceId) -> Option<&Ec2Instance> {
+        match self.index.instances.get(id).and_then(|&i| self.scenario.instances.get(i)) {
+            Some(i) if &i.instance_id == id => Some(i),
+            _ => self.scenario.instances.iter().find(|i| &i.instance_id == id),
+        }
+    }
+
+    /// The position of source server `id` in the scenario's list.
+    fn source_server_position(&self, id: &SourceServerId) -> Option<usize> {
+        let list = &self.scenario.source_servers;
+        match self.index.source_servers.get(id) {
+            Some(&i) if list.get(i).is_some_and(|s| &s.source_server_id == id) => Some(i),
+            _ => list.iter().position(|s| &s.source_server_id == id),
         }
     }
 
@@ -349,6 +405,7 @@ impl Simulator {
         self.admit(&mut w, operation, source)?;
         let now = self.clock.now_millis();
         settle_all(&mut w, now);
+        w.reindex();
         Ok((w, now))
     }
 
@@ -358,7 +415,66 @@ impl Simulator {
         self.reachable(&w, at)?;
         let now = self.clock.now_millis();
         settle_all(&mut w, now);
+        w.reindex();
         Ok((w, now))
+    }
+
+    /// `DescribeInstances` in `at`, of the instances `only` when given.
+    fn instances(
+        &self,
+        at: &AccountRegion,
+        only: Option<&HashSet<&InstanceId>>,
+    ) -> Result<Vec<Ec2Instance>, CloudError> {
+        // Launches that have happened by now show in EC2 whether or not anyone asked DRS.
+        let (w, _) = self.ec2_call(at)?;
+        let here = |i: &&Ec2Instance| i.account_id == at.account_id && i.region == at.region;
+        Ok(match only {
+            Some(ids) => {
+                let mut found: Vec<&Ec2Instance> = ids.iter().filter_map(|id| w.instance(id)).filter(here).collect();
+                // In the listing's order, as EC2 would return them.
+                found.sort_by_key(|i| w.index.instances.get(&i.instance_id).copied().unwrap_or(usize::MAX));
+                found.into_iter().cloned().collect()
+            }
+            None => w.scenario.instances.iter().filter(here).cloned().collect(),
+        })
+    }
+
+    /// `DescribeSourceServers` in `at`, of the source servers `only` when given.
+    fn source_servers(
+        &self,
+        at: &AccountRegion,
+        only: Option<&HashSet<&SourceServerId>>,
+    ) -> Result<Vec<SourceServer>, CloudError> {
+        let (w, now) = self.ec2_call(at)?;
+        let elapsed_s = u64::try_from((now - w.replication_observed_at_ms) / 1000).unwrap_or(0);
+        let list = &w.scenario.source_servers;
+        let listed: Vec<&SourceServer> = match only {
+            Some(ids) => {
+                let mut positions: Vec<usize> = ids.iter().filter_map(|id| w.source_server_position(id)).collect();
+                positions.sort_unstable();
+                positions.dedup();
+                positions.into_iter().map(|i| &list[i]).collect()
+            }
+            None => list.iter().collect(),
+        };
+        Ok(listed
+            .into_iter()
+            .filter(|s| s.account_id == at.account_id && s.region == at.region)
+            .map(|s| {
+                let mut s = s.clone();
+                // Replication that is not flowing falls further behind as time passes.
+                if matches!(
+                    s.replication_state,
+                    ReplicationState::Stalled | ReplicationState::Paused | ReplicationState::Disconnected
+                ) {
+                    s.lag_seconds = s.lag_seconds.saturating_add(elapsed_s);
+                }
+                // Its source instance's state drains its replication once stopped.
+                let state = s.source_instance_id.as_ref().and_then(|i| w.instance(i)).map(|i| i.state);
+                crate::ec2::drain(&w, state, &mut s, now);
+                s
+            })
+            .collect())
     }
 
     fn reachable(&self, w: &World, at: &AccountRegion) -> Result<(), CloudError> {
@@ -417,14 +533,15 @@ impl Cloud for Simulator {
     }
 
     async fn describe_instances(&self, at: &AccountRegion) -> Result<Vec<Ec2Instance>, CloudError> {
-        // Launches that have happened by now show in EC2 whether or not anyone asked DRS.
-        let (w, _) = self.ec2_call(at)?;
-        Ok(w.scenario
-            .instances
-            .iter()
-            .filter(|i| i.account_id == at.account_id && i.region == at.region)
-            .cloned()
-            .collect())
+        self.instances(at, None)
+    }
+
+    async fn describe_instances_by_id(
+        &self,
+        at: &AccountRegion,
+        ids: &[InstanceId],
+    ) -> Result<Vec<Ec2Instance>, CloudError> {
+        self.instances(at, Some(&ids.iter().collect()))
     }
 
     async fn describe_subnets(&self, at: &AccountRegion) -> Result<Vec<Subnet>, CloudError> {
@@ -439,27 +556,15 @@ impl Cloud for Simulator {
     }
 
     async fn describe_source_servers(&self, at: &AccountRegion) -> Result<Vec<SourceServer>, CloudError> {
-        let (w, now) = self.ec2_call(at)?;
-        let elapsed_s = u64::try_from((now - w.replication_observed_at_ms) / 1000).unwrap_or(0);
-        let states: HashMap<&InstanceId, InstanceState> =
-            w.scenario.instances.iter().map(|i| (&i.instance_id, i.state)).collect();
-        Ok(w.scenario
-            .source_servers
-            .iter()
-            .filter(|s| s.account_id == at.account_id && s.region == at.region)
-            .map(|s| {
-                let mut s = s.clone();
-                // Replication that is not flowing falls further behind as time passes.
-                if matches!(
-                    s.replication_state,
-                    ReplicationState::Stalled | ReplicationState::Paused | ReplicationState::Disconnected
-                ) {
-                    s.lag_seconds = s.lag_seconds.saturating_add(elapsed_s);
-                }
-                crate::ec2::drain(&w, &states, &mut s, now);
-                s
-            })
-            .collect())
+        self.source_servers(at, None)
+    }
+
+    async fn describe_source_servers_by_id(
+        &self,
+        at: &AccountRegion,
+        ids: &[SourceServerId],
+    ) -> Result<Vec<SourceServer>, CloudError> {
+        self.source_servers(at, Some(&ids.iter().collect()))
     }
 
     async fn get_launch_configuration(
@@ -540,18 +645,17 @@ impl Cloud for Simulator {
     ) -> Result<Vec<RecoveryInstance>, CloudError> {
         let (mut w, now) = self.drs_call(at, "drs:DescribeRecoveryInstances", None)?;
         record(&mut w, now, "drs:DescribeRecoveryInstances", None, "ok", None);
-        let in_region: HashSet<&SourceServerId> = w
-            .scenario
-            .source_servers
-            .iter()
-            .filter(|s| s.account_id == at.account_id && s.region == at.region)
-            .map(|s| &s.source_server_id)
-            .collect();
         let asked: HashSet<&SourceServerId> = servers.iter().collect();
+        let in_region = |id: &SourceServerId| {
+            w.source_server_position(id).is_some_and(|i| {
+                let s = &w.scenario.source_servers[i];
+                s.account_id == at.account_id && s.region == at.region
+            })
+        };
         Ok(w.recovery_instances
             .iter()
-            .filter(|r| in_region.contains(&r.source_server_id))
             .filter(|r| asked.is_empty() || asked.contains(&r.source_server_id))
+            .filter(|r| in_region(&r.source_server_id))
             .cloned()
             .collect())
     }
@@ -597,6 +701,7 @@ impl Cloud for Simulator {
                 w.recovery_instances.retain(|r| &r.recovery_instance_id != id);
                 // Gone from DRS: its replication may be reversed again on a later round trip.
                 w.reversals.retain(|r| &r.recovery_instance_id != id);
+                w.reversals_settled = None;
                 Ok(())
             }
             Some(false) => Err(CloudError::Conflict {
@@ -728,14 +833,14 @@ fn settle_all(w: &mut World, now: i64) {
 
 /// The recovery instance `id`, when its source server is in `at`.
 fn recovery_instance_in<'a>(w: &'a mut World, at: &AccountRegion, id: &InstanceId) -> Option<&'a mut RecoveryInstance> {
-    let here: Vec<SourceServerId> = w
-        .scenario
-        .source_servers
-        .iter()
-        .filter(|s| at.holds(&s.account_id, &s.region))
-        .map(|s| s.source_server_id.clone())
-        .collect();
-    w.recovery_instances.iter_mut().find(|r| &r.recovery_instance_id == id && here.contains(&r.source_server_id))
+    let here = |w: &World, server: &SourceServerId| {
+        w.source_server_position(server).is_some_and(|i| {
+            let s = &w.scenario.source_servers[i];
+            at.holds(&s.account_id, &s.region)
+        })
+    };
+    let i = w.recovery_instances.iter().position(|r| &r.recovery_instance_id == id && here(w, &r.source_server_id))?;
+    w.recovery_instances.get_mut(i)
 }
 
 fn record(

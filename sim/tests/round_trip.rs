@@ -3,7 +3,9 @@
 
 use domain::auth::{AuthMethod, Principal, Role};
 use domain::estate::InstanceState;
-use domain::execution::{Decision, FailoverKind, Limits, Mode, Phase, ProofVerdict, StartExecution, StartFailback};
+use domain::execution::{
+    Decision, ExecutionRecord, FailoverKind, Limits, Mode, Phase, ProofVerdict, StartExecution, StartFailback,
+};
 use domain::readiness::Verdict;
 use engine::Services;
 use engine::cloud::Cloud;
@@ -27,14 +29,23 @@ async fn run_to_end(services: &Services, clock: &SimClock, id: &str) {
     panic!("{id} did not end");
 }
 
-#[tokio::test]
-async fn one_hundred_servers_fail_over_and_back_with_identical_ids_and_ips_and_the_dr_pool_in_standby() {
+struct Estate {
+    clock: Arc<SimClock>,
+    sim: Arc<Simulator>,
+    store: Arc<MemoryStore>,
+    services: Services,
+    group: domain::group::ProtectionGroup,
+    plan: domain::plan::RecoveryPlan,
+}
+
+/// A generated estate of `servers`, grouped, matched, configured and planned in one wave.
+async fn planned(servers: usize) -> Estate {
     let clock = Arc::new(SimClock::manual(1_800_000_000_000));
-    let scenario = generate(GenerateOptions { servers: 100, seed: 11, problems: false });
+    let scenario = generate(GenerateOptions { servers, seed: 11, problems: false });
     let sim = Arc::new(Simulator::new(scenario, clock.clone()));
     let store = Arc::new(MemoryStore::default());
     let services = Services::new(sim.clone(), store.clone(), clock.clone());
-    let (alice, bob) = (person("alice", Role::Operator), person("bob", Role::Approver));
+    let alice = person("alice", Role::Operator);
     let input = serde_json::from_value(serde_json::json!({
         "name": "Everything",
         "primary": { "account_id": "111111111111", "region": "us-east-1" },
@@ -52,7 +63,7 @@ async fn one_hundred_servers_fail_over_and_back_with_identical_ids_and_ips_and_t
             standby_instance_id: p.standby_instance_id.clone(),
         })
         .collect();
-    assert_eq!(pairs.len(), 100);
+    assert_eq!(pairs.len(), servers);
     services.accept_pairs(&group.id, &pairs, &alice).await.unwrap();
     services
         .configure_launch_into(&group.id, &engine::launch::ConfigureRequest { dry_run: false, pair_ids: None }, &alice)
@@ -66,34 +77,53 @@ async fn one_hundred_servers_fail_over_and_back_with_identical_ids_and_ips_and_t
         rto_target_minutes: 30,
     };
     let plan = services.create_plan(&alice, &plan).await.unwrap();
-    let dr = group.dr.clone();
-    let origin = group.primary.clone();
-    let originals_before = sim.describe_instances(&origin).await.unwrap();
-    let ready_before = services.evaluate_readiness(&group.id).await.unwrap().readiness;
-    assert_ne!(ready_before.verdict, Verdict::Blocked, "{:?}", ready_before.failing);
+    Estate { clock, sim, store, services, group, plan }
+}
 
+/// Fails `e` over (disaster) and starts its failback, both approved.
+async fn failed_over_and_failing_back(e: &Estate) -> (ExecutionRecord, ExecutionRecord) {
+    let (alice, bob) = (person("alice", Role::Operator), person("bob", Role::Approver));
     let start = StartExecution {
-        plan_id: plan.id.clone(),
+        plan_id: e.plan.id.clone(),
         mode: Mode::Recovery,
         kind: FailoverKind::Disaster,
         acknowledge_warnings: true,
     };
-    let recovery = services.start_execution(&alice, &start).await.unwrap();
-    services.decide_execution(&bob, &recovery.id, Decision::Approve, "region down").await.unwrap();
-    run_to_end(&services, &clock, &recovery.id).await;
-    let recovery = services.get_execution(&recovery.id).await.unwrap();
+    let recovery = e.services.start_execution(&alice, &start).await.unwrap();
+    e.services.decide_execution(&bob, &recovery.id, Decision::Approve, "region down").await.unwrap();
+    run_to_end(&e.services, &e.clock, &recovery.id).await;
+    let recovery = e.services.get_execution(&recovery.id).await.unwrap();
     assert_eq!(recovery.state.phase, Phase::Succeeded);
-
     let req = StartFailback {
         execution_id: recovery.id.clone(),
         stop_originals: true,
         tag_originals: true,
         terminate_standbys_confirmation: None,
     };
-    let back = services.start_failback(&alice, &req).await.unwrap();
-    services.decide_execution(&bob, &back.id, Decision::Approve, "home").await.unwrap();
-    run_to_end(&services, &clock, &back.id).await;
-    assert_eq!(services.get_execution(&back.id).await.unwrap().state.phase, Phase::Succeeded);
+    let back = e.services.start_failback(&alice, &req).await.unwrap();
+    e.services.decide_execution(&bob, &back.id, Decision::Approve, "home").await.unwrap();
+    (recovery, back)
+}
+
+#[tokio::test]
+async fn one_hundred_servers_fail_over_and_back_with_identical_ids_and_ips_and_the_dr_pool_in_standby() {
+    let e = planned(100).await;
+    let Estate { clock, sim, store, services, group, .. } = &e;
+    let dr = group.dr.clone();
+    let origin = group.primary.clone();
+    let originals_before = sim.describe_instances(&origin).await.unwrap();
+    let ready_before = services.evaluate_readiness(&group.id).await.unwrap().readiness;
+    assert_ne!(ready_before.verdict, Verdict::Blocked, "{:?}", ready_before.failing);
+
+    let (_, back) = failed_over_and_failing_back(&e).await;
+    run_to_end(services, clock, &back.id).await;
+    let back = services.get_execution(&back.id).await.unwrap();
+    assert_eq!(back.state.phase, Phase::Succeeded);
+    // Reversed replications were polled from the shortest sync on: each was seen continuous within minutes.
+    for r in back.state.waves.iter().flat_map(|w| w.servers.iter()) {
+        let waited = r.replicated_at.unwrap() - r.reverse_claimed_at.unwrap();
+        assert!((6 * 60_000..20 * 60_000).contains(&waited), "{waited}");
+    }
 
     let proof = services.round_trip_proof(&back.id).await.unwrap();
     assert_eq!(proof.len(), 100);
@@ -129,4 +159,22 @@ async fn one_hundred_servers_fail_over_and_back_with_identical_ids_and_ips_and_t
     // Readiness is as green as before the failover (the generated estate's arm64 standbys carry a warning).
     let readiness = services.evaluate_readiness(&group.id).await.unwrap().readiness;
     assert_eq!((readiness.verdict, &readiness.failing), (ready_before.verdict, &ready_before.failing));
+}
+
+#[tokio::test]
+async fn reversed_replications_are_not_polled_before_the_shortest_sync() {
+    let mut e = planned(5).await;
+    // Longer than any simulated sync (at most 18 minutes): the runner only learns of them after it.
+    e.services.settings.min_reverse_sync_ms = 30 * 60_000;
+    let (_, back) = failed_over_and_failing_back(&e).await;
+    run_to_end(&e.services, &e.clock, &back.id).await;
+    let back = e.services.get_execution(&back.id).await.unwrap();
+    assert_eq!(back.state.phase, Phase::Succeeded);
+    for r in back.state.waves.iter().flat_map(|w| w.servers.iter()) {
+        let waited = r.replicated_at.unwrap() - r.reverse_claimed_at.unwrap();
+        assert!((30 * 60_000..31 * 60_000).contains(&waited), "{waited}");
+        // Re-protection waits the same way.
+        let protected = r.protected_at.unwrap() - r.reprotected_at.unwrap();
+        assert!(protected >= 30 * 60_000, "{protected}");
+    }
 }

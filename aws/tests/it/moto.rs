@@ -167,6 +167,10 @@ async fn discovery_reads_two_accounts_in_two_regions_each_apart() {
     };
     let a_east = found(a.clone(), "us-east-1").await;
     assert_eq!(a_east.len(), 3);
+    // By id (an instance-id filter, so an unknown id is left out rather than failing the call).
+    let asked = [a_east[1].instance_id.clone(), "i-0000000000000dead".parse().unwrap()];
+    let by_id = cloud.describe_instances_by_id(&at(&a, "us-east-1"), &asked).await.unwrap();
+    assert_eq!(by_id, vec![a_east[1].clone()]);
     assert!(a_east.iter().all(|i| i.name().is_some_and(|n| n.starts_with("web-")) && !i.has_exact_awsdrs_tag()));
     assert!(found(a.clone(), "us-west-2").await.is_empty(), "regions are apart");
     let b_west = found(b.clone(), "us-west-2").await;

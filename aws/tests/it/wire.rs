@@ -100,6 +100,22 @@ async fn every_read_through_the_wire_returns_what_the_simulator_holds() {
     direct.sort_by(|a, b| a.source_server_id.cmp(&b.source_server_id));
     wired.sort_by(|a, b| a.source_server_id.cmp(&b.source_server_id));
     assert_eq!(wired, direct);
+    // By id: the ones asked for that exist, through the filters (and volumes by attachment).
+    let ids: Vec<_> = direct.iter().step_by(7).map(|s| s.source_server_id.clone()).collect();
+    let mut by_id = e.cloud.describe_source_servers_by_id(&dr, &ids).await.unwrap();
+    by_id.sort_by(|a, b| a.source_server_id.cmp(&b.source_server_id));
+    assert_eq!(by_id, direct.iter().step_by(7).cloned().collect::<Vec<_>>());
+    let primary = at(PRIMARY, "us-east-1");
+    let all = e.sim.describe_instances(&primary).await.unwrap();
+    let mut asked: Vec<_> = all.iter().step_by(5).map(|i| i.instance_id.clone()).collect();
+    asked.push("i-0000000000000dead".parse().unwrap());
+    let mut wired_instances = e.cloud.describe_instances_by_id(&primary, &asked).await.unwrap();
+    let mut instances = e.sim.describe_instances_by_id(&primary, &asked).await.unwrap();
+    wired_instances.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
+    instances.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
+    assert_eq!(instances.len(), asked.len() - 1);
+    assert!(instances.iter().all(|i| !i.volumes.is_empty()));
+    assert_eq!(wired_instances, instances);
     for s in direct.iter().take(5) {
         assert_eq!(
             e.cloud.get_launch_configuration(&dr, &s.source_server_id).await.unwrap(),

@@ -52,6 +52,7 @@ fn aws_env(sim_port: u16) -> Vec<(String, String)> {
         ("ROUNDTRIP_RUNNER_INTERVAL_MS", "200".to_owned()),
         // `sim serve` runs its virtual time faster than the server's wall clock.
         ("ROUNDTRIP_MIN_LAUNCH_MS", "0".to_owned()),
+        ("ROUNDTRIP_MIN_REVERSE_SYNC_MS", "0".to_owned()),
         ("ROUNDTRIP_LEASE_MS", "2000".to_owned()),
         ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
         ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
