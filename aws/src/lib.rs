@@ -13,7 +13,7 @@ pub mod dynamo;
 pub mod error;
 pub mod iam;
 pub mod settings;
-pub mod throttle;
+pub use engine::pace as throttle;
 
 // For tools and tests that seed an emulator through the same SDK.
 pub use aws_credential_types;

@@ -147,6 +147,12 @@ pub trait Cloud: Send + Sync {
         })
     }
 
+    /// The DRS request rate (per second) and burst the engine must pace its DRS calls to, when the cloud
+    /// states one and does not pace them itself.
+    fn drs_pace(&self) -> Option<(f64, u32)> {
+        None
+    }
+
     /// EC2 `DescribeInstances` in one account and region, terminated instances included.
     ///
     /// # Errors

@@ -77,12 +77,12 @@ pub enum Step {
 pub(crate) struct RunnerCopies(Arc<std::sync::Mutex<HashMap<String, ExecutionRecord>>>);
 
 impl RunnerCopies {
-    fn take(&self, id: &str) -> Option<ExecutionRecord> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(id)
-    }
-
     fn keep(&self, rec: ExecutionRecord) {
         self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(rec.id.clone(), rec);
+    }
+
+    fn forget(&self, id: &str) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(id);
     }
 
     /// A copy of the runner's copy when it is of `version` (cheap: the waves' servers are shared, and
@@ -704,9 +704,14 @@ impl Services {
 
     /// Takes or renews the lease for `owner`; `None` when another owner holds it.
     async fn lease(&self, id: &str, owner: &str) -> Result<Option<ExecutionRecord>, ServiceError> {
-        let mut rec = match self.runner_copies.take(id) {
-            Some(copy) if self.store.version(EXECUTIONS, id).await? == Some(copy.version) => copy,
-            _ => self.get_execution(id).await?,
+        // The copy stays for readers while the step works on its own (waves are shared until changed).
+        let copy = match self.store.version(EXECUTIONS, id).await? {
+            Some(version) => self.runner_copies.get(id, version),
+            None => None,
+        };
+        let mut rec = match copy {
+            Some(copy) => copy,
+            None => self.get_execution(id).await?,
         };
         let now = self.wall_clock.now_millis();
         if rec.lease.as_ref().is_some_and(|l| l.owner != owner && l.until > now) {
@@ -739,6 +744,7 @@ impl Services {
     async fn advance_execution_now(&self, id: &str, owner: &str, limits: &Limits) -> Result<Step, ServiceError> {
         let Some(rec) = self.lease(id, owner).await? else { return Ok(Step::Leased) };
         if rec.state.phase.is_terminal() {
+            self.runner_copies.forget(id);
             return Ok(Step::Done);
         }
         let now = self.clock.now_millis();
@@ -887,6 +893,7 @@ impl Services {
         // Events that change nothing (a late repeat) are no progress: the runner waits for time.
         let advanced = rec.version != version;
         if rec.state.phase.is_terminal() {
+            self.runner_copies.forget(id);
             let details = serde_json::json!({ "phase": rec.state.phase });
             self.audit
                 .record_or_log(&Principal::system("runner"), AuditEvent::ok("execution.end", rec.id.as_str(), details))

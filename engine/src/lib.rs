@@ -17,6 +17,7 @@ pub mod failback;
 pub mod launch;
 pub mod metrics;
 pub mod notify;
+pub mod pace;
 pub mod plans;
 pub mod readiness;
 pub mod repo;

@@ -450,15 +450,19 @@ impl Services {
     }
 }
 
-/// A cloud that counts every call it passes on.
+/// A cloud that counts every call it passes on, and paces DRS calls to the rate the cloud states.
 pub struct Metered {
     inner: Arc<dyn Cloud>,
     metrics: Arc<Metrics>,
+    drs_pace: Option<crate::pace::TokenBucket>,
 }
 
 impl Metered {
     pub fn new(inner: Arc<dyn Cloud>, metrics: Arc<Metrics>) -> Self {
-        Self { inner, metrics }
+        // A little under the stated rate, so rounding never lands a call on an empty bucket.
+        let drs_pace =
+            inner.drs_pace().map(|(rate, burst)| crate::pace::TokenBucket::new(rate * 0.98, burst.max(2) - 1));
+        Self { inner, metrics, drs_pace }
     }
 
     async fn m<T>(
@@ -467,6 +471,9 @@ impl Metered {
         operation: &'static str,
         f: impl std::future::Future<Output = Result<T, CloudError>>,
     ) -> Result<T, CloudError> {
+        if let (Some(b), "drs") = (&self.drs_pace, service) {
+            b.take().await;
+        }
         let started = std::time::Instant::now();
         let r = f.await;
         self.metrics.cloud_call(service, operation, &r, started.elapsed());

@@ -29,7 +29,8 @@ pub struct Wired {
     pub simulator: Option<Arc<Simulator>>,
 }
 
-/// Loads the scenario named in the settings, or the bundled default.
+/// Loads the scenario named in the settings (TOML, or JSON when its name ends in `.json`), or the bundled
+/// default.
 ///
 /// # Errors
 /// When the file cannot be read or is not a valid scenario.
@@ -42,7 +43,10 @@ pub fn load_scenario(settings: &Settings) -> anyhow::Result<Scenario> {
         ),
         None => (sim::DEFAULT_SCENARIO.to_owned(), "the bundled default scenario".to_owned()),
     };
-    Scenario::from_toml(&text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))
+    let json =
+        settings.scenario.as_ref().is_some_and(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")));
+    let scenario = if json { Scenario::from_json(&text) } else { Scenario::from_toml(&text) };
+    scenario.map_err(|e| anyhow::anyhow!("{origin}: {e}"))
 }
 
 /// Opens the store (the embedded file in the data folder, or DynamoDB) and the cloud (the simulated estate

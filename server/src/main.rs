@@ -100,7 +100,8 @@ struct ServeArgs {
     /// Data folder for the store file and the simulated estate's state.
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Scenario file for a new simulated estate (ignored once the estate has saved state).
+    /// Scenario file for a new simulated estate, TOML or JSON (`.json`); ignored once the estate has saved
+    /// state.
     #[arg(long)]
     scenario: Option<PathBuf>,
     /// Virtual seconds per real second in the simulated estate.
@@ -113,7 +114,8 @@ struct ServeArgs {
 
 #[derive(Subcommand)]
 enum SimCommand {
-    /// Write a generated scenario (TOML) to standard output or a file.
+    /// Write a generated scenario (TOML; JSON when the output file ends in `.json`) to standard output or a
+    /// file.
     Generate {
         /// Number of source servers.
         #[arg(long, default_value_t = 100)]
@@ -214,7 +216,8 @@ fn client(opts: &server::cli::ClientOptions, command: server::cli::ClientCommand
 fn generate(servers: usize, seed: u64, problems: bool, out: Option<PathBuf>) -> anyhow::Result<()> {
     anyhow::ensure!((1..=100_000).contains(&servers), "--servers must be 1 to 100000");
     let scenario = sim::generate::generate(sim::generate::GenerateOptions { servers, seed, problems });
-    let text = scenario.to_toml()?;
+    let json = out.as_ref().is_some_and(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")));
+    let text = if json { serde_json::to_string(&scenario)? } else { scenario.to_toml()? };
     match out {
         Some(path) => std::fs::write(&path, text)?,
         None => {

@@ -103,6 +103,8 @@ async fn run(n: usize, waves: usize) -> Vec<Run> {
     let mut scenario = generate(GenerateOptions { servers: n, seed: 7, problems: false });
     // An estate this size has had its replicating-servers quota raised.
     scenario.quotas.max_replicating_servers = scenario.quotas.max_replicating_servers.max(n);
+    // DRS's API rate, which the engine paces its calls to (tokio's clock is paused: pacing costs no wall time).
+    (scenario.api.drs_requests_per_second, scenario.api.drs_burst) = (Some(DRS_RPS), 40);
     let sim = Arc::new(Simulator::new(scenario, clock.clone()));
     let services = Services::new(sim.clone(), Arc::new(MemoryStore::default()), clock.clone());
     let (alice, bob) = (person("alice", Role::Operator), person("bob", Role::Approver));
@@ -148,7 +150,6 @@ async fn run(n: usize, waves: usize) -> Vec<Run> {
         rto_target_minutes: 1440,
     };
     let plan = services.create_plan(&alice, &plan).await.expect("plan");
-    sim.set_drs_rate_limit(Some(DRS_RPS), 40);
     let limits = services.quotas_for_runner().await.expect("quotas");
     let b = Bench { services: &services, sim: &sim, clock: &clock, limits: &limits, servers: n, waves };
     let req = StartExecution {

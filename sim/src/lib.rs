@@ -38,6 +38,12 @@ mod tests {
         );
         let loaded = Scenario::from_toml(DEFAULT_SCENARIO).unwrap();
         assert_eq!(loaded, generated);
+        // The same estate as JSON loads the same, and is checked the same.
+        let json = serde_json::to_string(&generated).unwrap();
+        assert_eq!(Scenario::from_json(&json).unwrap(), generated);
+        let dangling = json.replacen("\"subnet-01000000000000001\"", "\"subnet-0ffffffffffffffff\"", 1);
+        assert!(matches!(Scenario::from_json(&dangling), Err(crate::scenario::ScenarioError::Invalid(_))));
+        assert!(matches!(Scenario::from_json("{"), Err(crate::scenario::ScenarioError::Json(_))));
     }
 
     #[test]

@@ -113,6 +113,8 @@ pub struct Scenario {
 pub enum ScenarioError {
     #[error("the scenario is not valid TOML of the expected shape: {0}")]
     Parse(#[from] toml::de::Error),
+    #[error("the scenario is not valid JSON of the expected shape: {0}")]
+    Json(#[from] serde_json::Error),
     #[error("the scenario is inconsistent: {0}")]
     Invalid(String),
 }
@@ -124,6 +126,17 @@ impl Scenario {
     /// [`ScenarioError::Parse`] for bad TOML or shapes, [`ScenarioError::Invalid`] for broken references.
     pub fn from_toml(text: &str) -> Result<Self, ScenarioError> {
         let s: Scenario = toml::from_str(text)?;
+        s.check().map_err(ScenarioError::Invalid)?;
+        Ok(s)
+    }
+
+    /// Parses and checks a scenario written as JSON (the same shape as the TOML): a generated estate of
+    /// thousands of servers reads in a fraction of the memory TOML takes.
+    ///
+    /// # Errors
+    /// [`ScenarioError::Json`] for bad JSON or shapes, [`ScenarioError::Invalid`] for broken references.
+    pub fn from_json(text: &str) -> Result<Self, ScenarioError> {
+        let s: Scenario = serde_json::from_str(text)?;
         s.check().map_err(ScenarioError::Invalid)?;
         Ok(s)
     }

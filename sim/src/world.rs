@@ -198,6 +198,8 @@ impl World {
 struct RateLimit {
     per_second: f64,
     burst: f64,
+    /// The burst as stated.
+    burst_calls: u32,
     tokens: f64,
     last: tokio::time::Instant,
 }
@@ -209,6 +211,7 @@ impl RateLimit {
         Self {
             per_second,
             burst: f64::from(burst.max(1)),
+            burst_calls: burst.max(1),
             tokens: f64::from(burst.max(1)),
             last: tokio::time::Instant::now(),
         }
@@ -336,9 +339,17 @@ impl Simulator {
     /// Saves after starting a job, as AWS would keep it even if the console died the next moment (a killed
     /// server must find its jobs). Launch-configuration writes are saved at shutdown only: saving the whole
     /// estate on each of hundreds of writes costs more than it protects. A failure is logged; the next save
-    /// catches up.
+    /// catches up. On a multi-threaded runtime the save tells tokio it blocks, so the worker's other tasks
+    /// (the console's requests, in a server) move to another thread instead of waiting for it.
     fn persist(&self) {
-        if let Err(e) = self.save() {
+        let save = || self.save();
+        let saved = match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(save)
+            }
+            _ => save(),
+        };
+        if let Err(e) = saved {
             tracing::error!(error = %e, "the simulated estate could not be saved");
         }
     }
@@ -354,7 +365,8 @@ impl Simulator {
         f(&mut w)
     }
 
-    /// Sets (or, with `None`, lifts) the DRS API rate limit.
+    /// Sets (or, with `None`, lifts) the DRS API rate limit. The engine paces its calls to the rate the
+    /// estate had when it was wired (its scenario's `api`), so a limit set later is a storm it must ride out.
     pub fn set_drs_rate_limit(&self, per_second: Option<f64>, burst: u32) {
         *self.drs_rate.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
             per_second.map(|r| RateLimit::new(r, burst));
@@ -511,6 +523,11 @@ impl Cloud for Simulator {
                 source: "estate".into(),
             })
             .collect()
+    }
+
+    fn drs_pace(&self) -> Option<(f64, u32)> {
+        let rate = self.drs_rate.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        rate.as_ref().map(|r| (r.per_second, r.burst_calls))
     }
 
     fn info(&self) -> CloudInfo {

@@ -726,3 +726,31 @@ async fn readers_of_one_execution_share_one_view_of_its_current_version() {
     assert_eq!(json["execution"]["version"], stored.version);
     assert!(!after.json.contains('\n'), "one line, as a server-sent event's data");
 }
+
+#[tokio::test(start_paused = true)]
+async fn drs_calls_are_paced_to_the_rate_the_estate_states_and_a_later_storm_is_ridden_out() {
+    let clock = Arc::new(SimClock::manual(1_800_000_000_000));
+    let mut scenario = Scenario::from_toml(DEFAULT_SCENARIO).unwrap();
+    (scenario.api.drs_requests_per_second, scenario.api.drs_burst) = (Some(10.0), 5);
+    let sim = Arc::new(Simulator::new(scenario, clock.clone()));
+    let services = Services::new(sim.clone(), Arc::new(MemoryStore::default()), clock.clone());
+    let dr: domain::estate::AccountRegion =
+        serde_json::from_value(serde_json::json!({ "account_id": "222222222222", "region": "us-west-2" })).unwrap();
+    let throttled = || sim.with_world(|w| w.calls.iter().filter(|c| c.outcome == "ThrottlingException").count());
+    let started = tokio::time::Instant::now();
+    for _ in 0..30 {
+        services.cloud.describe_jobs(&dr, &[]).await.unwrap();
+    }
+    // 30 calls at (a little under) 10 a second after a burst of 4: about 2.6 s of waiting, nothing throttled.
+    let waited = started.elapsed().as_secs_f64();
+    assert!((2.5..3.2).contains(&waited), "{waited}");
+    assert_eq!(throttled(), 0);
+    // A limit the engine was not told about throttles; the retries ride it out.
+    sim.set_drs_rate_limit(Some(2.0), 1);
+    for _ in 0..5 {
+        let (r, _) =
+            engine::retry::with_retry(&services.settings.retry, || services.cloud.describe_jobs(&dr, &[])).await;
+        r.unwrap();
+    }
+    assert!(throttled() > 0);
+}

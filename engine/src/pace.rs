@@ -1,5 +1,7 @@
-//! A token bucket per region for DRS calls: DRS publishes no request rate and throttles (`aws-drs-api.md`
-//! §4.2), so Roundtrip paces itself instead of spending its retries.
+//! A token bucket for DRS calls: DRS publishes no request rate and throttles (`aws-drs-api.md` §4.2), so
+//! Roundtrip paces itself instead of spending its retries. The AWS adapter keeps one per account and region
+//! (`drs_requests_per_second`); the engine keeps one for a cloud that states its rate
+//! ([`crate::cloud::Cloud::drs_pace`], the simulated estate's).
 
 use std::sync::Mutex;
 use tokio::time::{Duration, Instant};
