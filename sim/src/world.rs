@@ -159,7 +159,8 @@ impl World {
             key: impl Fn(&T) -> &K,
         ) {
             if *counted > items.len() {
-                (m.clear(), *counted = 0);
+                m.clear();
+                *counted = 0;
             }
             for (i, item) in items.iter().enumerate().skip(*counted) {
                 m.entry(key(item).clone()).or_insert(i);
