@@ -268,11 +268,7 @@ impl Services {
         }
         let now = self.wall_clock.now_millis();
         // When this process runs the execution, the runner's copy of the stored version needs no decoding.
-        let copy = match self.store.version(EXECUTIONS, id).await? {
-            Some(version) => self.runner_copies.get(id, version),
-            None => None,
-        };
-        let view = match copy {
+        let view = match self.runner_copy(id).await? {
             Some(execution) => {
                 let status =
                     domain::execution::status(&execution.state, execution.rto_target_minutes, self.clock.now_millis());
@@ -680,7 +676,20 @@ impl Services {
             }
             Decision::Cancel => Event::CancelRequested { by, at },
         };
-        let rec = self.commit(rec, vec![event]).await?;
+        // The runner writes the execution as it steps (its lease, what it observed): when such a write lands
+        // between this read and this write, the decision is applied again to what is stored now (where the
+        // state machine still refuses it if it no longer fits, e.g. someone else decided first).
+        let mut rec = rec;
+        let mut tries = 0;
+        let rec = loop {
+            match self.commit(rec, vec![event.clone()]).await {
+                Err(ServiceError::VersionConflict { .. }) if tries < 5 => {
+                    tries += 1;
+                    rec = self.get_execution(id).await?;
+                }
+                other => break other?,
+            }
+        };
         let comment: String = comment.chars().take(1000).collect();
         let details = serde_json::json!({ "phase": rec.state.phase, "comment": comment });
         self.audit.record_or_log(who, AuditEvent::ok(decision_action(decision), id, details)).await;
@@ -702,14 +711,18 @@ impl Services {
         })
     }
 
+    /// This process's runner copy of execution `id`, when it is of the stored version.
+    async fn runner_copy(&self, id: &str) -> Result<Option<ExecutionRecord>, ServiceError> {
+        Ok(match self.store.version(EXECUTIONS, id).await? {
+            Some(version) => self.runner_copies.get(id, version),
+            None => None,
+        })
+    }
+
     /// Takes or renews the lease for `owner`; `None` when another owner holds it.
     async fn lease(&self, id: &str, owner: &str) -> Result<Option<ExecutionRecord>, ServiceError> {
         // The copy stays for readers while the step works on its own (waves are shared until changed).
-        let copy = match self.store.version(EXECUTIONS, id).await? {
-            Some(version) => self.runner_copies.get(id, version),
-            None => None,
-        };
-        let mut rec = match copy {
+        let mut rec = match self.runner_copy(id).await? {
             Some(copy) => copy,
             None => self.get_execution(id).await?,
         };
