@@ -40,7 +40,7 @@ pub const SERVER_FNS: &[(&str, Access)] = &[
     ("swapped_volumes", READ),
     ("delete_swapped_volume", OPERATE),
     ("start_failback", OPERATE),
-    ("failback_prerequisites", OPERATE),
+    ("failback_preview", OPERATE),
     ("round_trip_proof", READ),
     ("re_arm", OPERATE),
     // Approving needs the approver role and cancelling the operator role: checked inside.

@@ -488,12 +488,13 @@ pub async fn delete_swapped_volume(volume_id: String) -> Result<(), ConsoleError
     Ok(s.delete_swapped_volume(&who, &volume_id).await?)
 }
 
-/// The failback prerequisites of a recovery now (empty: all pass).
-#[server(prefix = "/console", endpoint = "failback_prerequisites", input = leptos::server_fn::codec::Json)]
-pub async fn failback_prerequisites(
+/// What a failback of a recovery would do now: which servers go and which stay (and why), and the failed
+/// prerequisites.
+#[server(prefix = "/console", endpoint = "failback_preview", input = leptos::server_fn::codec::Json)]
+pub async fn failback_preview(
     request: domain::execution::StartFailback,
-) -> Result<Vec<domain::FieldError>, ConsoleError> {
+) -> Result<domain::execution::FailbackPreview, ConsoleError> {
     let s = services()?;
     let who = who()?;
-    Ok(s.failback_prerequisites(&who, &request).await?)
+    Ok(s.failback_preview(&who, &request).await?)
 }

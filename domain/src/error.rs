@@ -72,6 +72,13 @@ pub enum ErrorCode {
     WebhookNotFound,
     /// A recovery plan uses the group or pair; change or delete the plan first.
     InRecoveryPlan,
+    /// An approval or rejection of an execution that does not await approval (it expired, was rejected or
+    /// already started); `details.phase` names where it stands.
+    NotAwaitingApproval,
+    /// A gate release while no wave of the execution waits at a gate; `details.phase` names where it stands.
+    NotAwaitingGate,
+    /// A cancel of an execution that has already ended; `details.phase` names how it ended.
+    ExecutionEnded,
 }
 
 impl ErrorCode {
@@ -100,7 +107,13 @@ impl ErrorCode {
             | Self::RecoveryPlanNotFound
             | Self::ExecutionNotFound
             | Self::WebhookNotFound => 404,
-            Self::DuplicateUser | Self::LastAdmin | Self::AuditChainBroken | Self::InRecoveryPlan => 409,
+            Self::DuplicateUser
+            | Self::LastAdmin
+            | Self::AuditChainBroken
+            | Self::InRecoveryPlan
+            | Self::NotAwaitingApproval
+            | Self::NotAwaitingGate
+            | Self::ExecutionEnded => 409,
         }
     }
 
@@ -139,6 +152,9 @@ impl ErrorCode {
             Self::ExecutionNotFound => "EXECUTION_NOT_FOUND",
             Self::WebhookNotFound => "WEBHOOK_NOT_FOUND",
             Self::InRecoveryPlan => "IN_RECOVERY_PLAN",
+            Self::NotAwaitingApproval => "NOT_AWAITING_APPROVAL",
+            Self::NotAwaitingGate => "NOT_AWAITING_GATE",
+            Self::ExecutionEnded => "EXECUTION_ENDED",
         }
     }
 }

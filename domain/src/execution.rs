@@ -77,6 +77,21 @@ impl Phase {
     pub fn is_terminal(self) -> bool {
         matches!(self, Phase::Succeeded | Phase::Failed | Phase::Cancelled | Phase::Rejected | Phase::Expired)
     }
+
+    /// The wire name, e.g. `awaiting_approval`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::AwaitingApproval => "awaiting_approval",
+            Phase::Running => "running",
+            Phase::AwaitingGate => "awaiting_gate",
+            Phase::Succeeded => "succeeded",
+            Phase::Failed => "failed",
+            Phase::Cancelled => "cancelled",
+            Phase::Rejected => "rejected",
+            Phase::Expired => "expired",
+            Phase::CleaningUp => "cleaning_up",
+        }
+    }
 }
 
 /// Where one server stands.
@@ -1399,10 +1414,72 @@ pub struct FailbackOf {
     /// An admin chose to terminate the DR standbys instead of returning them to standby.
     #[serde(default)]
     pub terminate_standbys: bool,
+    /// The recovery's servers this failback leaves on their DR standbys, each with why; a later failback of
+    /// the same recovery can take them once fixed.
+    #[serde(default)]
+    pub left_behind: Vec<LeftBehind>,
+}
+
+/// Why a server of a recovery stays on its DR standby when a failback is requested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StayReason {
+    /// It was not verified in the recovery (it failed identity verification, or never launched), so it is
+    /// not on its standby as Roundtrip knows it.
+    NotVerified,
+    /// An earlier failback of this recovery already brought it home.
+    AlreadyHome,
+    /// The operator asked to leave it behind.
+    LeftBehind,
+    /// A failback prerequisite fails for it, and the operator asked to fail back only the servers that are
+    /// ready.
+    NotReady,
+}
+
+impl StayReason {
+    /// The wire name, e.g. `NOT_READY`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotVerified => "NOT_VERIFIED",
+            Self::AlreadyHome => "ALREADY_HOME",
+            Self::LeftBehind => "LEFT_BEHIND",
+            Self::NotReady => "NOT_READY",
+        }
+    }
+}
+
+/// A server of a recovery that a failback leaves on its DR standby.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeftBehind {
+    pub source_server_id: SourceServerId,
+    pub name: String,
+    pub reason: StayReason,
+    /// Why, for a person: the prerequisite that fails, the failback that brought it home, …
+    pub message: String,
+}
+
+/// A server a failback would bring home.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GoingHome {
+    pub source_server_id: SourceServerId,
+    pub name: String,
+}
+
+/// What a failback request would do, before it is made (a dry run): which servers go home and which stay
+/// on DR and why, and what keeps it from being requested.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailbackPreview {
+    /// Nothing keeps the failback from being requested.
+    pub ready: bool,
+    /// The failed prerequisites of the failback as a whole and of the servers that would go, each with its
+    /// remediation.
+    pub problems: Vec<crate::FieldError>,
+    pub going: Vec<GoingHome>,
+    pub staying: Vec<LeftBehind>,
 }
 
 /// A request to fail a recovery back into the original instances.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StartFailback {
     /// The completed recovery (never a drill).
@@ -1415,6 +1492,13 @@ pub struct StartFailback {
     /// confirmed by typing the plan's name here. By default they go back to standby.
     #[serde(default)]
     pub terminate_standbys_confirmation: Option<String>,
+    /// Servers to leave on their DR standbys; the others go home without them.
+    #[serde(default)]
+    pub leave_behind: Vec<SourceServerId>,
+    /// Leave behind every server whose own prerequisites fail ("all that are ready"), instead of refusing the
+    /// whole failback. Problems of the failback as a whole still refuse it.
+    #[serde(default)]
+    pub ready_only: bool,
 }
 
 /// Where a server ran: instance and private IP.
@@ -1508,6 +1592,70 @@ pub enum Decision {
     Cancel,
 }
 
+impl Decision {
+    /// The wire name, e.g. `approve`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Approve => "approve",
+            Decision::Reject => "reject",
+            Decision::Resume => "resume",
+            Decision::Cancel => "cancel",
+        }
+    }
+}
+
+/// Why a person's decision does not fit the execution now. Nothing is written for it: a decision on a
+/// request that has expired, been rejected or already started is refused, never recorded as done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotAwaiting {
+    /// An approval or rejection of an execution that is not awaiting approval.
+    #[error("nothing awaits approval: the execution is {}", crate::notify::phase_word(*phase))]
+    Approval { phase: Phase },
+    /// A gate release while no wave waits at a gate.
+    #[error("no wave waits at a gate: the execution is {}", crate::notify::phase_word(*phase))]
+    Gate { phase: Phase },
+    /// A cancel of an execution that has ended.
+    #[error("the execution has already ended: it {}", crate::notify::phase_word(*phase))]
+    Ended { phase: Phase },
+}
+
+impl NotAwaiting {
+    /// The phase the execution is in.
+    pub fn phase(self) -> Phase {
+        match self {
+            Self::Approval { phase } | Self::Gate { phase } | Self::Ended { phase } => phase,
+        }
+    }
+}
+
+impl ExecutionState {
+    /// The phase at `now`: a request whose approval deadline has passed is expired, even before the runner
+    /// has recorded it.
+    pub fn phase_at(&self, now: i64) -> Phase {
+        match self.approval_deadline {
+            Some(d) if self.phase == Phase::AwaitingApproval && now >= d => Phase::Expired,
+            _ => self.phase,
+        }
+    }
+
+    /// Whether `decision` fits the execution at `now`.
+    ///
+    /// # Errors
+    /// [`NotAwaiting`] naming the phase: approve and reject only while approval is awaited (not once the
+    /// request expired, was rejected or started), resume only at a gate, cancel only before the end.
+    pub fn admits(&self, decision: Decision, now: i64) -> Result<(), NotAwaiting> {
+        let phase = self.phase_at(now);
+        match decision {
+            Decision::Approve | Decision::Reject if phase != Phase::AwaitingApproval => {
+                Err(NotAwaiting::Approval { phase })
+            }
+            Decision::Resume if phase != Phase::AwaitingGate => Err(NotAwaiting::Gate { phase }),
+            Decision::Cancel if phase.is_terminal() => Err(NotAwaiting::Ended { phase }),
+            _ => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1560,6 +1708,55 @@ mod tests {
             recovery_point: Some(at),
         }));
         apply(s, evs)
+    }
+
+    #[test]
+    fn a_decision_is_admitted_only_while_the_execution_awaits_it() {
+        use Decision::{Approve, Cancel, Reject, Resume};
+        let requested = || {
+            ExecutionState::new(
+                Mode::Recovery,
+                FailoverKind::Disaster,
+                vec![wave("db", 1..2, false, OnFailure::Stop), wave("app", 2..3, true, OnFailure::Stop)],
+                "alice",
+                0,
+                60 * MIN,
+            )
+        };
+        let rejected = apply(requested(), vec![Event::Rejected { by: "bob".into(), at: MIN }]);
+        let expired = apply(requested(), vec![Event::Tick { at: 61 * MIN }]);
+        let running = apply(requested(), vec![Event::Approved { by: "bob".into(), at: MIN }]);
+        let at_gate = run_wave(running.clone(), "drsjob-1", 2 * MIN);
+        assert_eq!(at_gate.phase, Phase::AwaitingGate);
+        let fresh = requested();
+        let not_approval = |phase| Err(NotAwaiting::Approval { phase });
+        let cases: Vec<(&str, &ExecutionState, i64, Decision, Result<(), NotAwaiting>)> = vec![
+            ("a fresh request is approved", &fresh, MIN, Approve, Ok(())),
+            ("a fresh request is rejected", &fresh, MIN, Reject, Ok(())),
+            ("past its deadline, before the runner saw it", &fresh, 60 * MIN, Approve, not_approval(Phase::Expired)),
+            ("an expired request", &expired, 62 * MIN, Approve, not_approval(Phase::Expired)),
+            ("a rejected request", &rejected, 2 * MIN, Approve, not_approval(Phase::Rejected)),
+            ("a rejected request, rejected again", &rejected, 2 * MIN, Reject, not_approval(Phase::Rejected)),
+            ("an approved, running request", &running, 2 * MIN, Approve, not_approval(Phase::Running)),
+            ("a wave at its gate is released", &at_gate, 9 * MIN, Resume, Ok(())),
+            ("no gate while running", &running, 2 * MIN, Resume, Err(NotAwaiting::Gate { phase: Phase::Running })),
+            (
+                "a gate approval is a release, not an approval",
+                &at_gate,
+                9 * MIN,
+                Approve,
+                not_approval(Phase::AwaitingGate),
+            ),
+            ("a running execution is cancelled", &running, 2 * MIN, Cancel, Ok(())),
+            ("an ended one is not", &rejected, 2 * MIN, Cancel, Err(NotAwaiting::Ended { phase: Phase::Rejected })),
+        ];
+        for (why, state, now, decision, want) in cases {
+            assert_eq!(state.admits(decision, now), want, "{why}");
+        }
+        assert_eq!(
+            NotAwaiting::Approval { phase: Phase::Expired }.to_string(),
+            "nothing awaits approval: the execution is expired"
+        );
     }
 
     #[test]

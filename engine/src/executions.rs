@@ -35,6 +35,9 @@ use std::sync::Arc;
 
 pub const EXECUTIONS: &str = "executions";
 pub const EXECUTION_LOCKS: &str = "execution_locks";
+/// `execution_leases/<id>` → [`Lease`]: who steps an execution, until when. Apart from the execution, so the
+/// holder renews it while a long step works (a heartbeat) without rewriting the execution.
+pub const EXECUTION_LEASES: &str = "execution_leases";
 /// The key of the one [`ActiveLocks`] record.
 const ACTIVE: &str = "active";
 /// Lines an execution's event log keeps (the most recent).
@@ -172,6 +175,12 @@ impl SharedViews {
         }
         m.insert(id.to_owned(), v);
     }
+}
+
+fn decode_lease(r: &crate::store::Record) -> Result<Lease, ServiceError> {
+    r.value.decode().map_err(|e| {
+        ServiceError::Store(StoreError::Unexpected(anyhow::anyhow!("the lease of {} does not decode: {e}", r.key)))
+    })
 }
 
 fn decode(r: crate::store::Record) -> Result<ExecutionRecord, ServiceError> {
@@ -610,10 +619,6 @@ impl Services {
         if rec.log.len() > LOG_LINES {
             rec.log.drain(..rec.log.len() - LOG_LINES);
         }
-        // Every write of the lease holder renews its lease, so a long step does not lose it midway.
-        if let Some(l) = rec.lease.as_mut() {
-            l.until = l.until.max(self.wall_clock.now_millis() + self.settings.lease_ms);
-        }
         loop {
             let mut ops = vec![put(&rec, Expect::Version(before))];
             if rec.state.phase.is_terminal() {
@@ -654,7 +659,9 @@ impl Services {
     ///
     /// # Errors
     /// [`ServiceError::ApprovalRefused`] or [`ServiceError::Forbidden`] from the two-person rule;
-    /// [`ServiceError::Invalid`] (`INVALID_TRANSITION`) when the execution is not waiting for that decision.
+    /// [`ServiceError::NotAwaiting`] when the execution does not wait for that decision now (a request that
+    /// expired, was rejected or already started; no wave at a gate; an ended execution). A refused decision
+    /// changes nothing and is audited as refused, never as done.
     pub async fn decide_execution(
         &self,
         who: &Principal,
@@ -662,26 +669,32 @@ impl Services {
         decision: Decision,
         comment: &str,
     ) -> Result<ExecutionRecord, ServiceError> {
-        let rec = self.get_execution(id).await?;
+        let mut rec = self.get_execution(id).await?;
+        let comment: String = comment.chars().take(1000).collect();
         let at = self.clock.now_millis();
         let by = who.subject.clone();
         let event = match decision {
-            Decision::Approve | Decision::Resume => {
-                self.auth.authorize_approval(&rec.state.requested_by, who).await?;
-                if decision == Decision::Approve { Event::Approved { by, at } } else { Event::GateReleased { by, at } }
-            }
-            Decision::Reject => {
-                self.auth.authorize_approval(&rec.state.requested_by, who).await?;
-                Event::Rejected { by, at }
-            }
+            Decision::Approve => Event::Approved { by, at },
+            Decision::Resume => Event::GateReleased { by, at },
+            Decision::Reject => Event::Rejected { by, at },
             Decision::Cancel => Event::CancelRequested { by, at },
         };
         // The runner writes the execution as it steps (its lease, what it observed): when such a write lands
-        // between this read and this write, the decision is applied again to what is stored now (where the
-        // state machine still refuses it if it no longer fits, e.g. someone else decided first).
-        let mut rec = rec;
+        // between this read and this write, the decision is checked and applied again to what is stored now
+        // (someone else may have decided first, or the request expired meanwhile).
         let mut tries = 0;
         let rec = loop {
+            if let Err(not) = rec.state.admits(decision, at) {
+                let details =
+                    serde_json::json!({ "phase": not.phase(), "comment": comment, "reason": not.to_string() });
+                let event =
+                    AuditEvent::ok(decision_action(decision), id, details).with_outcome(crate::audit::Outcome::Refused);
+                self.audit.record_or_log(who, event).await;
+                return Err(not.into());
+            }
+            if decision != Decision::Cancel {
+                self.auth.authorize_approval(&rec.state.requested_by, who).await?;
+            }
             match self.commit(rec, vec![event.clone()]).await {
                 Err(ServiceError::VersionConflict { .. }) if tries < 5 => {
                     tries += 1;
@@ -690,7 +703,6 @@ impl Services {
                 other => break other?,
             }
         };
-        let comment: String = comment.chars().take(1000).collect();
         let details = serde_json::json!({ "phase": rec.state.phase, "comment": comment });
         self.audit.record_or_log(who, AuditEvent::ok(decision_action(decision), id, details)).await;
         Ok(rec)
@@ -719,30 +731,94 @@ impl Services {
         })
     }
 
-    /// Takes or renews the lease for `owner`; `None` when another owner holds it.
-    async fn lease(&self, id: &str, owner: &str) -> Result<Option<ExecutionRecord>, ServiceError> {
+    /// Takes or renews the lease for `owner`: the execution and the lease record's version, or `None` when
+    /// another owner holds it. Taking it over also writes the execution (its `lease` names the new owner), so
+    /// a former holder that is still working fails its next write with a version conflict and stops.
+    async fn lease(&self, id: &str, owner: &str) -> Result<Option<(ExecutionRecord, u64)>, ServiceError> {
+        let held = self.store.get(EXECUTION_LEASES, id).await?;
         // The copy stays for readers while the step works on its own (waves are shared until changed).
         let mut rec = match self.runner_copy(id).await? {
             Some(copy) => copy,
             None => self.get_execution(id).await?,
         };
+        let (current, expect) = match &held {
+            Some(r) => (Some(decode_lease(r)?), Expect::Version(r.version)),
+            // Written before lease records existed: the lease lived in the execution alone.
+            None => (rec.lease.clone(), Expect::Absent),
+        };
         let now = self.wall_clock.now_millis();
-        if rec.lease.as_ref().is_some_and(|l| l.owner != owner && l.until > now) {
+        if current.as_ref().is_some_and(|l| l.owner != owner && l.until > now) {
             return Ok(None);
         }
-        // Held with more than half its time left: no write (every commit renews it too).
-        if rec.lease.as_ref().is_some_and(|l| l.owner == owner && l.until - now > self.settings.lease_ms / 2) {
-            return Ok(Some(rec));
+        let mine = rec.lease.as_ref().is_some_and(|l| l.owner == owner);
+        // Held with more than half its time left: no write (the heartbeat renews it while a step works).
+        if let (Some(r), Some(l)) = (&held, &current)
+            && mine
+            && l.owner == owner
+            && l.until - now > self.settings.lease_ms / 2
+        {
+            return Ok(Some((rec, r.version)));
         }
-        let before = rec.version;
-        rec.lease = Some(Lease { owner: owner.to_owned(), until: now + self.settings.lease_ms });
-        match self.store.transact(vec![put(&rec, Expect::Version(before))]).await {
+        let lease = Lease { owner: owner.to_owned(), until: now + self.settings.lease_ms };
+        let mut ops = vec![WriteOp::Put {
+            table: EXECUTION_LEASES.into(),
+            key: id.to_owned(),
+            value: crate::store::Json::encode(&lease),
+            expect,
+        }];
+        if !mine {
+            rec.lease = Some(lease);
+            ops.push(put(&rec, Expect::Version(rec.version)));
+        }
+        match self.store.transact(ops).await {
             Ok(v) => {
-                rec.version = v[0];
-                Ok(Some(rec))
+                if !mine {
+                    rec.version = v[1];
+                }
+                Ok(Some((rec, v[0])))
             }
             Err(StoreError::Conflict { .. }) => Ok(None),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Renews `owner`'s lease of execution `id`, held at lease record `version`: the new version, or `None`
+    /// when another process has taken it over.
+    async fn renew_lease(&self, id: &str, owner: &str, version: u64) -> Result<Option<u64>, ServiceError> {
+        let lease = Lease { owner: owner.to_owned(), until: self.wall_clock.now_millis() + self.settings.lease_ms };
+        let op = WriteOp::Put {
+            table: EXECUTION_LEASES.into(),
+            key: id.to_owned(),
+            value: crate::store::Json::encode(&lease),
+            expect: Expect::Version(version),
+        };
+        match self.store.transact(vec![op]).await {
+            Ok(v) => Ok(v.first().copied()),
+            Err(StoreError::Conflict { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Renews the lease every third of `lease_ms` until `done` is notified: a step that works for longer
+    /// than the lease (a clean-up of hundreds of servers, a call retried through a throttling storm) keeps
+    /// it, so no other process takes the execution over while this one lives. It stops at once when the
+    /// lease was lost; the step's next write then conflicts.
+    async fn keep_lease(&self, id: &str, owner: &str, mut version: u64, done: &tokio::sync::Notify) {
+        let period = std::time::Duration::from_millis(u64::try_from(self.settings.lease_ms / 3).unwrap_or(1).max(1));
+        loop {
+            // Only the sleep is ever dropped here, never a write in progress.
+            tokio::select! {
+                () = done.notified() => return,
+                () = tokio::time::sleep(period) => {}
+            }
+            match self.renew_lease(id, owner, version).await {
+                Ok(Some(v)) => version = v,
+                Ok(None) => {
+                    tracing::warn!(execution_id = id, "another process took the execution's lease over");
+                    return;
+                }
+                Err(e) => tracing::warn!(execution_id = id, error = %e, "the execution's lease was not renewed"),
+            }
         }
     }
 
@@ -755,11 +831,25 @@ impl Services {
     }
 
     async fn advance_execution_now(&self, id: &str, owner: &str, limits: &Limits) -> Result<Step, ServiceError> {
-        let Some(rec) = self.lease(id, owner).await? else { return Ok(Step::Leased) };
+        let Some((rec, lease_version)) = self.lease(id, owner).await? else { return Ok(Step::Leased) };
         if rec.state.phase.is_terminal() {
             self.runner_copies.forget(id);
             return Ok(Step::Done);
         }
+        let done = tokio::sync::Notify::new();
+        let work = async {
+            let r = self.step(rec, limits).await;
+            done.notify_one();
+            r
+        };
+        let (r, ()) = tokio::join!(work, self.keep_lease(id, owner, lease_version, &done));
+        r
+    }
+
+    /// The step itself, once the lease is held.
+    async fn step(&self, rec: ExecutionRecord, limits: &Limits) -> Result<Step, ServiceError> {
+        let id = rec.id.clone();
+        let id = id.as_str();
         let now = self.clock.now_millis();
         let version = rec.version;
         // Observations are written once, at the end of the step; claims before their AWS calls, and what AWS

@@ -91,6 +91,8 @@ pub enum ServiceError {
     WebhookNotFound(String),
     #[error("recovery plan(s) {} use this; change or delete them first", .0.join(", "))]
     InRecoveryPlan(Vec<String>),
+    #[error("{0}")]
+    NotAwaiting(#[from] domain::execution::NotAwaiting),
 }
 
 impl ServiceError {
@@ -128,6 +130,9 @@ impl ServiceError {
             Self::ExecutionNotFound(_) => ErrorCode::ExecutionNotFound,
             Self::WebhookNotFound(_) => ErrorCode::WebhookNotFound,
             Self::InRecoveryPlan(_) => ErrorCode::InRecoveryPlan,
+            Self::NotAwaiting(domain::execution::NotAwaiting::Approval { .. }) => ErrorCode::NotAwaitingApproval,
+            Self::NotAwaiting(domain::execution::NotAwaiting::Gate { .. }) => ErrorCode::NotAwaitingGate,
+            Self::NotAwaiting(domain::execution::NotAwaiting::Ended { .. }) => ErrorCode::ExecutionEnded,
         }
     }
 
@@ -149,6 +154,7 @@ impl ServiceError {
             Self::WebhookNotFound(id) => serde_json::json!({ "webhook_id": id }),
             Self::InRecoveryPlan(plans) => serde_json::json!({ "recovery_plans": plans }),
             Self::ApprovalRefused(r) => serde_json::json!({ "reason": r.code() }),
+            Self::NotAwaiting(n) => serde_json::json!({ "phase": n.phase().as_str() }),
             _ => serde_json::json!({}),
         }
     }

@@ -4,6 +4,8 @@
 //! Text for people (with a progress bar on long operations) or `--output json` for scripts, and exit codes
 //! a pipeline can act on ([`ClientError::exit_code`]).
 
+mod text;
+
 use clap::{Args, Subcommand, ValueEnum};
 use domain::execution::{ExecutionStatus, Phase};
 use serde_json::{Value, json};
@@ -146,7 +148,14 @@ pub enum ClientCommand {
         /// Tag each original `AWSDRS=AllowLaunchingIntoThisInstance` when it lacks the tag.
         #[arg(long)]
         tag_originals: bool,
-        /// Only check the prerequisites.
+        /// A server (source server id) to leave on its DR standby; repeat for more. A later failback of the
+        /// same recovery can take it.
+        #[arg(long = "leave-behind", value_name = "SOURCE_SERVER_ID")]
+        leave_behind: Vec<String>,
+        /// Fail back only the servers whose prerequisites pass; leave the others on DR.
+        #[arg(long)]
+        ready_only: bool,
+        /// Only check: which servers would go and which would stay (and why), and the prerequisites.
         #[arg(long)]
         dry_run: bool,
         #[arg(long)]
@@ -427,22 +436,7 @@ pub async fn run(opts: &ClientOptions, command: ClientCommand) -> Result<(), Cli
     match command {
         ClientCommand::Groups { command: GroupsCommand::List } => {
             let v = c.get("/api/v1/protection-groups").await?;
-            out.value(&v, |v| {
-                let mut t = format!("{:<20} {:<28} {:>6}  {:<28} {}\n", "ID", "NAME", "PAIRS", "PRIMARY", "DR");
-                for g in v["protection_groups"].as_array().into_iter().flatten() {
-                    let gr = &g["group"];
-                    let at = |side: &str| format!("{}/{}", s(&gr[side]["account_id"]), s(&gr[side]["region"]));
-                    t.push_str(&format!(
-                        "{:<20} {:<28} {:>6}  {:<28} {}\n",
-                        s(&gr["id"]),
-                        s(&gr["name"]),
-                        g["pairs"],
-                        at("primary"),
-                        at("dr")
-                    ));
-                }
-                t
-            });
+            out.value(&v, text::groups_table);
         }
         ClientCommand::Groups { command: GroupsCommand::Create { name, primary, dr, tags } } => {
             let mut selection = json!({ "kind": "all" });
@@ -462,19 +456,7 @@ pub async fn run(opts: &ClientOptions, command: ClientCommand) -> Result<(), Cli
         }
         ClientCommand::Plans { command: PlansCommand::List } => {
             let v = c.get("/api/v1/recovery-plans").await?;
-            out.value(&v, |v| {
-                let mut t = format!("{:<24} {:<28} {:>5} {:>10}\n", "ID", "NAME", "WAVES", "RTO (MIN)");
-                for p in v["recovery_plans"].as_array().into_iter().flatten() {
-                    t.push_str(&format!(
-                        "{:<24} {:<28} {:>5} {:>10}\n",
-                        s(&p["id"]),
-                        s(&p["name"]),
-                        p["waves"].as_array().map_or(0, Vec::len),
-                        p["rto_target_minutes"]
-                    ));
-                }
-                t
-            });
+            out.value(&v, text::plans_table);
         }
         ClientCommand::Plans { command: PlansCommand::Create { name, groups, rto_target_minutes } } => {
             let mut ids = Vec::new();
@@ -514,31 +496,7 @@ pub async fn run(opts: &ClientOptions, command: ClientCommand) -> Result<(), Cli
                 None
             };
             let v = json!({ "report": report, "accepted": accepted });
-            out.value(&v, |_| {
-                let mut counts = std::collections::BTreeMap::<String, usize>::new();
-                for p in &pairs {
-                    *counts.entry(s(&p["status"]).to_owned()).or_default() += 1;
-                }
-                let mut t = format!("{} source servers matched by Name tag:", pairs.len());
-                for (k, n) in &counts {
-                    t.push_str(&format!(" {n} {k}"));
-                }
-                t.push('\n');
-                for p in pairs.iter().filter(|p| p["status"] != "ready").take(50) {
-                    let why: Vec<&str> =
-                        p["findings"].as_array().into_iter().flatten().filter_map(|x| x["code"].as_str()).collect();
-                    t.push_str(&format!("  {:<8} {} {}\n", s(&p["status"]), s(&p["source_name"]), why.join(", ")));
-                }
-                match (&accepted, accept) {
-                    (Some(a), _) => t.push_str(&format!(
-                        "paired {} ready servers with their standbys\n",
-                        a["accepted"].as_array().map_or(ready.len(), Vec::len)
-                    )),
-                    (None, true) => t.push_str("nothing ready to pair\n"),
-                    (None, false) => t.push_str("run again with --accept to pair the ready ones\n"),
-                }
-                t
-            });
+            out.value(&v, |_| text::match_summary(&report, accepted.as_ref(), accept));
         }
         ClientCommand::Configure { group, dry_run } => {
             let id = c.group_id(&group).await?;
@@ -657,18 +615,23 @@ pub async fn run(opts: &ClientOptions, command: ClientCommand) -> Result<(), Cli
             });
             ended(&v)?;
         }
-        ClientCommand::Failback { execution_id, stop_originals, tag_originals, dry_run, wait, timeout_minutes } => {
-            let body = json!({ "execution_id": execution_id, "stop_originals": stop_originals, "tag_originals": tag_originals });
+        ClientCommand::Failback {
+            execution_id,
+            stop_originals,
+            tag_originals,
+            leave_behind,
+            ready_only,
+            dry_run,
+            wait,
+            timeout_minutes,
+        } => {
+            let body = json!({
+                "execution_id": execution_id, "stop_originals": stop_originals, "tag_originals": tag_originals,
+                "leave_behind": leave_behind, "ready_only": ready_only,
+            });
             if dry_run {
                 let v = c.post("/api/v1/executions/allow-launching/failback?dry_run=true", &body).await?;
-                out.value(&v, |v| {
-                    let mut t =
-                        if v["ready"] == true { "ready to fail back\n".to_owned() } else { "not ready:\n".to_owned() };
-                    for p in v["problems"].as_array().into_iter().flatten() {
-                        t.push_str(&format!("  {}: {} ({})\n", s(&p["field"]), s(&p["message"]), s(&p["code"])));
-                    }
-                    t
-                });
+                out.value(&v, text::failback_preview);
                 if v["ready"] != true {
                     return Err(ClientError::Incomplete {
                         code: "NOT_READY".into(),

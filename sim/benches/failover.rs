@@ -171,6 +171,7 @@ async fn run(n: usize, waves: usize) -> Vec<Run> {
         stop_originals: true,
         tag_originals: true,
         terminate_standbys_confirmation: None,
+        ..Default::default()
     };
     let failback = b
         .measure("failback", || async {

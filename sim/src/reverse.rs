@@ -83,9 +83,17 @@ pub fn reverse(w: &mut World, at: &AccountRegion, id: &InstanceId, now: i64) -> 
     let (replicating, counterpart) = match source.replication_direction {
         ReplicationDirection::Failover => {
             // A new source server in the original region, replicating the recovery instance.
-            let new_id =
-                SourceServerId::parse(&format!("s-{:017x}", 0x0f00_0000_0000_0000_u64 + w.reversals.len() as u64 + 1))
+            // Never an id DRS has handed out before: reversals leave the list when their recovery instance is
+            // deleted (re-arm), while the source servers they created stay.
+            let mut n = w.reversals.len() as u64 + 1;
+            let new_id = loop {
+                let id = SourceServerId::parse(&format!("s-{:017x}", 0x0f00_0000_0000_0000_u64 + n))
                     .map_err(|e| CloudError::Unexpected(anyhow::anyhow!("{}", e.message)))?;
+                if !w.scenario.source_servers.iter().any(|s| s.source_server_id == id) {
+                    break id;
+                }
+                n += 1;
+            };
             w.scenario.source_servers.push(SourceServer {
                 source_server_id: new_id.clone(),
                 account_id: source.origin_account_id.clone(),

@@ -26,8 +26,14 @@ struct Estate {
 
 /// The billing application paired, configured and in a plan (waves from its dr:wave tags).
 async fn estate() -> Estate {
+    estate_with(|_| {}).await
+}
+
+/// As [`estate`], with the simulated estate changed by `prepare` before the engine is wired to it.
+async fn estate_with(prepare: impl FnOnce(&Simulator)) -> Estate {
     let clock = Arc::new(SimClock::manual(1_800_000_000_000));
     let sim = Arc::new(Simulator::new(Scenario::from_toml(DEFAULT_SCENARIO).unwrap(), clock.clone()));
+    prepare(&sim);
     let services = Services::new(sim.clone(), Arc::new(MemoryStore::default()), clock.clone());
     let alice = person("alice", Role::Operator);
     let input = serde_json::from_value(serde_json::json!({
@@ -397,6 +403,7 @@ async fn a_failback_brings_every_server_home_to_its_original_instance_and_ip_onc
         stop_originals: false,
         tag_originals: false,
         terminate_standbys_confirmation: None,
+        ..Default::default()
     };
     let err = e.services.start_failback(&alice, &req).await.unwrap_err();
     let engine::ServiceError::Invalid(fields) = err else { panic!("{err:?}") };
@@ -448,6 +455,7 @@ async fn a_failback_brings_every_server_home_to_its_original_instance_and_ip_onc
     let again = e.services.start_failback(&alice, &req).await.unwrap_err();
     let engine::ServiceError::Invalid(fields) = again else { panic!() };
     assert_eq!(fields[0].code, "NOTHING_TO_FAIL_BACK");
+    assert_eq!(fields[0].message, format!("all {} verified servers are home", proof.len()), "it says why");
 
     // Re-armed: the standbys are stopped and released by DRS on both sides, the originals replicate to the
     // DR region again, and the next drill runs into the same standbys.
@@ -486,6 +494,7 @@ async fn a_failback_whose_agent_never_installs_fails_that_server_with_the_reason
         stop_originals: true,
         tag_originals: true,
         terminate_standbys_confirmation: None,
+        ..Default::default()
     };
     let back = e.services.start_failback(&alice, &req).await.unwrap();
     e.services.decide_execution(&bob, &back.id, Decision::Approve, "go").await.unwrap();
@@ -537,6 +546,7 @@ async fn a_crash_between_a_reversal_claim_and_its_record_is_reconciled_without_a
         stop_originals: true,
         tag_originals: true,
         terminate_standbys_confirmation: None,
+        ..Default::default()
     };
     let back = e.services.start_failback(&alice, &req).await.unwrap();
     let back = e.services.decide_execution(&bob, &back.id, Decision::Approve, "go").await.unwrap();
@@ -597,6 +607,7 @@ async fn failback_prerequisites_name_the_missing_egress_rule_profile_and_drs_ini
         stop_originals: true,
         tag_originals: true,
         terminate_standbys_confirmation: None,
+        ..Default::default()
     };
     let err = e.services.start_failback(&alice, &req).await.unwrap_err();
     let engine::ServiceError::Invalid(fields) = err else { panic!("{err:?}") };
@@ -620,6 +631,7 @@ async fn only_an_admin_typing_the_plan_name_has_the_dr_standbys_terminated_after
         stop_originals: true,
         tag_originals: true,
         terminate_standbys_confirmation: Some("Billing".into()),
+        ..Default::default()
     };
     let code = |r: Result<_, engine::ServiceError>| match r {
         Err(engine::ServiceError::Invalid(f)) => f[0].code.clone(),
@@ -753,4 +765,178 @@ async fn drs_calls_are_paced_to_the_rate_the_estate_states_and_a_later_storm_is_
         r.unwrap();
     }
     assert!(throttled() > 0);
+}
+
+/// Two processes share one store (and one estate): while the first steps a drill whose clean-up takes longer
+/// than the lease, its heartbeat renews the lease, so the second never takes the execution over. Leases are
+/// on the wall clock, so this test runs in real time: DRS is paced at 20 calls a second, which makes the
+/// clean-up of the billing application's standbys take several leases of 300 ms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_keeps_its_lease_through_a_clean_up_longer_than_the_lease() {
+    const LEASE_MS: i64 = 300;
+    let mut e = estate_with(|sim| sim.set_drs_rate_limit(Some(20.0), 1)).await;
+    e.services.settings.lease_ms = LEASE_MS;
+    let mut second = Services::new(e.sim.clone(), e.services.store.clone(), e.clock.clone());
+    second.settings.lease_ms = LEASE_MS;
+    let exec =
+        e.services.start_execution(&person("alice", Role::Operator), &starting(&e.plan_id, Mode::Drill)).await.unwrap();
+    for _ in 0..200 {
+        e.services.advance_execution(&exec.id, "runner-1", &Limits::default()).await.unwrap();
+        if e.services.get_execution(&exec.id).await.unwrap().state.phase == Phase::CleaningUp {
+            break;
+        }
+        e.clock.advance(30_000);
+    }
+    assert_eq!(e.services.get_execution(&exec.id).await.unwrap().state.phase, Phase::CleaningUp);
+
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    let first = async {
+        let mut longest = std::time::Duration::ZERO;
+        for _ in 0..200 {
+            let started = std::time::Instant::now();
+            let step = e.services.advance_execution(&exec.id, "runner-1", &Limits::default()).await;
+            longest = longest.max(started.elapsed());
+            match step {
+                Ok(Step::Done) => break,
+                Ok(_) => e.clock.advance(30_000),
+                Err(err) => {
+                    finished.store(true, std::sync::atomic::Ordering::SeqCst);
+                    panic!("the first runner lost the execution mid-step: {err}");
+                }
+            }
+        }
+        finished.store(true, std::sync::atomic::Ordering::SeqCst);
+        longest
+    };
+    let other = async {
+        let mut seen = Vec::new();
+        while !finished.load(std::sync::atomic::Ordering::SeqCst) {
+            seen.push(
+                second.advance_execution(&exec.id, "runner-2", &Limits::default()).await.map_err(|e| e.to_string()),
+            );
+            // The second process looks as often as a busy runner would, many times per lease.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        seen
+    };
+    let (longest, seen) = tokio::join!(first, other);
+    assert!(
+        longest > std::time::Duration::from_millis(2 * LEASE_MS as u64),
+        "the clean-up must outlast the lease for this test to mean anything: {longest:?}"
+    );
+    assert!(!seen.is_empty());
+    assert!(seen.iter().all(|s| *s == Ok(Step::Leased)), "the second runner took over: {seen:?}");
+    let done = e.services.get_execution(&exec.id).await.unwrap();
+    assert_eq!(done.state.phase, Phase::Succeeded, "{:?}", done.log);
+    assert_eq!(done.lease.map(|l| l.owner).as_deref(), Some("runner-1"));
+}
+
+/// Steps a failback to its end (the re-arm included).
+async fn run_failback(e: &Estate, id: &str) -> engine::executions::ExecutionRecord {
+    for _ in 0..600 {
+        if e.services.advance_execution(id, "runner-1", &Limits::default()).await.unwrap() == Step::Done {
+            break;
+        }
+        e.clock.advance(30_000);
+    }
+    e.services.get_execution(id).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_server_whose_original_is_terminated_stays_on_dr_while_the_others_fail_back() {
+    use domain::execution::StayReason;
+    use engine::cloud::Cloud;
+    let e = estate().await;
+    let (alice, bob) = (person("alice", Role::Operator), person("bob", Role::Approver));
+    let recovery = recovered(&e).await;
+    let all: Vec<_> = recovery.state.waves.iter().flat_map(|w| w.servers.iter()).cloned().collect();
+    assert!(all.len() >= 3, "{}", all.len());
+    // One server cannot go home at all (its original is gone); another only until its standby runs again.
+    let (gone, paused) = (all[0].clone(), all[1].clone());
+    let origin = gone.origin.clone().unwrap();
+    e.sim.terminate_instances(&origin, &[gone.source_instance_id.clone().unwrap()]).await.unwrap();
+    e.sim.stop_instances(&recovery.dr, &[paused.standby_instance_id.clone()]).await.unwrap();
+    e.clock.advance(10 * 60_000);
+    let req = domain::execution::StartFailback {
+        execution_id: recovery.id.clone(),
+        stop_originals: true,
+        tag_originals: true,
+        ..Default::default()
+    };
+
+    // As a whole, the request is refused, naming each server and how to go on without it.
+    let engine::ServiceError::Invalid(fields) = e.services.start_failback(&alice, &req).await.unwrap_err() else {
+        panic!()
+    };
+    let named: Vec<(&str, &str)> = fields.iter().map(|f| (f.field.as_str(), f.code.as_str())).collect();
+    assert!(named.contains(&(gone.source_server_id.as_str(), "ORIGINAL_TERMINATED")), "{fields:?}");
+    assert!(named.contains(&(paused.source_server_id.as_str(), "RECOVERY_INSTANCE_NOT_RUNNING")), "{fields:?}");
+    assert!(fields.iter().any(|f| f.message.contains("leave this server behind")), "{fields:?}");
+
+    // The dry run with "all that are ready" says exactly who goes and who stays, and why.
+    let ready_only = domain::execution::StartFailback { ready_only: true, ..req.clone() };
+    let preview = e.services.failback_preview(&alice, &ready_only).await.unwrap();
+    assert!(preview.ready && preview.problems.is_empty(), "{preview:?}");
+    assert_eq!(preview.going.len(), all.len() - 2);
+    let staying: Vec<_> = preview.staying.iter().map(|l| (&l.source_server_id, l.reason)).collect();
+    assert_eq!(
+        staying,
+        vec![(&gone.source_server_id, StayReason::NotReady), (&paused.source_server_id, StayReason::NotReady)]
+    );
+    assert!(preview.staying[0].message.contains("ORIGINAL_TERMINATED"), "{:?}", preview.staying[0]);
+    // Naming them explicitly gives the same failback, with the reason "left behind".
+    let leave = vec![gone.source_server_id.clone(), paused.source_server_id.clone()];
+    let named = domain::execution::StartFailback { leave_behind: leave, ..req.clone() };
+    let preview = e.services.failback_preview(&alice, &named).await.unwrap();
+    assert!(preview.ready, "{preview:?}");
+    assert!(preview.staying.iter().all(|l| l.reason == StayReason::LeftBehind), "{preview:?}");
+    let unknown = domain::execution::StartFailback {
+        leave_behind: vec![domain::ids::SourceServerId::parse("s-0000000000000000f").unwrap()],
+        ..req.clone()
+    };
+    let engine::ServiceError::Invalid(fields) = e.services.failback_preview(&alice, &unknown).await.unwrap_err() else {
+        panic!()
+    };
+    assert_eq!((fields[0].field.as_str(), fields[0].code.as_str()), ("leave_behind[0]", "NOT_IN_RECOVERY"));
+
+    let back = e.services.start_failback(&alice, &ready_only).await.unwrap();
+    let left: Vec<_> = back.failback.as_ref().unwrap().left_behind.iter().map(|l| l.source_server_id.clone()).collect();
+    assert_eq!(left, vec![gone.source_server_id.clone(), paused.source_server_id.clone()], "recorded on the failback");
+    let going: Vec<_> = back.state.waves.iter().flat_map(|w| w.servers.iter()).map(|s| &s.source_server_id).collect();
+    assert!(!going.contains(&&gone.source_server_id) && !going.contains(&&paused.source_server_id));
+    e.services.decide_execution(&bob, &back.id, Decision::Approve, "the others go home").await.unwrap();
+    let done = run_failback(&e, &back.id).await;
+    assert_eq!(done.state.phase, Phase::Succeeded, "{:?}", done.log);
+    // The two are still DRS's recovery instances on their DR standbys.
+    let listed = e.sim.describe_recovery_instances(&recovery.dr, &[]).await.unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+
+    // Fixed (its standby runs again), the paused one goes home with a later failback; the gone one stays.
+    e.sim.start_instances(&recovery.dr, &[paused.standby_instance_id.clone()]).await.unwrap();
+    e.clock.advance(10 * 60_000);
+    let later = e.services.start_failback(&alice, &ready_only).await.unwrap();
+    let servers: Vec<_> =
+        later.state.waves.iter().flat_map(|w| w.servers.iter()).map(|s| s.source_server_id.clone()).collect();
+    assert_eq!(servers, vec![paused.source_server_id.clone()]);
+    e.services.decide_execution(&bob, &later.id, Decision::Approve, "fixed").await.unwrap();
+    let later = run_failback(&e, &later.id).await;
+    assert_eq!(later.state.phase, Phase::Succeeded, "{:?}", later.log);
+    let proof = e.services.round_trip_proof(&later.id).await.unwrap();
+    assert_eq!(proof.len(), 1);
+    assert_eq!(proof[0].verdict, domain::execution::ProofVerdict::Identical);
+
+    // Nothing left that can go: the refusal says why.
+    let engine::ServiceError::Invalid(fields) = e.services.start_failback(&alice, &ready_only).await.unwrap_err()
+    else {
+        panic!()
+    };
+    assert_eq!(fields[0].code, "NOTHING_TO_FAIL_BACK");
+    let home = all.len() - 1;
+    assert_eq!(
+        fields[0].message,
+        format!("every server stays on DR: 1 not ready (see staying), {home} already home"),
+        "{fields:?}"
+    );
+    let preview = e.services.failback_preview(&alice, &ready_only).await.unwrap();
+    assert_eq!(preview.staying.iter().filter(|l| l.reason == StayReason::AlreadyHome).count(), home);
 }

@@ -99,6 +99,7 @@ async fn failed_over_and_failing_back(e: &Estate) -> (ExecutionRecord, Execution
         stop_originals: true,
         tag_originals: true,
         terminate_standbys_confirmation: None,
+        ..Default::default()
     };
     let back = e.services.start_failback(&alice, &req).await.unwrap();
     e.services.decide_execution(&bob, &back.id, Decision::Approve, "home").await.unwrap();

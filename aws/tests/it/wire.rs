@@ -234,6 +234,7 @@ async fn a_round_trip_through_the_aws_adapter_keeps_ids_and_ips_and_calls_exactl
         stop_originals: true,
         tag_originals: true,
         terminate_standbys_confirmation: None,
+        ..Default::default()
     };
     let back = services.start_failback(&alice, &req).await.unwrap();
     services.decide_execution(&bob, &back.id, Decision::Approve, "home").await.unwrap();

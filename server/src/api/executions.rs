@@ -68,18 +68,13 @@ async fn start(
     Ok((StatusCode::CREATED, Json(s.start_execution(&who, &req).await?)))
 }
 
-/// `?dry_run=true` reports the prerequisites without requesting anything.
+/// `?dry_run=true` reports which servers would go and which would stay (and why), and the failed prerequisites,
+/// without requesting anything.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DryRun {
     #[serde(default)]
     dry_run: bool,
-}
-
-#[derive(Serialize)]
-struct PrerequisiteReport {
-    ready: bool,
-    problems: Vec<domain::FieldError>,
 }
 
 async fn start_failback(
@@ -89,8 +84,7 @@ async fn start_failback(
     ApiJson(req): ApiJson<StartFailback>,
 ) -> Result<Response, ApiError> {
     if q.dry_run {
-        let problems = s.failback_prerequisites(&who, &req).await?;
-        return Ok(Json(PrerequisiteReport { ready: problems.is_empty(), problems }).into_response());
+        return Ok(Json(s.failback_preview(&who, &req).await?).into_response());
     }
     Ok((StatusCode::CREATED, Json(s.start_failback(&who, &req).await?)).into_response())
 }

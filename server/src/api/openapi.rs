@@ -137,10 +137,10 @@ pub fn spec() -> Value {
                     "responses": with(json!({ "201": ok("the execution", "Execution") }), error_responses(&[400, 401, 403, 404])) }
             },
             "/api/v1/executions/allow-launching/failback": {
-                "post": { "summary": "Request a failback of an ended recovery (never a drill): its verified servers, in the plan's wave order, back into their original instances — reverse replication, wait until continuous, stop and tag the originals (only with stop_originals / tag_originals), launch into them and verify id and private IP. Runs once a second person approves. Refused with one error per failed prerequisite",
+                "post": { "summary": "Request a failback of an ended recovery (never a drill): its verified servers, in the plan's wave order, back into their original instances — reverse replication, wait until continuous, stop and tag the originals (only with stop_originals / tag_originals), launch into them and verify id and private IP. Runs once a second person approves. leave_behind lists servers to keep on their DR standbys; ready_only leaves behind every server whose own prerequisites fail. Refused with one error per failed prerequisite of the servers that would go; NOTHING_TO_FAIL_BACK says why none would",
                     "parameters": [{ "name": "dry_run", "in": "query", "schema": { "type": "boolean" }, "description": "report the prerequisites ({ready, problems}) and request nothing" }],
                     "requestBody": body("StartFailback"),
-                    "responses": with(json!({ "201": ok("the failback execution", "Execution"), "200": { "description": "with dry_run: {ready, problems[]}" } }), error_responses(&[400, 401, 403, 404])) }
+                    "responses": with(json!({ "201": ok("the failback execution", "Execution"), "200": { "description": "with dry_run: {ready, problems[], going[{source_server_id, name}], staying[{source_server_id, name, reason (NOT_VERIFIED, ALREADY_HOME, LEFT_BEHIND, NOT_READY), message}]}" } }), error_responses(&[400, 401, 403, 404])) }
             },
             "/api/v1/executions/{execution_id}/round-trip-proof": {
                 "parameters": [execution_id],
@@ -202,23 +202,23 @@ pub fn spec() -> Value {
             },
             "/api/v1/executions/{execution_id}/approve": {
                 "parameters": [execution_id],
-                "post": { "summary": "Approve a requested recovery (a comment is required; the requester cannot approve)", "requestBody": body("Decision"),
-                    "responses": with(json!({ "200": ok("the execution", "Execution") }), error_responses(&[400, 401, 403])) }
+                "post": { "summary": "Approve a requested recovery (a comment is required; the requester cannot approve). 409 NOT_AWAITING_APPROVAL, with details.phase, when the request expired, was rejected or already started", "requestBody": body("Decision"),
+                    "responses": with(json!({ "200": ok("the execution", "Execution") }), error_responses(&[400, 401, 403, 404, 409])) }
             },
             "/api/v1/executions/{execution_id}/reject": {
                 "parameters": [execution_id],
-                "post": { "summary": "Reject a requested recovery (a comment is required)", "requestBody": body("Decision"),
-                    "responses": with(json!({ "200": ok("the execution", "Execution") }), error_responses(&[400, 401, 403])) }
+                "post": { "summary": "Reject a requested recovery (a comment is required). 409 NOT_AWAITING_APPROVAL, with details.phase, when nothing awaits approval", "requestBody": body("Decision"),
+                    "responses": with(json!({ "200": ok("the execution", "Execution") }), error_responses(&[400, 401, 403, 404, 409])) }
             },
             "/api/v1/executions/{execution_id}/resume": {
                 "parameters": [execution_id],
-                "post": { "summary": "Release the gate before the next wave", "requestBody": body("Decision"),
-                    "responses": with(json!({ "200": ok("the execution", "Execution") }), error_responses(&[400, 401, 403])) }
+                "post": { "summary": "Release the gate before the next wave. 409 NOT_AWAITING_GATE, with details.phase, when no wave waits at a gate", "requestBody": body("Decision"),
+                    "responses": with(json!({ "200": ok("the execution", "Execution") }), error_responses(&[400, 401, 403, 404, 409])) }
             },
             "/api/v1/executions/{execution_id}/cancel": {
                 "parameters": [execution_id],
-                "post": { "summary": "Cancel: no new jobs or waves start; jobs in flight finish and are recorded", "requestBody": body("Decision"),
-                    "responses": with(json!({ "200": ok("the execution", "Execution") }), error_responses(&[400, 401, 403])) }
+                "post": { "summary": "Cancel: no new jobs or waves start; jobs in flight finish and are recorded. 409 EXECUTION_ENDED, with details.phase, once the execution has ended", "requestBody": body("Decision"),
+                    "responses": with(json!({ "200": ok("the execution", "Execution") }), error_responses(&[400, 401, 403, 404, 409])) }
             },
             "/api/v1/executions/{execution_id}/re-arm": {
                 "parameters": [execution_id],
@@ -316,7 +316,7 @@ pub fn spec() -> Value {
           "schemas": {
             "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "object", "required": ["code", "message", "details"], "properties": {
                 "code": { "type": "string", "enum": ["VALIDATION_FAILED", "MALFORMED_JSON", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "ROUTE_NOT_FOUND", "PROTECTION_GROUP_NOT_FOUND", "PAIR_NOT_FOUND", "VERSION_CONFLICT", "DUPLICATE_NAME", "PAIR_REJECTED", "LAUNCH_CONFIGURATION_APPLIED", "CLOUD_ERROR", "THROTTLED", "INTERNAL",
-                    "UNAUTHENTICATED", "FORBIDDEN", "CSRF_REJECTED", "LOGIN_FAILED", "LOGIN_THROTTLED", "PASSWORD_CHANGE_REQUIRED", "USER_NOT_FOUND", "DUPLICATE_USER", "TOKEN_NOT_FOUND", "SHARE_LINK_NOT_FOUND", "LAST_ADMIN", "SELF_APPROVAL", "NO_PERMISSION_DECLARED", "AUDIT_CHAIN_BROKEN", "RECOVERY_PLAN_NOT_FOUND", "EXECUTION_NOT_FOUND", "WEBHOOK_NOT_FOUND", "IN_RECOVERY_PLAN"] },
+                    "UNAUTHENTICATED", "FORBIDDEN", "CSRF_REJECTED", "LOGIN_FAILED", "LOGIN_THROTTLED", "PASSWORD_CHANGE_REQUIRED", "USER_NOT_FOUND", "DUPLICATE_USER", "TOKEN_NOT_FOUND", "SHARE_LINK_NOT_FOUND", "LAST_ADMIN", "SELF_APPROVAL", "NO_PERMISSION_DECLARED", "AUDIT_CHAIN_BROKEN", "RECOVERY_PLAN_NOT_FOUND", "EXECUTION_NOT_FOUND", "WEBHOOK_NOT_FOUND", "IN_RECOVERY_PLAN", "NOT_AWAITING_APPROVAL", "NOT_AWAITING_GATE", "EXECUTION_ENDED"] },
                 "message": { "type": "string" }, "details": { "type": "object" } } } } },
             "StartExecution": { "type": "object", "required": ["plan_id", "mode"], "properties": {
                 "plan_id": { "type": "string" }, "mode": { "type": "string", "enum": ["drill", "recovery"] },
@@ -326,7 +326,9 @@ pub fn spec() -> Value {
                 "execution_id": { "type": "string", "description": "the ended recovery to fail back" },
                 "stop_originals": { "type": "boolean", "default": false, "description": "let Roundtrip stop running originals (DRS cannot)" },
                 "tag_originals": { "type": "boolean", "default": false, "description": "let Roundtrip tag originals AWSDRS=AllowLaunchingIntoThisInstance" },
-                "terminate_standbys_confirmation": { "type": "string", "description": "admins only: the plan's name, typed, to terminate the DR standbys afterwards instead of returning them to standby" } } },
+                "terminate_standbys_confirmation": { "type": "string", "description": "admins only: the plan's name, typed, to terminate the DR standbys afterwards instead of returning them to standby" },
+                "leave_behind": { "type": "array", "items": { "type": "string" }, "description": "source server ids to leave on their DR standbys; a later failback can take them" },
+                "ready_only": { "type": "boolean", "default": false, "description": "leave behind every server whose own prerequisites fail instead of refusing the whole failback" } } },
             "Decision": { "type": "object", "properties": { "comment": { "type": "string", "maxLength": 1000 } } },
             "Execution": { "type": "object", "properties": {
                 "id": { "type": "string" }, "plan_id": { "type": "string" }, "plan_name": { "type": "string" }, "dr": { "$ref": "#/components/schemas/AccountRegion" },

@@ -171,6 +171,89 @@ async fn a_recovery_needs_a_comment_and_a_second_person() {
 }
 
 #[tokio::test]
+async fn a_decision_on_a_request_that_no_longer_waits_for_it_is_refused_and_never_audited_as_done() {
+    let app = spawn_app().await;
+    let plan = billing_plan(&app).await;
+    let bob = client_with_token(&app.token_for("bob", "approver").await);
+    let decide = |id: &str, what: &str| {
+        let (bob, url) = (bob.clone(), app.url(&format!("/api/v1/executions/{id}/{what}")));
+        async move {
+            let r = bob.post(url).json(&json!({ "comment": "decided" })).send().await.unwrap();
+            (r.status(), r.json::<Value>().await.unwrap_or_default())
+        }
+    };
+    let request = || async {
+        let (status, exec) = app
+            .post(
+                "/api/v1/executions/allow-launching/failover",
+                &json!({ "plan_id": plan, "mode": "recovery", "acknowledge_warnings": true }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{exec}");
+        exec["id"].as_str().unwrap().to_owned()
+    };
+    let refused_audit = |id: String| {
+        let app = &app;
+        async move {
+            let (_, audit) = app.get(&format!("/api/v1/audit?target={id}&action=execution.")).await;
+            audit["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| (e["action"].clone(), e["outcome"].clone()))
+                .collect::<Vec<_>>()
+        }
+    };
+
+    // Rejected, then approved: refused with the phase, and the approval is audited as refused.
+    let rejected = request().await;
+    assert_eq!(decide(&rejected, "reject").await.0, StatusCode::OK);
+    let (status, body) = decide(&rejected, "approve").await;
+    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "NOT_AWAITING_APPROVAL"), "{body}");
+    assert_eq!(body["error"]["details"]["phase"], "rejected", "{body}");
+    let (status, body) = decide(&rejected, "reject").await;
+    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "NOT_AWAITING_APPROVAL"), "{body}");
+    let (_, e) = app.get(&format!("/api/v1/executions/{rejected}")).await;
+    assert_eq!((e["state"]["phase"].as_str(), &e["state"]["approved_by"]), (Some("rejected"), &Value::Null));
+    let entries = refused_audit(rejected.clone()).await;
+    assert!(entries.contains(&(json!("execution.approve"), json!("refused"))), "{entries:?}");
+    assert!(!entries.contains(&(json!("execution.approve"), json!("ok"))), "{entries:?}");
+    let (status, body) = app.post(&format!("/api/v1/executions/{rejected}/cancel"), &json!({})).await;
+    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "EXECUTION_ENDED"), "{body}");
+
+    // Expired: past its deadline the request is refused even before the runner has marked it.
+    let expired = request().await;
+    app.simulator.clock().advance(61 * 60_000);
+    let (status, body) = decide(&expired, "approve").await;
+    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "NOT_AWAITING_APPROVAL"), "{body}");
+    assert_eq!(body["error"]["details"]["phase"], "expired");
+    assert!(body["error"]["message"].as_str().unwrap().contains("expired"), "{body}");
+    let (_, e) = app.get(&format!("/api/v1/executions/{expired}")).await;
+    assert!(e["state"]["started_at"].is_null(), "nothing started: {e}");
+    drive(&app, &expired).await;
+    let (_, e) = app.get(&format!("/api/v1/executions/{expired}")).await;
+    assert_eq!(e["state"]["phase"], "expired");
+
+    // Approved and running: a second approval, or a gate release without a gate, is refused.
+    let started = request().await;
+    assert_eq!(decide(&started, "approve").await.0, StatusCode::OK);
+    let (status, body) = decide(&started, "approve").await;
+    assert_eq!(
+        (status, code(&body), &body["error"]["details"]["phase"]),
+        (StatusCode::CONFLICT, "NOT_AWAITING_APPROVAL", &json!("running")),
+        "{body}"
+    );
+    let (status, body) = decide(&started, "resume").await;
+    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "NOT_AWAITING_GATE"), "{body}");
+    let approvals = refused_audit(started.clone()).await;
+    assert_eq!(
+        approvals.iter().filter(|(a, o)| a == "execution.approve" && o == "ok").count(),
+        1,
+        "one approval took effect: {approvals:?}"
+    );
+}
+
+#[tokio::test]
 async fn an_executions_stakeholder_page_shows_progress_and_nothing_internal() {
     let app = spawn_app().await;
     let plan = billing_plan(&app).await;
@@ -246,6 +329,7 @@ async fn a_recovery_fails_back_through_the_api_with_a_round_trip_proof() {
         )
         .await;
     assert_eq!(report["ready"], true, "{report}");
+    assert!(!report["going"].as_array().unwrap().is_empty() && report["staying"] == json!([]), "{report}");
     let (status, body) =
         app.post("/api/v1/executions/allow-launching/failback", &json!({ "execution_id": recovery })).await;
     assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "VALIDATION_FAILED"));
