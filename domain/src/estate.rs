@@ -58,6 +58,21 @@ pub enum InstanceState {
 }
 
 impl InstanceState {
+    /// What to do so DRS can launch into an instance in this state (it launches only into a stopped one).
+    pub fn launch_into_remedy(self) -> &'static str {
+        match self {
+            Self::Stopped => "nothing: DRS can launch into it",
+            Self::Pending | Self::Running => {
+                "Stop the standby: DRS launches only into a stopped instance and cannot stop it itself."
+            }
+            Self::Stopping => "Wait until the standby has stopped (usually a minute or two), then evaluate again.",
+            Self::ShuttingDown | Self::Terminated => {
+                "The standby is being terminated or is gone and cannot be used again: provision a new stopped standby \
+                 with the source server's Name tag and the AWSDRS tag, then match the group again."
+            }
+        }
+    }
+
     /// The EC2 wire name, e.g. `shutting-down`.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -1214,12 +1214,41 @@ pub struct ExecutionStatus {
     /// Servers verified or failed, of all servers, in percent.
     pub progress_percent: u8,
     pub elapsed_ms: Option<i64>,
-    /// An estimate while it runs: the time per finished server so far, times the servers left.
+    /// An estimate while it runs: the mean time of the finished waves for every wave still to run, less what
+    /// the running wave has spent. `None` ("estimating…") until a wave has finished: the first servers of a
+    /// wave finish together, so a rate per server misleads.
     pub remaining_ms: Option<i64>,
     /// From the start to the last server's verification (measured RTO), once every server is verified.
     pub rto_ms: Option<i64>,
     pub rto_target_ms: i64,
     pub waves: Vec<WaveStatus>,
+}
+
+/// Time left of `s` at `now`; see [`ExecutionStatus::remaining_ms`].
+fn remaining(s: &ExecutionState, now: i64) -> Option<i64> {
+    if s.phase == Phase::CleaningUp || s.started_at.is_none() {
+        return None;
+    }
+    if s.phase.is_terminal() {
+        return Some(0);
+    }
+    let finished: Vec<i64> = s
+        .waves
+        .iter()
+        .filter(|w| matches!(w.state, WaveState::Succeeded | WaveState::Failed))
+        .filter_map(|w| Some(w.ended_at? - w.started_at?))
+        .collect();
+    let mean = finished.iter().sum::<i64>().checked_div(i64::try_from(finished.len()).ok()?)?;
+    Some(
+        s.waves
+            .iter()
+            .map(|w| match w.state {
+                WaveState::Pending => mean,
+                WaveState::Running => (mean - (now - w.started_at.unwrap_or(now))).max(0),
+                WaveState::Succeeded | WaveState::Failed | WaveState::Skipped => 0,
+            })
+            .sum(),
+    )
 }
 
 /// The progress of `s` at `now`.
@@ -1242,15 +1271,7 @@ pub fn status(s: &ExecutionState, rto_target_minutes: u32, now: i64) -> Executio
             u8::try_from(done * 100 / servers.len()).unwrap_or(100)
         },
         elapsed_ms: s.started_at.map(|t| s.ended_at.unwrap_or(now) - t),
-        remaining_ms: match (s.started_at, s.phase) {
-            (_, Phase::CleaningUp) | (None, _) => None,
-            _ if s.phase.is_terminal() => Some(0),
-            (Some(t), _) if done > 0 => {
-                let left = i64::try_from(servers.len() - done).unwrap_or(0);
-                Some((now - t) / i64::try_from(done).unwrap_or(1) * left)
-            }
-            _ => None,
-        },
+        remaining_ms: remaining(s, now),
         rto_ms: rto_of(&servers),
         rto_target_ms: i64::from(rto_target_minutes) * 60_000,
         waves: s
@@ -1730,7 +1751,8 @@ mod tests {
         assert_eq!(at_gate.phase, Phase::AwaitingGate);
         let fresh = requested();
         let not_approval = |phase| Err(NotAwaiting::Approval { phase });
-        let cases: Vec<(&str, &ExecutionState, i64, Decision, Result<(), NotAwaiting>)> = vec![
+        type Case<'a> = (&'a str, &'a ExecutionState, i64, Decision, Result<(), NotAwaiting>);
+        let cases: Vec<Case> = vec![
             ("a fresh request is approved", &fresh, MIN, Approve, Ok(())),
             ("a fresh request is rejected", &fresh, MIN, Reject, Ok(())),
             ("past its deadline, before the runner saw it", &fresh, 60 * MIN, Approve, not_approval(Phase::Expired)),
@@ -1864,10 +1886,29 @@ mod tests {
             0,
             0,
         );
+        let first = apply(
+            s.clone(),
+            vec![
+                Event::BatchClaimed { servers: vec![id(1), id(2)], at: MIN },
+                Event::JobStarted { job_id: "j1".into(), servers: vec![id(1), id(2)], at: MIN },
+                Event::Launched { server: id(1), at: 6 * MIN },
+                Event::Verified { server: id(1), at: 6 * MIN, recovery_point: None },
+            ],
+        );
+        let early = status(&first, 30, 6 * MIN);
+        assert_eq!(early.progress_percent, 25);
+        assert_eq!(early.remaining_ms, None, "no wave has finished: estimating, not 18 minutes from one server");
         let s = run_wave(s, "j1", MIN);
         let half = status(&s, 30, 8 * MIN);
         assert_eq!((half.progress_percent, half.rto_ms, half.elapsed_ms), (50, None, Some(8 * MIN)));
-        assert_eq!(half.remaining_ms, Some(8 * MIN), "two of four done in 8 minutes: 8 more");
+        let (a, b) = (&s.waves[0], &s.waves[1]);
+        let took = a.ended_at.unwrap() - a.started_at.unwrap();
+        let spent = b.started_at.map_or(0, |t| 8 * MIN - t);
+        assert_eq!(
+            half.remaining_ms,
+            Some(took - spent),
+            "wave b takes as long as wave a, {took} ms; {spent} ms spent"
+        );
         assert_eq!(half.waves[0].rto_ms, Some(7 * MIN));
         let s = run_wave(s, "j2", 10 * MIN);
         let s = apply(s, vec![Event::CleanedUp { servers: (1..5).map(id).collect(), at: 16 * MIN }]);

@@ -21,6 +21,7 @@ pub mod readiness;
 pub mod recovery;
 pub mod report;
 pub mod share;
+pub mod text;
 pub mod time;
 pub mod validation;
 

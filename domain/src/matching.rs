@@ -15,6 +15,7 @@ use crate::estate::{
 };
 use crate::group::SourceNameKey;
 use crate::ids::{InstanceId, SourceServerId, SubnetId};
+use crate::text::quoted;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -160,7 +161,7 @@ pub fn pair_findings(source: &SourceServer, standby: &Ec2Instance) -> Vec<Findin
         )),
         s => out.push(Finding::critical(
             "STANDBY_NOT_STOPPED",
-            format!("{} is {}; DRS launches only into a stopped instance, so stop it", standby.instance_id, s.as_str()),
+            format!("{} is {}; {}", standby.instance_id, s.as_str(), s.launch_into_remedy()),
         )),
     }
     if source.architecture != standby.architecture {
@@ -251,6 +252,8 @@ pub enum UnmatchedReason {
     Conflict,
     /// Carries an AWSDRS tag that is not exactly `AWSDRS=AllowLaunchingIntoThisInstance`.
     AwsdrsTagNotExact,
+    /// The only standby with this name is terminated: a new one is needed.
+    StandbyTerminated,
 }
 
 impl UnmatchedReason {
@@ -262,6 +265,7 @@ impl UnmatchedReason {
             Self::NoSourceWithName => "NO_SOURCE_WITH_NAME",
             Self::Conflict => "CONFLICT",
             Self::AwsdrsTagNotExact => "AWSDRS_TAG_NOT_EXACT",
+            Self::StandbyTerminated => "STANDBY_TERMINATED",
         }
     }
 }
@@ -374,9 +378,15 @@ pub fn match_estate(sources: &[SourceServer], dr_instances: &[Ec2Instance], key:
         }
     }
     let mut sb_by_name: BTreeMap<String, Vec<&Ec2Instance>> = BTreeMap::new();
+    // Terminated standbys match nothing, but explain a source server left without one.
+    let mut terminated_by_name: BTreeMap<String, &Ec2Instance> = BTreeMap::new();
     let mut standby_count = 0;
     for i in dr_instances {
-        if i.is_standby() {
+        if i.has_exact_awsdrs_tag() && i.state == InstanceState::Terminated {
+            if let Some(n) = i.name().map(normalize_name).filter(|n| !n.is_empty()) {
+                terminated_by_name.entry(n).or_insert(i);
+            }
+        } else if i.is_standby() {
             standby_count += 1;
             match i.name().map(normalize_name).filter(|n| !n.is_empty()) {
                 Some(n) => sb_by_name.entry(n).or_default().push(i),
@@ -399,13 +409,23 @@ pub fn match_estate(sources: &[SourceServer], dr_instances: &[Ec2Instance], key:
         let sbs = sb_by_name.get(name).map(Vec::as_slice).unwrap_or_default();
         match (srcs.as_slice(), sbs) {
             ([s], [t]) => report.pairs.push(proposed_pair(s, t, key, name)),
-            ([s], []) => report.unmatched_sources.push(unmatched_source(
-                s,
-                key,
-                name,
-                UnmatchedReason::NoStandbyWithName,
-                format!("no standby is named {name:?} in the DR region"),
-            )),
+            ([s], []) => {
+                let written = quoted(key.source_name(s).unwrap_or(name));
+                let (reason, message) = match terminated_by_name.get(name) {
+                    Some(t) => (
+                        UnmatchedReason::StandbyTerminated,
+                        format!(
+                            "the standby named {written} ({}) is terminated; provision a new stopped standby with this \
+                             name and the AWSDRS tag",
+                            t.instance_id
+                        ),
+                    ),
+                    None => {
+                        (UnmatchedReason::NoStandbyWithName, format!("no standby is named {written} in the DR region"))
+                    }
+                };
+                report.unmatched_sources.push(unmatched_source(s, key, name, reason, message));
+            }
             _ => push_conflict(&mut report, name, srcs, sbs, key),
         }
     }
@@ -417,7 +437,7 @@ pub fn match_estate(sources: &[SourceServer], dr_instances: &[Ec2Instance], key:
             report.unmatched_standbys.push(unmatched_standby(
                 t,
                 UnmatchedReason::NoSourceWithName,
-                format!("no source server in this group is named {name:?}"),
+                format!("no source server in this group is named {}", quoted(t.name().unwrap_or(name))),
             ));
         } else {
             push_conflict(&mut report, name, &[], sbs, key);
@@ -516,15 +536,24 @@ fn push_conflict(
     };
     let message = match side {
         ConflictSide::Sources => {
-            format!("{} source servers are named {name:?}; rename all but one so each name is unique", srcs.len())
+            format!(
+                "{} source servers are named {}; rename all but one so each name is unique",
+                srcs.len(),
+                quoted(name)
+            )
         }
         ConflictSide::Standbys => {
-            format!("{} standbys are named {name:?}; rename or untag all but one so each name is unique", sbs.len())
+            format!(
+                "{} standbys are named {}; rename or untag all but one so each name is unique",
+                sbs.len(),
+                quoted(name)
+            )
         }
         ConflictSide::Both => format!(
-            "{} source servers and {} standbys are named {name:?}; make every name unique",
+            "{} source servers and {} standbys are named {}; make every name unique",
             srcs.len(),
-            sbs.len()
+            sbs.len(),
+            quoted(name)
         ),
     };
     for s in srcs {
@@ -533,14 +562,14 @@ fn push_conflict(
             key,
             name,
             UnmatchedReason::Conflict,
-            format!("name {name:?} is not unique; see the conflict"),
+            format!("name {} is not unique; see the conflict", quoted(name)),
         ));
     }
     for t in sbs {
         report.unmatched_standbys.push(unmatched_standby(
             t,
             UnmatchedReason::Conflict,
-            format!("name {name:?} is not unique; see the conflict"),
+            format!("name {} is not unique; see the conflict", quoted(name)),
         ));
     }
     report.conflicts.push(Conflict {

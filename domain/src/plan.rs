@@ -202,7 +202,7 @@ pub fn validate_plan(
             errors.push(FieldError::new(
                 format!("waves[{w}].pair_ids"),
                 "EMPTY_WAVE",
-                format!("wave {:?} has no pairs; remove it or add some", wave.name),
+                format!("wave {} has no pairs; remove it or add some", crate::text::quoted(&wave.name)),
             ));
         }
         for (i, id) in wave.pair_ids.iter().enumerate() {

@@ -7,8 +7,8 @@
 //! and §4.2 (quotas).
 
 use crate::estate::{
-    Architecture, Ec2Instance, InstanceState, IpPlacement, ReplicationState, SourceServer, Subnet, ip_placement,
-    required_boot_mode,
+    AccountRegion, Architecture, Ec2Instance, InstanceState, IpPlacement, ReplicationState, SourceServer, Subnet,
+    ip_placement, required_boot_mode,
 };
 use crate::group::InstancePair;
 use crate::ids::{InstanceId, PairId, ProtectionGroupId, SourceServerId};
@@ -158,11 +158,17 @@ pub struct VerdictSummary {
     /// When the verdict last changed.
     pub since: i64,
     pub because: Vec<(String, usize)>,
+    /// The group-level checks that fail, with their remediation (a wizard shows them next to the verdict).
+    #[serde(default)]
+    pub group_findings: Vec<Check>,
 }
 
 /// Everything the checks look at for one group.
 pub struct ReadinessInput<'a> {
     pub group: &'a ProtectionGroupId,
+    /// Where the group's servers run, and where they recover.
+    pub primary: &'a AccountRegion,
+    pub dr: &'a AccountRegion,
     pub pairs: &'a [InstancePair],
     /// Source servers in the DR account and region.
     pub sources: &'a [SourceServer],
@@ -233,6 +239,18 @@ pub fn evaluate(input: &ReadinessInput<'_>) -> GroupReadiness {
             "every protected source server paired",
             format!("{} without a pair", input.unpaired_sources),
             "Pair the remaining source servers on the instance matching page, or narrow the group's selection.",
+        ),
+        check(
+            "group.dr_region_differs",
+            Severity::Warning,
+            input.primary.region != input.dr.region,
+            "a DR region other than the primary region",
+            format!(
+                "both in {} (primary account {}, DR account {})",
+                input.dr.region, input.primary.account_id, input.dr.account_id
+            ),
+            "A recovery into the primary region protects against a lost account, not a lost region: choose another \
+             DR region for the group, or acknowledge this warning if another account in the same region is the plan.",
         ),
         check(
             "quota.replicating_servers",
@@ -354,7 +372,7 @@ fn pair_checks(
         t.state == InstanceState::Stopped,
         "stopped",
         t.state.as_str(),
-        "Stop the standby: DRS launches only into a stopped instance and cannot stop it itself.",
+        t.state.launch_into_remedy(),
     ));
     if let Some(s) = source {
         out.push(check(

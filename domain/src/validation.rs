@@ -139,7 +139,10 @@ pub fn validate_pairs(pairs: &[InstancePair], view: &DrView<'_>) -> ValidationRe
                 {
                     findings.push(warning(
                         "STANDBY_NAME_NOT_UNIQUE",
-                        format!("another standby is now also named {n:?}; matching would flag a conflict"),
+                        format!(
+                            "another standby is now also named {}; matching would flag a conflict",
+                            crate::text::quoted(n)
+                        ),
                     ));
                 }
             }

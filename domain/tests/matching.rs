@@ -155,6 +155,29 @@ fn every_unmatched_member_carries_a_reason() {
 }
 
 #[test]
+fn a_source_whose_only_standby_is_terminated_is_told_so_and_names_are_shown_as_written() {
+    let mut gone = standby(4, Some("gone-01"));
+    gone.state = InstanceState::Terminated;
+    let report = match_estate(
+        &[source(1, Some("gone-01"), ""), source(2, Some("h3-i\u{307}"), "")],
+        &[gone, standby(5, Some("Orphan  \u{1F680}"))],
+        SourceNameKey::default(),
+    );
+    let by_id = |id: &str| report.unmatched_sources.iter().find(|u| u.source_server_id.as_str() == id).unwrap();
+    let gone = by_id("s-00000000000000001");
+    assert_eq!(gone.reason, UnmatchedReason::StandbyTerminated);
+    assert_eq!(gone.reason.as_str(), "STANDBY_TERMINATED");
+    assert!(gone.message.contains("i-00000000000000004") && gone.message.contains("terminated"), "{}", gone.message);
+    let mark = by_id("s-00000000000000002");
+    assert_eq!(mark.reason, UnmatchedReason::NoStandbyWithName);
+    assert_eq!(mark.message, "no standby is named \"h3-i\u{307}\" in the DR region");
+    assert_eq!(
+        report.unmatched_standbys[0].message, "no source server in this group is named \"Orphan  \u{1F680}\"",
+        "the Name tag as written, not its normalised form"
+    );
+}
+
+#[test]
 fn near_misses_are_suggestions_never_pairs() {
     let report = match_estate(
         &[source(1, Some("billing-db-01"), ""), source(2, Some("db1"), ""), source(3, Some("crm-app-02"), "")],

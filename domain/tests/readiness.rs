@@ -20,6 +20,8 @@ struct World {
     busy: bool,
     replicating: usize,
     unpaired: usize,
+    primary: AccountRegion,
+    dr: AccountRegion,
 }
 
 fn ready() -> World {
@@ -98,6 +100,14 @@ fn ready() -> World {
         busy: false,
         replicating: 10,
         unpaired: 0,
+        primary: AccountRegion {
+            account_id: AccountId::parse("111111111111").unwrap(),
+            region: Region::parse("us-east-1").unwrap(),
+        },
+        dr: AccountRegion {
+            account_id: AccountId::parse("222222222222").unwrap(),
+            region: Region::parse("us-west-2").unwrap(),
+        },
     }
 }
 
@@ -115,6 +125,8 @@ fn run(w: &World) -> GroupReadiness {
     let group = w.pair.protection_group_id.clone();
     evaluate(&ReadinessInput {
         group: &group,
+        primary: &w.primary,
+        dr: &w.dr,
         pairs: std::slice::from_ref(&w.pair),
         sources: std::slice::from_ref(&w.source),
         instances: std::slice::from_ref(&w.standby),
@@ -154,6 +166,7 @@ fn a_clean_pair_is_ready_with_a_full_score() {
 #[case::drifted("launch_config.drift", Severity::Critical, |w: &mut World| { w.applied.as_mut().unwrap().launch_disposition = domain::launch::LaunchDisposition::Stopped; })]
 #[case::unreadable("launch_config.applied", Severity::Critical, |w: &mut World| { w.current = None; w.applied = None; })]
 #[case::unpaired_sources("group.all_sources_paired", Severity::Warning, |w: &mut World| w.unpaired = 3)]
+#[case::dr_in_the_primary_region("group.dr_region_differs", Severity::Warning, |w: &mut World| w.primary.region = w.dr.region.clone())]
 #[case::over_quota("quota.replicating_servers", Severity::Critical, |w: &mut World| w.replicating = 301)]
 fn each_check_fails_on_its_own_rule(#[case] id: &str, #[case] severity: Severity, #[case] breaks: fn(&mut World)) {
     let mut w = ready();
@@ -176,6 +189,8 @@ fn a_missing_standby_or_source_is_reported_not_panicked_on() {
     let group = w.pair.protection_group_id.clone();
     let r = evaluate(&ReadinessInput {
         group: &group,
+        primary: &w.primary,
+        dr: &w.dr,
         pairs: std::slice::from_ref(&w.pair),
         sources: &[],
         instances: &[],
@@ -193,4 +208,31 @@ fn a_missing_standby_or_source_is_reported_not_panicked_on() {
     let ids: Vec<&str> = r.pairs[0].checks.iter().filter(|c| !c.passed).map(|c| c.id.as_str()).collect();
     assert_eq!(ids, ["source.exists", "standby.exists"]);
     assert_eq!(r.verdict, Verdict::Blocked);
+}
+
+#[rstest]
+#[case::running(InstanceState::Running, "Stop the standby")]
+#[case::stopping(InstanceState::Stopping, "Wait until the standby has stopped")]
+#[case::shutting_down(InstanceState::ShuttingDown, "provision a new stopped standby")]
+fn a_standby_that_is_not_stopped_gets_the_remedy_of_its_state(#[case] state: InstanceState, #[case] remedy: &str) {
+    let mut w = ready();
+    w.standby.state = state;
+    let r = run(&w);
+    let c = r.pairs[0].checks.iter().find(|c| c.id == "standby.stopped").unwrap();
+    assert_eq!((c.passed, c.actual.as_str()), (false, state.as_str()));
+    assert!(c.remediation.starts_with(remedy) || c.remediation.contains(remedy), "{state:?}: {}", c.remediation);
+    if state != InstanceState::Running {
+        assert!(
+            !c.remediation.contains("Stop the standby"),
+            "a {state:?} standby is not told to stop: {}",
+            c.remediation
+        );
+    }
+    let report = domain::matching::match_estate(
+        std::slice::from_ref(&w.source),
+        std::slice::from_ref(&w.standby),
+        domain::group::SourceNameKey::default(),
+    );
+    let f = report.pairs[0].findings.iter().find(|f| f.code == "STANDBY_NOT_STOPPED").unwrap();
+    assert!(f.message.contains(remedy), "{state:?}: {}", f.message);
 }

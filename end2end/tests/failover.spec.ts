@@ -102,7 +102,7 @@ test("an operator runs a drill, a failover that a second person approves, follow
   await page.getByTestId("failback-request").getByText("may stop the original instances").click();
   await page.getByTestId("failback-request").getByText("may tag the originals").click();
   await page.getByTestId("check-prerequisites").click();
-  await expect(page.getByTestId("prerequisites")).toHaveText("Every prerequisite passes.");
+  await expect(page.getByTestId("prerequisites")).toHaveText("Every prerequisite passes: 6 servers go home, 0 stay on DR.");
   await page.getByTestId("request-failback").click();
   await expect(page.getByTestId("execution-title")).toContainText("Billing — failback");
   await expect(page.getByTestId("execution-phase")).toContainText("awaiting approval");

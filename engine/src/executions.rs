@@ -368,8 +368,8 @@ impl Services {
                     id.to_string(),
                     "PAIR_GONE",
                     format!(
-                        "wave {:?} names {id}, which is no longer a pair of the plan's groups; edit the plan",
-                        w.name
+                        "wave {} names {id}, which is no longer a pair of the plan's groups; edit the plan",
+                        domain::text::quoted(&w.name)
                     ),
                 ));
             }

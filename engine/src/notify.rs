@@ -431,7 +431,7 @@ impl Services {
             return Err(ServiceError::Invalid(vec![FieldError::new(
                 "name",
                 "DUPLICATE_NAME",
-                format!("a webhook is already called {:?}", valid.name),
+                format!("a webhook is already called {}", domain::text::quoted(&valid.name)),
             )]));
         }
         if existing.len() >= MAX_WEBHOOKS {

@@ -112,6 +112,8 @@ impl Services {
         let active: HashSet<_> = active.into_iter().collect();
         let readiness = evaluate(&ReadinessInput {
             group: id,
+            primary: &group.primary,
+            dr: &group.dr,
             pairs: &pairs,
             sources: &sources,
             instances: &instances,
@@ -187,6 +189,7 @@ impl Services {
                 evaluated_at: r.evaluated_at,
                 since: history.first().map_or(r.evaluated_at, |h| h.since),
                 because: r.failing.iter().take(3).cloned().collect(),
+                group_findings: r.group_checks.into_iter().filter(|c| !c.passed).collect(),
             });
         }
         Ok(out)

@@ -49,7 +49,7 @@ pub enum ServiceError {
     PairNotFound(PairId),
     #[error("the record changed since it was read (expected version {expected}, found {actual:?}); reload and retry")]
     VersionConflict { expected: u64, actual: Option<u64> },
-    #[error("a protection group named {0:?} already exists")]
+    #[error("a protection group named {} already exists", domain::text::quoted(.0))]
     DuplicateName(String),
     #[error("{} pair(s) cannot be accepted; nothing was written", .0.len())]
     PairRejected(Vec<PairRejection>),
@@ -71,9 +71,9 @@ pub enum ServiceError {
     LoginThrottled { retry_after_secs: u64 },
     #[error("change your one-time password first")]
     PasswordChangeRequired,
-    #[error("user {0:?} does not exist")]
+    #[error("user {} does not exist", domain::text::quoted(.0))]
     UserNotFound(String),
-    #[error("a user named {0:?} already exists")]
+    #[error("a user named {} already exists", domain::text::quoted(.0))]
     DuplicateUser(String),
     #[error("API token {0:?} does not exist")]
     TokenNotFound(String),

@@ -392,12 +392,17 @@ fn find(list: &Value, item: impl Fn(&Value) -> &Value, id_or_name: &str, what: &
         _ => match by("name").as_slice() {
             [one] => Some((*one).clone()),
             [] => None,
-            _ => return Err(ClientError::Usage(format!("several {what}s are called {id_or_name:?}; use the id"))),
+            _ => {
+                return Err(ClientError::Usage(format!(
+                    "several {what}s are called {}; use the id",
+                    domain::text::quoted(id_or_name)
+                )));
+            }
         },
     };
     found.and_then(|g| g["id"].as_str().map(str::to_owned)).ok_or_else(|| ClientError::Refused {
         code: "NOT_FOUND".into(),
-        message: format!("no {what} {id_or_name:?}"),
+        message: format!("no {what} {}", domain::text::quoted(id_or_name)),
         details: Value::Null,
     })
 }

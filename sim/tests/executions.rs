@@ -855,7 +855,7 @@ async fn a_server_whose_original_is_terminated_stays_on_dr_while_the_others_fail
     let (gone, paused) = (all[0].clone(), all[1].clone());
     let origin = gone.origin.clone().unwrap();
     e.sim.terminate_instances(&origin, &[gone.source_instance_id.clone().unwrap()]).await.unwrap();
-    e.sim.stop_instances(&recovery.dr, &[paused.standby_instance_id.clone()]).await.unwrap();
+    e.sim.stop_instances(&recovery.dr, std::slice::from_ref(&paused.standby_instance_id)).await.unwrap();
     e.clock.advance(10 * 60_000);
     let req = domain::execution::StartFailback {
         execution_id: recovery.id.clone(),
@@ -912,7 +912,7 @@ async fn a_server_whose_original_is_terminated_stays_on_dr_while_the_others_fail
     assert_eq!(listed.len(), 2, "{listed:?}");
 
     // Fixed (its standby runs again), the paused one goes home with a later failback; the gone one stays.
-    e.sim.start_instances(&recovery.dr, &[paused.standby_instance_id.clone()]).await.unwrap();
+    e.sim.start_instances(&recovery.dr, std::slice::from_ref(&paused.standby_instance_id)).await.unwrap();
     e.clock.advance(10 * 60_000);
     let later = e.services.start_failback(&alice, &ready_only).await.unwrap();
     let servers: Vec<_> =

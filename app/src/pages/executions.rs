@@ -259,11 +259,24 @@ fn Wizard() -> impl IntoView {
                                 {groups.into_iter().map(|g| {
                                     let v = known.iter().find(|v| v.protection_group_id == g).cloned();
                                     let name = names.iter().find(|s| s.group.id == g).map_or_else(|| g.to_string(), |s| s.group.name.clone());
+                                    let findings = v.as_ref().map(|v| v.group_findings.clone()).unwrap_or_default();
+                                    let because = v.as_ref().map(|v| v.because.iter().map(|(id, n)| format!("{id} ×{n}")).collect::<Vec<_>>().join(", ")).unwrap_or_default();
                                     view! {
-                                        <li class="status-item">
+                                        <li class="status-item" data-group=g.to_string()>
                                             <span class="status-name">{name}</span>
                                             {verdict_badge(v.as_ref().map(|v| v.verdict))}
                                             <a href=format!("/protection-groups/{g}/configuration")>"details"</a>
+                                            {(!because.is_empty()).then(|| view! { <span class="muted small">{format!(" failing: {because}")}</span> })}
+                                            {(!findings.is_empty()).then(|| view! {
+                                                <ul class="findings" data-testid="wizard-group-findings">
+                                                    {findings.into_iter().map(|c| view! {
+                                                        <li data-check=c.id.clone()>
+                                                            <Badge status=if c.severity == domain::matching::Severity::Critical { "blocked" } else { "warning" } label=c.id.clone()/>
+                                                            {format!(" {}: {}", c.actual, c.remediation)}
+                                                        </li>
+                                                    }).collect_view()}
+                                                </ul>
+                                            })}
                                         </li>
                                     }
                                 }).collect_view()}
@@ -503,7 +516,11 @@ fn Dashboard(v: ExecutionView, refresh: Callback<()>) -> impl IntoView {
             <Stat label="servers verified" value=format!("{verified} of {servers}") tone="ready"/>
             <Stat label="failed" value=failed.to_string() tone={if failed > 0 { "failed" } else { "neutral" }}/>
             <Stat label="elapsed" value=st.elapsed_ms.map(duration).unwrap_or_else(|| "—".into())/>
-            <Stat label="remaining (estimate)" value=st.remaining_ms.map(duration).unwrap_or_else(|| "—".into())/>
+            <Stat label="remaining (estimate)" value=match st.remaining_ms {
+                Some(r) => duration(r),
+                None if st.elapsed_ms.is_some() && !st.phase.is_terminal() && st.phase != Phase::CleaningUp => "estimating…".into(),
+                None => "—".into(),
+            }/>
         </div>
         <div class="progress-wrap" data-testid="execution-progress">
             <progress max="100" value=st.progress_percent.to_string()></progress>

@@ -412,6 +412,13 @@ fn GroupForm(initial: Option<ProtectionGroup>) -> impl IntoView {
                         {move || options().into_iter().map(|(v, l)| { let sel = v == dr.get(); view! { <option value=v selected=sel>{l}</option> } }).collect_view()}
                     </select>
                     {field_error("dr")}
+                    {move || {
+                        let (p, d) = (primary.get(), dr.get());
+                        let region = |at: &str| at.split_once('/').map(|(_, r)| r.to_owned());
+                        (p != d && region(&p).is_some() && region(&p) == region(&d)).then(|| view! {
+                            <p class="alert alert-warning small" role="note" data-testid="same-region-hint">"The DR region is the primary region: the group survives a lost account, not a lost region. Readiness warns about it (group.dr_region_differs)."</p>
+                        })
+                    }}
                 </div>
             </div>
             </Transition>

@@ -219,7 +219,10 @@ fn ExecutionStatus(x: domain::share::ExecutionProgress) -> impl IntoView {
             </div>
             <p>
                 {x.elapsed_ms.map(|e| format!("Elapsed {}", duration(e)))}
-                {x.remaining_ms.filter(|_| !x.phase.is_terminal()).map(|r| format!(" · about {} to go", duration(r)))}
+                {(!x.phase.is_terminal() && x.phase != domain::execution::Phase::CleaningUp && x.elapsed_ms.is_some()).then(|| match x.remaining_ms {
+                    Some(r) => format!(" · about {} to go", duration(r)),
+                    None => " · estimating the time left".to_owned(),
+                })}
                 {format!(" · target {}", duration(x.rto_target_ms))}
                 {x.rto_ms.map(|r| format!(" · recovered in {}", duration(r)))}
             </p>

@@ -318,3 +318,25 @@ async fn a_fully_paired_group_turns_green_once_configured() {
         r["readiness"]["failing"]
     );
 }
+
+#[tokio::test]
+async fn a_group_recovering_into_its_primary_region_is_accepted_with_a_readiness_warning() {
+    let app = spawn_app().await;
+    let mut body = group_body("Same region");
+    body["dr"] = json!({ "account_id": "222222222222", "region": "us-east-1" });
+    let (status, group) = app.post("/api/v1/protection-groups", &body).await;
+    assert_eq!(status, StatusCode::CREATED, "another account in the same region is legal in DRS: {group}");
+    let (_, r) =
+        app.post(&format!("/api/v1/protection-groups/{}/readiness", group["id"].as_str().unwrap()), &json!({})).await;
+    let checks = r["readiness"]["group_checks"].as_array().unwrap();
+    let same = checks.iter().find(|c| c["id"] == "group.dr_region_differs").expect("the region check is listed");
+    assert_eq!((same["passed"].as_bool(), same["severity"].as_str()), (Some(false), Some("warning")));
+    assert!(same["actual"].as_str().unwrap().contains("us-east-1"), "{same}");
+    assert!(same["remediation"].as_str().unwrap().contains("another"), "{same}");
+    assert!(r["readiness"]["failing"].as_array().unwrap().iter().any(|f| f[0] == "group.dr_region_differs"));
+
+    let (id, _) = group_with_pairs(&app).await;
+    let (_, r) = app.post(&format!("/api/v1/protection-groups/{id}/readiness"), &json!({})).await;
+    let checks = r["readiness"]["group_checks"].as_array().unwrap();
+    assert_eq!(checks.iter().find(|c| c["id"] == "group.dr_region_differs").unwrap()["passed"], true);
+}
