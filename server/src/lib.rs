@@ -136,6 +136,14 @@ pub async fn bootstrap_admin(services: &Services, settings: &Settings) -> anyhow
     Ok(())
 }
 
+/// The console's pages, generated once per process. Generating them runs the app with resource loading
+/// suppressed by a process-wide flag of Leptos's (leptos#4773): a page that starts rendering in another
+/// router of the same process meanwhile (the API tests run many) would wait for its data forever.
+pub fn page_routes() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(app::App)).clone()
+}
+
 /// The whole HTTP surface: REST API under `/api/v1`, console server functions under `/console`, pages,
 /// sign-in under `/auth`, and the built site's static files, behind the security layers.
 pub fn router(services: Services, settings: &Settings, oidc: Option<Arc<oidc::Oidc>>) -> Router {
@@ -145,7 +153,7 @@ pub fn router(services: Services, settings: &Settings, oidc: Option<Arc<oidc::Oi
         .site_pkg_dir("pkg")
         .site_addr(settings.listen)
         .build();
-    let routes = generate_route_list(app::App);
+    let routes = page_routes();
     let ctx_services = services.clone();
     let ui: Router = Router::new()
         .leptos_routes_with_context(

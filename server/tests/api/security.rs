@@ -112,7 +112,7 @@ async fn every_console_function_and_page_declares_its_access() {
         let path = format!("{}{name}", app::access::CONSOLE_PREFIX);
         assert!(registered.contains(&path), "{path} is declared but no such function exists");
     }
-    let pages: Vec<String> = leptos_axum::generate_route_list(app::App).iter().map(|r| r.path().to_owned()).collect();
+    let pages: Vec<String> = server::page_routes().iter().map(|r| r.path().to_owned()).collect();
     for page in &pages {
         assert!(app::access::PAGES.iter().any(|(p, _)| p == page), "page {page} declares no access");
     }
