@@ -1,6 +1,8 @@
 //! Small shared components: status badges, counters, error and empty states.
 
 use crate::api::ConsoleError;
+use domain::execution::Phase;
+use domain::readiness::Verdict;
 use leptos::prelude::*;
 
 /// A status badge. `status` is one of the design system's state names (ready, warning, blocked, running,
@@ -9,6 +11,42 @@ use leptos::prelude::*;
 pub fn Badge(#[prop(into)] status: String, #[prop(optional, into)] label: Option<String>) -> impl IntoView {
     let text = label.unwrap_or_else(|| status.clone());
     view! { <span class=format!("badge badge-{status}")>{text}</span> }
+}
+
+/// A phase as a badge.
+pub fn phase_badge(p: Phase) -> impl IntoView {
+    let (tone, label) = match p {
+        Phase::AwaitingApproval => ("warning", "awaiting approval"),
+        Phase::Running => ("running", "running"),
+        Phase::AwaitingGate => ("warning", "waiting at a gate"),
+        Phase::CleaningUp => ("running", "returning standbys"),
+        Phase::Succeeded => ("ready", "succeeded"),
+        Phase::Failed => ("failed", "failed"),
+        Phase::Cancelled => ("neutral", "cancelled"),
+        Phase::Rejected => ("blocked", "rejected"),
+        Phase::Expired => ("neutral", "expired"),
+    };
+    view! { <Badge status=tone label=label/> }
+}
+
+/// Badge tone and label of a readiness verdict.
+pub fn verdict_tone(v: Verdict) -> (&'static str, &'static str) {
+    match v {
+        Verdict::Ready => ("ready", "ready"),
+        Verdict::ReadyWithWarnings => ("warning", "ready with warnings"),
+        Verdict::Blocked => ("blocked", "blocked"),
+    }
+}
+
+/// A readiness verdict as a badge (`None`: not yet evaluated).
+pub fn verdict_badge(v: Option<Verdict>) -> impl IntoView {
+    let (tone, label) = v.map_or(("neutral", "not yet checked"), verdict_tone);
+    view! { <Badge status=tone label=label/> }
+}
+
+/// A duration as `1 h 02 min`, `4 min 05 s` or `12 s`.
+pub fn duration(ms: i64) -> String {
+    domain::time::format_duration_ms(ms)
 }
 
 /// A labelled number.

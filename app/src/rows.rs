@@ -255,7 +255,7 @@ mod tests {
     use domain::estate::*;
     use domain::group::*;
     use domain::ids::*;
-    use domain::matching::match_estate;
+    use domain::matching::{SourceNameKey, match_estate};
 
     fn source(n: u32, name: &str) -> SourceServer {
         let mut tags = Tags::new();

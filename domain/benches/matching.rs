@@ -3,8 +3,9 @@
 //! Results are recorded in docs/benchmarks.md.
 
 use domain::estate::*;
-use domain::group::{InstancePair, PairOrigin, SourceNameKey};
+use domain::group::{InstancePair, PairOrigin};
 use domain::ids::*;
+use domain::matching::SourceNameKey;
 use domain::matching::match_estate;
 use domain::net::Ipv4Cidr;
 use domain::validation::{DrView, validate_pairs};

@@ -94,6 +94,21 @@ impl Phase {
     }
 }
 
+/// A phase in words.
+pub fn phase_word(p: Phase) -> &'static str {
+    match p {
+        Phase::AwaitingApproval => "awaiting approval",
+        Phase::Running => "running",
+        Phase::AwaitingGate => "awaiting a gate",
+        Phase::Succeeded => "succeeded",
+        Phase::Failed => "failed",
+        Phase::Cancelled => "cancelled",
+        Phase::Rejected => "rejected",
+        Phase::Expired => "expired",
+        Phase::CleaningUp => "cleaning up",
+    }
+}
+
 /// Where one server stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -1630,13 +1645,13 @@ impl Decision {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum NotAwaiting {
     /// An approval or rejection of an execution that is not awaiting approval.
-    #[error("nothing awaits approval: the execution is {}", crate::notify::phase_word(*phase))]
+    #[error("nothing awaits approval: the execution is {}", phase_word(*phase))]
     Approval { phase: Phase },
     /// A gate release while no wave waits at a gate.
-    #[error("no wave waits at a gate: the execution is {}", crate::notify::phase_word(*phase))]
+    #[error("no wave waits at a gate: the execution is {}", phase_word(*phase))]
     Gate { phase: Phase },
     /// A cancel of an execution that has ended.
-    #[error("the execution has already ended: it {}", crate::notify::phase_word(*phase))]
+    #[error("the execution has already ended: it {}", phase_word(*phase))]
     Ended { phase: Phase },
 }
 

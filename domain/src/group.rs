@@ -8,6 +8,7 @@ use crate::error::FieldError;
 use crate::estate::{AccountRegion, SourceServer, Tags, check_tags};
 use crate::ids::{AccountId, InstanceId, PairId, ProtectionGroupId, Region, SourceServerId, SubnetId};
 pub use crate::launch::LaunchDisposition;
+use crate::matching::SourceNameKey;
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 
@@ -17,31 +18,6 @@ pub const MAX_GROUP_NAME_CHARS: usize = 128;
 pub const MAX_DESCRIPTION_CHARS: usize = 1024;
 /// Most source server ids one group may list explicitly.
 pub const MAX_EXPLICIT_IDS: usize = 3000;
-
-/// Which text of a source server is compared with standby Name tags.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SourceNameKey {
-    /// The source server's `Name` tag, falling back to its hostname.
-    #[default]
-    NameTagThenHostname,
-    /// The `Name` tag only.
-    NameTag,
-    /// The hostname only.
-    Hostname,
-}
-
-impl SourceNameKey {
-    /// The source text this key selects, if any.
-    pub fn source_name<'a>(&self, s: &'a SourceServer) -> Option<&'a str> {
-        let host = (!s.hostname.trim().is_empty()).then_some(s.hostname.as_str());
-        match self {
-            Self::NameTagThenHostname => s.name_tag().filter(|n| !n.trim().is_empty()).or(host),
-            Self::NameTag => s.name_tag(),
-            Self::Hostname => host,
-        }
-    }
-}
 
 /// Which source servers of the primary account and region a group protects.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,7 +13,6 @@
 use crate::estate::{
     Architecture, BootMode, Ec2Instance, InstanceState, Platform, ReplicationState, SourceServer, required_boot_mode,
 };
-use crate::group::SourceNameKey;
 use crate::ids::{InstanceId, SourceServerId, SubnetId};
 use crate::text::quoted;
 use serde::{Deserialize, Serialize};
@@ -51,6 +50,31 @@ pub fn normalize_name(raw: &str) -> String {
         out.push_str(word);
     }
     out.to_lowercase()
+}
+
+/// Which text of a source server is compared with standby Name tags.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceNameKey {
+    /// The source server's `Name` tag, falling back to its hostname.
+    #[default]
+    NameTagThenHostname,
+    /// The `Name` tag only.
+    NameTag,
+    /// The hostname only.
+    Hostname,
+}
+
+impl SourceNameKey {
+    /// The source text this key selects, if any.
+    pub fn source_name<'a>(&self, s: &'a SourceServer) -> Option<&'a str> {
+        let host = (!s.hostname.trim().is_empty()).then_some(s.hostname.as_str());
+        match self {
+            Self::NameTagThenHostname => s.name_tag().filter(|n| !n.trim().is_empty()).or(host),
+            Self::NameTag => s.name_tag(),
+            Self::Hostname => host,
+        }
+    }
 }
 
 /// How serious a finding is.

@@ -5,7 +5,9 @@
 //! change gives the same id), which receivers may use to drop a duplicate.
 
 use crate::error::FieldError;
-use crate::execution::{Event, ExecutionState, Mode, NO_RECOVERY_INSTANCE, Phase, ServerState, WaveState, status};
+use crate::execution::{
+    Event, ExecutionState, Mode, NO_RECOVERY_INSTANCE, Phase, ServerState, WaveState, phase_word, status,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -280,21 +282,6 @@ fn bounded(s: &str) -> String {
     let mut out: String = s.chars().take(MAX_ERROR_CHARS - 1).collect();
     out.push('…');
     out
-}
-
-/// A phase in words.
-pub fn phase_word(p: Phase) -> &'static str {
-    match p {
-        Phase::AwaitingApproval => "awaiting approval",
-        Phase::Running => "running",
-        Phase::AwaitingGate => "awaiting a gate",
-        Phase::Succeeded => "succeeded",
-        Phase::Failed => "failed",
-        Phase::Cancelled => "cancelled",
-        Phase::Rejected => "rejected",
-        Phase::Expired => "expired",
-        Phase::CleaningUp => "cleaning up",
-    }
 }
 
 /// The notice of a group whose verdict turned blocked.

@@ -4,12 +4,12 @@
 
 use crate::audit::{AuditEntry, Outcome};
 use crate::estate::AccountRegion;
+use crate::execution::phase_word;
 use crate::execution::{
     ExecutionRecord, FailoverKind, LogLine, Mode, Phase, ProofRow, ProofVerdict, ReadinessAtStart, ServerState,
     WaveState, status,
 };
 use crate::ids::{InstanceId, SourceServerId};
-use crate::notify::phase_word;
 use crate::plan::OnFailure;
 use crate::time::{format_duration_ms, format_iso8601};
 use serde::{Deserialize, Serialize};

@@ -1,8 +1,8 @@
 //! Name normalisation and matching, as case tables.
 
 use domain::estate::*;
-use domain::group::SourceNameKey;
 use domain::ids::*;
+use domain::matching::SourceNameKey;
 use domain::matching::*;
 use rstest::rstest;
 

@@ -231,7 +231,7 @@ fn a_standby_that_is_not_stopped_gets_the_remedy_of_its_state(#[case] state: Ins
     let report = domain::matching::match_estate(
         std::slice::from_ref(&w.source),
         std::slice::from_ref(&w.standby),
-        domain::group::SourceNameKey::default(),
+        domain::matching::SourceNameKey::default(),
     );
     let f = report.pairs[0].findings.iter().find(|f| f.code == "STANDBY_NOT_STOPPED").unwrap();
     assert!(f.message.contains(remedy), "{state:?}: {}", f.message);

@@ -16,11 +16,10 @@ use domain::error::FieldError;
 use domain::estate::{AccountRegion, EstateOverview, SourceServer, summarize_slice};
 pub use domain::group::{AcceptOutcome, GroupMatch, GroupSummary};
 use domain::group::{
-    GroupSpec, InstancePair, PairOrigin, PairRequest, ProtectionGroup, ProtectionGroupInput, SourceNameKey,
-    SourceSelection,
+    GroupSpec, InstancePair, PairOrigin, PairRequest, ProtectionGroup, ProtectionGroupInput, SourceSelection,
 };
 use domain::ids::{InstanceId, PairId, ProtectionGroupId, SourceServerId};
-use domain::matching::{Finding, MatchReport, Severity, match_estate, pair_findings};
+use domain::matching::{Finding, MatchReport, Severity, SourceNameKey, match_estate, pair_findings};
 use domain::validation::{DrView, ValidationReport, validate_ips, validate_pairs};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};

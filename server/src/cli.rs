@@ -717,7 +717,7 @@ fn ended(v: &Value) -> Result<(), ClientError> {
     match phase_of(v) {
         Some(Phase::Failed) => Err(ClientError::Ended("failed")),
         Some(p @ (Phase::Cancelled | Phase::Rejected | Phase::Expired)) => {
-            Err(ClientError::Ended(domain::notify::phase_word(p)))
+            Err(ClientError::Ended(domain::execution::phase_word(p)))
         }
         _ => Ok(()),
     }
@@ -725,7 +725,7 @@ fn ended(v: &Value) -> Result<(), ClientError> {
 
 /// One paragraph for people.
 pub fn describe(st: &ExecutionStatus) -> String {
-    let mut t = format!("{} — {}%", domain::notify::phase_word(st.phase), st.progress_percent);
+    let mut t = format!("{} — {}%", domain::execution::phase_word(st.phase), st.progress_percent);
     if let Some(e) = st.elapsed_ms {
         t.push_str(&format!(", elapsed {}", domain::time::format_duration_ms(e)));
     }
@@ -776,7 +776,7 @@ async fn follow(c: &Client, out: &Out, id: &str, timeout_minutes: u64) -> Result
             reason: format!("unexpected status: {e}"),
         })?;
         let wave = st.waves.iter().find(|w| format!("{:?}", w.state) == "Running").map_or("", |w| w.name.as_str());
-        bar.draw(st.progress_percent, &format!("{} {wave}", domain::notify::phase_word(st.phase)));
+        bar.draw(st.progress_percent, &format!("{} {wave}", domain::execution::phase_word(st.phase)));
         if st.phase.is_terminal() {
             bar.finish();
             out.value(&v, |_| describe(&st));

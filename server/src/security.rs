@@ -1,5 +1,5 @@
 //! Who is asking, and may they: authentication of every request, CSRF protection, the guard in front of
-//! the console's pages and server functions, the sign-in and sign-out endpoints, and security headers.
+//! the console's pages and server functions, the sign-in and sign-out form endpoints, and security headers (REST `/session` is `api::session`).
 //!
 //! Order of layers (outermost first): security headers → [`authenticate`] (identity + CSRF) → [`guard`]
 //! (pages and console functions) → the router, where REST routes check their own declared access.
@@ -180,7 +180,7 @@ pub async fn guard(req: Request, next: Next) -> Response {
     if !is_canonical(&path) {
         return ApiError::new(StatusCode::NOT_FOUND, ErrorCode::RouteNotFound, "no such path").into_response();
     }
-    let is_api = path == crate::api::PREFIX || path.starts_with(&format!("{}/", crate::api::PREFIX));
+    let is_api = path == crate::api::routes::PREFIX || path.starts_with(&format!("{}/", crate::api::routes::PREFIX));
     // `/metrics` checks its token itself.
     if is_api || path == "/auth/login" || path == "/auth/logout" || path == "/metrics" || is_asset(&path) {
         return next.run(req).await;
@@ -246,13 +246,13 @@ fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-fn session_cookie(secret: &str, secure: bool) -> HeaderValue {
+pub(crate) fn session_cookie(secret: &str, secure: bool) -> HeaderValue {
     let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!("{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict{secure}"))
         .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-fn clear_cookie(secure: bool) -> HeaderValue {
+pub(crate) fn clear_cookie(secure: bool) -> HeaderValue {
     let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"))
         .unwrap_or_else(|_| HeaderValue::from_static(""))
@@ -325,62 +325,6 @@ pub struct Credentials {
 pub struct PasswordChange {
     pub current_password: String,
     pub new_password: String,
-}
-
-/// REST `/session`: sign in and out with JSON, read who you are, change your password.
-pub mod session_api {
-    use super::*;
-    use crate::api::Who;
-    use crate::api::error::ApiJson;
-    use crate::api::routes::Routes;
-    use axum::Json;
-
-    pub fn routes() -> Routes {
-        Routes::new()
-            .get("/session", Access::SignedIn, read)
-            .post("/session", Access::Public, create)
-            .delete("/session", Access::SignedIn, remove)
-            .post("/session/password", Access::SignedIn, change_password)
-    }
-
-    async fn read(Who(who): Who, axum::Extension(facts): axum::Extension<RequestFacts>) -> Json<SessionInfo> {
-        Json(SessionInfo { principal: who, csrf_token: facts.session.map(|s| s.1) })
-    }
-
-    async fn create(
-        State(s): State<Services>,
-        axum::Extension(facts): axum::Extension<RequestFacts>,
-        ApiJson(c): ApiJson<Credentials>,
-    ) -> Result<Response, ApiError> {
-        let signed = s.auth.login(&c.username, &c.password, &facts.address).await?;
-        let info = SessionInfo { principal: signed.principal, csrf_token: Some(signed.session.csrf_token) };
-        let mut r = Json(info).into_response();
-        r.headers_mut().insert(header::SET_COOKIE, session_cookie(&signed.session_secret, facts.secure));
-        Ok(r)
-    }
-
-    async fn remove(
-        State(s): State<Services>,
-        Who(who): Who,
-        axum::Extension(facts): axum::Extension<RequestFacts>,
-    ) -> Result<Response, ApiError> {
-        if let Some((secret, _)) = &facts.session {
-            s.auth.logout(secret, &who).await?;
-        }
-        let mut r = StatusCode::NO_CONTENT.into_response();
-        r.headers_mut().insert(header::SET_COOKIE, clear_cookie(facts.secure));
-        Ok(r)
-    }
-
-    async fn change_password(
-        State(s): State<Services>,
-        Who(who): Who,
-        axum::Extension(facts): axum::Extension<RequestFacts>,
-        ApiJson(c): ApiJson<PasswordChange>,
-    ) -> Result<Json<engine::auth::UserView>, ApiError> {
-        let keep = facts.session.as_ref().map(|(secret, _)| secret.as_str());
-        Ok(Json(s.auth.change_password(&who, &c.current_password, &c.new_password, keep).await?))
-    }
 }
 
 /// The Content-Security-Policy of console pages: scripts only from this site or with the page's nonce

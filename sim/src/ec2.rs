@@ -6,7 +6,7 @@
 //! writes reach DRS's staging area [`DRAIN_MS`] after it stopped: until then its lag is unchanged and its
 //! backlog is [`DRAIN_BACKLOG_BYTES`]; afterwards both are zero.
 
-use crate::world::World;
+use crate::state::World;
 use domain::estate::{AccountRegion, InstanceState, SourceServer};
 use domain::ids::InstanceId;
 use domain::recovery::AvailableVolume;

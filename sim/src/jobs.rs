@@ -13,37 +13,16 @@
 //! private IP (unless a fault says otherwise) and is left running. A server without a launch-into target
 //! fails: the simulated estate launches only into existing instances.
 
-use crate::world::{Fault, World};
+use crate::state::{Fault, SimJob, World, spread};
 use domain::estate::{AWSDRS_TAG_KEY, AWSDRS_TAG_VALUE, AccountRegion, InstanceState};
 use domain::ids::{InstanceId, SourceServerId};
 use domain::readiness::Quotas;
 use domain::recovery::{DrsJob, JobLogItem, JobStatus, LaunchStatus, ParticipatingServer, RecoveryInstance};
 use engine::cloud::CloudError;
-use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
-
-/// A job as the simulated estate keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SimJob {
-    pub job: DrsJob,
-    pub account_id: domain::ids::AccountId,
-    pub region: domain::ids::Region,
-    /// Per server, when its launch ends (virtual ms), or `None` when it never ends (a stalled job).
-    pub done_at: Vec<Option<i64>>,
-    /// Per server, the launch-into target its launch configuration named when the job started.
-    #[serde(default)]
-    pub targets: Vec<Option<InstanceId>>,
-    pub log: Vec<JobLogItem>,
-}
 
 /// A job is `PENDING` for this long before it starts.
 const PENDING_MS: i64 = 5_000;
-
-fn spread(seed: &str, lo: i64, hi: i64) -> i64 {
-    // FNV-1a: stable across runs and platforms.
-    let h = seed.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    lo + i64::try_from(h % u64::try_from(hi - lo + 1).unwrap_or(1)).unwrap_or(0)
-}
 
 /// The three phase durations of one server in one job, in ms.
 fn phases(job_id: &str, server: &SourceServerId) -> [i64; 3] {
@@ -349,7 +328,7 @@ pub fn log_items(w: &World, at: &AccountRegion, job_id: &str, now: i64) -> Resul
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use crate::world::Fault;
+    use crate::state::Fault;
     use crate::{DEFAULT_SCENARIO, Scenario, SimClock, Simulator};
     use domain::estate::{AccountRegion, InstanceState};
     use domain::ids::{InstanceId, SourceServerId};

@@ -12,6 +12,7 @@ pub mod generate;
 pub mod jobs;
 pub mod reverse;
 pub mod scenario;
+pub mod state;
 pub mod wire;
 pub mod world;
 

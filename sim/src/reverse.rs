@@ -12,34 +12,11 @@
 //! Faults on the forward source server: [`Fault::AgentInstallFails`] leaves replication `INITIATING` for
 //! good; [`Fault::FailbackStalls`] makes it `STALLED` once synced, with a growing lag.
 
-use crate::world::{Fault, World};
+use crate::state::{Fault, Reversal, World, spread};
 use domain::estate::{AccountRegion, InstanceState, ReplicationDirection, ReplicationState, SourceServer};
 use domain::ids::{InstanceId, SourceServerId};
 use engine::cloud::CloudError;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-
-/// One `ReverseReplication` the estate is carrying out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Reversal {
-    /// The recovery instance whose replication was reversed.
-    pub recovery_instance_id: InstanceId,
-    /// The source server that now replicates it.
-    pub source_server_id: SourceServerId,
-    /// The source server of the other direction (for a failback source server: the forward one).
-    pub counterpart: SourceServerId,
-    pub started_at: i64,
-    /// When the agent finished installing, or `None` when it never does.
-    pub installed_at: Option<i64>,
-    pub synced_at: i64,
-    pub lag_seconds: u64,
-    pub stalls: bool,
-}
-
-fn spread(seed: &str, lo: i64, hi: i64) -> i64 {
-    let h = seed.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    lo + i64::try_from(h % u64::try_from(hi - lo + 1).unwrap_or(1)).unwrap_or(0)
-}
 
 /// `ReverseReplication{recoveryInstanceID}` in `at`: the source server that now replicates the instance.
 ///
@@ -212,7 +189,7 @@ pub fn is_reversed(w: &World, id: &InstanceId) -> bool {
 #[cfg(test)]
 mod tests {
     use crate::jobs::tests::{MIN, dr, estate, instance};
-    use crate::world::Fault;
+    use crate::state::Fault;
     use domain::estate::{AccountRegion, InstanceState, ReplicationDirection, ReplicationState};
     use domain::recovery::LaunchStatus;
     use engine::cloud::{Cloud, CloudError};

@@ -6,8 +6,9 @@ use crate::api::{
     ConsoleError, decide_execution, delete_swapped_volume, failback_preview, get_execution, list_executions,
     list_groups, list_plans, re_arm, round_trip_proof, start_execution, start_failback, swapped_volumes, verdicts,
 };
-use crate::components::{Badge, ConfirmButton, Empty, ErrorBox, Loading, Stat, when};
-use crate::pages::share::verdict_badge;
+use crate::components::{
+    Badge, ConfirmButton, Empty, ErrorBox, Loading, Stat, duration, phase_badge, verdict_badge, when,
+};
 use crate::pages::signin::{IfAllowed, can};
 use domain::auth::Permission;
 use domain::execution::{
@@ -18,22 +19,6 @@ use domain::ids::SourceServerId;
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
-/// A phase as a badge.
-pub fn phase_badge(p: Phase) -> impl IntoView {
-    let (tone, label) = match p {
-        Phase::AwaitingApproval => ("warning", "awaiting approval"),
-        Phase::Running => ("running", "running"),
-        Phase::AwaitingGate => ("warning", "waiting at a gate"),
-        Phase::CleaningUp => ("running", "returning standbys"),
-        Phase::Succeeded => ("ready", "succeeded"),
-        Phase::Failed => ("failed", "failed"),
-        Phase::Cancelled => ("neutral", "cancelled"),
-        Phase::Rejected => ("blocked", "rejected"),
-        Phase::Expired => ("neutral", "expired"),
-    };
-    view! { <Badge status=tone label=label/> }
-}
-
 /// What an execution is, in words.
 pub fn what(mode: Mode, kind: FailoverKind) -> &'static str {
     match (mode, kind) {
@@ -42,11 +27,6 @@ pub fn what(mode: Mode, kind: FailoverKind) -> &'static str {
         (Mode::Recovery, FailoverKind::Disaster) => "disaster failover",
         (Mode::Failback, _) => "failback",
     }
-}
-
-/// A duration as `1 h 02 min`, `4 min 05 s` or `12 s`.
-pub fn duration(ms: i64) -> String {
-    domain::time::format_duration_ms(ms)
 }
 
 fn server_badge(s: ServerState) -> impl IntoView {

@@ -4,9 +4,9 @@ use crate::api::{ConsoleError, delete_group, get_account_regions, get_group, lis
 use crate::components::{Empty, ErrorBox, Loading, when};
 use domain::estate::KnownAccountRegion;
 use domain::group::{
-    AccountRegionInput, LaunchDisposition, ProtectionGroup, ProtectionGroupInput, SelectionInput, SourceNameKey,
-    SourceSelection,
+    AccountRegionInput, LaunchDisposition, ProtectionGroup, ProtectionGroupInput, SelectionInput, SourceSelection,
 };
+use domain::matching::SourceNameKey;
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_params_map};
 

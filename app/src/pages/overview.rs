@@ -88,7 +88,7 @@ pub fn Overview() -> impl IntoView {
                             <h2 id="verdicts-h">"Readiness by protection group"</h2>
                             <ul class="history" data-testid="verdicts">
                                 {list.into_iter().map(|v| {
-                                    let (tone, label) = crate::pages::readiness::verdict_badge(v.verdict);
+                                    let (tone, label) = crate::components::verdict_tone(v.verdict);
                                     let because = v.because.iter().map(|(id, n)| format!("{id} ×{n}")).collect::<Vec<_>>().join(", ");
                                     view! {
                                         <li>

@@ -2,19 +2,10 @@
 //! group-level checks, and the history of verdict changes.
 
 use crate::api::{ConsoleError, readiness};
-use crate::components::{Badge, ErrorBox, Loading, when};
+use crate::components::{Badge, ErrorBox, Loading, verdict_tone, when};
 use domain::matching::Severity;
-use domain::readiness::{Check, ReadinessView, Verdict};
+use domain::readiness::{Check, ReadinessView};
 use leptos::prelude::*;
-
-/// Badge tone and label of a verdict.
-pub fn verdict_badge(v: Verdict) -> (&'static str, &'static str) {
-    match v {
-        Verdict::Ready => ("ready", "ready"),
-        Verdict::ReadyWithWarnings => ("warning", "ready with warnings"),
-        Verdict::Blocked => ("blocked", "blocked"),
-    }
-}
 
 fn severity(s: Severity) -> &'static str {
     match s {
@@ -78,7 +69,7 @@ pub fn ReadinessPanel(group_id: String) -> impl IntoView {
 #[component]
 fn ReadinessBody(v: ReadinessView) -> impl IntoView {
     let r = &v.readiness;
-    let (tone, label) = verdict_badge(r.verdict);
+    let (tone, label) = verdict_tone(r.verdict);
     let since = v.history.first().map_or(r.evaluated_at, |h| h.since);
     let fails = failing(&v);
     view! {
@@ -121,7 +112,7 @@ fn ReadinessBody(v: ReadinessView) -> impl IntoView {
         <h3 class="card-sub">"History"</h3>
         <ul class="history">
             {v.history.iter().map(|h| {
-                let (tone, label) = verdict_badge(h.verdict);
+                let (tone, label) = verdict_tone(h.verdict);
                 let because = h.because.iter().map(|(id, n)| format!("{id} ×{n}")).collect::<Vec<_>>().join(", ");
                 view! {
                     <li>

@@ -69,7 +69,7 @@ fn outcome_badge(p: Phase) -> impl IntoView {
         Phase::Failed => "failed",
         _ => "neutral",
     };
-    view! { <Badge status=tone label=domain::notify::phase_word(p)/> }
+    view! { <Badge status=tone label=domain::execution::phase_word(p)/> }
 }
 
 /// `/reports`.

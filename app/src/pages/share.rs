@@ -5,22 +5,12 @@ use crate::api::ConsoleError;
 use crate::api_security::{
     create_share_link, get_stakeholder_status, list_share_links, revoke_share_link, update_share_link,
 };
-use crate::components::{Badge, ConfirmButton, Empty, ErrorBox, Loading, when};
+use crate::components::{Badge, ConfirmButton, Empty, ErrorBox, Loading, duration, phase_badge, verdict_badge, when};
 use crate::pages::signin::IfAllowed;
 use domain::auth::{MAX_MESSAGE_CHARS, Permission};
-use domain::readiness::Verdict;
 use domain::share::{CreatedShareLink, NewShareLink, ShareLinkChange, ShareLinkView, ShareScope};
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
-
-pub fn verdict_badge(v: Option<Verdict>) -> impl IntoView {
-    match v {
-        Some(Verdict::Ready) => view! { <Badge status="ready" label="ready"/> },
-        Some(Verdict::ReadyWithWarnings) => view! { <Badge status="warning" label="ready with warnings"/> },
-        Some(Verdict::Blocked) => view! { <Badge status="blocked" label="blocked"/> },
-        None => view! { <Badge status="neutral" label="not yet checked"/> },
-    }
-}
 
 /// One share link with its message editor and revoke button.
 #[component]
@@ -204,7 +194,6 @@ pub fn Status() -> impl IntoView {
 /// One execution for stakeholders: phase, progress, times and waves; nothing that names a server.
 #[component]
 fn ExecutionStatus(x: domain::share::ExecutionProgress) -> impl IntoView {
-    use crate::pages::executions::{duration, phase_badge};
     let kind = match (x.drill, x.failback) {
         (true, _) => "DR drill",
         (_, true) => "Failback",

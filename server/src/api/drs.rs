@@ -7,9 +7,10 @@ use axum::Json;
 use axum::extract::State;
 use domain::auth::{Access, Permission};
 
-use domain::group::{AccountRegionInput, SelectionInput, SourceNameKey};
+use domain::group::{AccountRegionInput, SelectionInput};
 use domain::ids::ProtectionGroupId;
 use domain::matching::MatchReport;
+use domain::matching::SourceNameKey;
 use domain::validation::ValidationReport;
 use engine::Services;
 use engine::services::ExplicitMatch;

@@ -15,6 +15,7 @@ pub mod pairs;
 pub mod plans;
 pub mod reports;
 pub mod routes;
+pub mod session;
 pub mod share;
 
 use axum::Router;
@@ -25,8 +26,7 @@ use error::{ApiError, method_not_allowed, route_not_found};
 use routes::{RouteRule, Routes};
 use serde_json::{Value, json};
 
-/// Where the REST API is mounted.
-pub const PREFIX: &str = "/api/v1";
+pub use routes::PREFIX;
 
 /// The signed-in identity of a request; a 401 when there is none (the route's access layer ran first).
 pub struct Who(pub Principal);
@@ -87,7 +87,7 @@ pub fn routes() -> Routes {
         .get("/health", Access::Public, health)
         .get("/openapi.json", Access::Public, openapi::document)
         .get("/estate", Access::Role(Permission::Read), estate)
-        .merge(crate::security::session_api::routes())
+        .merge(session::routes())
         .merge(groups::routes())
         .merge(pairs::routes())
         .merge(drs::routes())

@@ -19,6 +19,9 @@ use engine::Services;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// Where the REST API is mounted.
+pub const PREFIX: &str = "/api/v1";
+
 /// One declared route.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteRule {
@@ -150,7 +153,7 @@ async fn authorize(
         )
         .into_response();
     };
-    let label = crate::RouteLabel(format!("{}{path}", super::PREFIX));
+    let label = crate::RouteLabel(format!("{PREFIX}{path}"));
     let mut r = match check_access(access, req.extensions().get::<Principal>()) {
         Ok(()) => next.run(req).await,
         Err(e) => e.into_response(),
