@@ -315,37 +315,9 @@ pub fn spawn_readiness_loop(services: Services, minutes: u64) -> Option<tokio::t
     })
 }
 
-/// Drives every live execution: each `interval`, steps each one until it has nothing to do. Several server
-/// processes may run this on one store; leases give each execution one driver.
+/// Drives every live execution in the background ([`Services::run_executions`]).
 pub fn spawn_execution_runner(services: Services, interval: std::time::Duration) -> tokio::task::JoinHandle<()> {
-    let owner = format!("runner-{}", uuid::Uuid::new_v4().simple());
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let limits = match services.quotas_for_runner().await {
-                Ok(l) => l,
-                Err(e) => {
-                    tracing::warn!(error = %e, "DRS quotas unreadable; using DRS's defaults");
-                    domain::execution::Limits::default()
-                }
-            };
-            let Ok(all) = services.list_executions().await else { continue };
-            for e in all.iter().filter(|e| !e.state.phase.is_terminal()) {
-                for _ in 0..20 {
-                    match services.advance_execution(&e.id, &owner, &limits).await {
-                        Ok(engine::executions::Step::Advanced) => continue,
-                        Ok(_) => break,
-                        Err(err) => {
-                            tracing::warn!(execution_id = %e.id, error = %err, "execution step failed; retrying later");
-                            break;
-                        }
-                    }
-                }
-            }
-        }
-    })
+    tokio::spawn(async move { services.run_executions(interval).await })
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves.
