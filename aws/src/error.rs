@@ -152,6 +152,25 @@ fn retry_after_ms(r: &HttpResponse) -> Option<u64> {
         .map(|ms| ms.min(MAX_RETRY_AFTER_MS))
 }
 
+/// The one way the adapter turns an SDK call's failure into the cloud port's error: `call.for_action("drs:…")`
+/// names the action (it is what the IAM table lists) and maps the failure with [`map_sdk_error`].
+pub trait ForAction<T> {
+    /// The call's result, its failure mapped.
+    ///
+    /// # Errors
+    /// The mapped [`CloudError`].
+    fn for_action(self, action: &str) -> Result<T, CloudError>;
+}
+
+impl<T, E> ForAction<T> for Result<T, SdkError<E, HttpResponse>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    fn for_action(self, action: &str) -> Result<T, CloudError> {
+        self.map_err(|e| map_sdk_error(action, e))
+    }
+}
+
 /// Maps an SDK error of the call `action` (`service:Operation`).
 pub fn map_sdk_error<E>(action: &str, err: SdkError<E, HttpResponse>) -> CloudError
 where

@@ -5,22 +5,25 @@
 //! mapped by [`crate::error::map_sdk_error`], keeping DRS's `Retry-After` for the engine's own retry. Every
 //! action called here is listed in [`crate::iam::PERMISSIONS`] (a test checks the two against each other).
 
+mod lists;
+mod map;
+
+use lists::{ids, instances, next_token, volumes};
+use map::{from_wire, map_job, map_recovery_instance, map_source_server, source_id, unexpected};
+
 use crate::clients::{ClientSet, Clients};
-use crate::error::map_sdk_error;
+use crate::error::{ForAction, map_sdk_error};
 use async_trait::async_trait;
 use aws_sdk_drs::types as drs;
 use aws_sdk_ec2::types as ec2;
 use domain::estate::{
-    AccountRegion, Architecture, BootMode, Ec2Instance, EgressRule, InstanceProfile, InstanceState, KnownAccountRegion,
-    Platform, ReplicationDirection, ReplicationState, SecurityGroup, SourceServer, Subnet, Tags, Volume,
+    AccountRegion, Ec2Instance, EgressRule, InstanceProfile, KnownAccountRegion, SecurityGroup, SourceServer, Subnet,
 };
-use domain::ids::{AccountId, InstanceId, Region, SourceServerId, SubnetId};
+use domain::ids::{InstanceId, SourceServerId, SubnetId};
 use domain::launch::{LaunchConfiguration, LaunchConfigurationUpdate, LaunchDisposition, RightSizing};
 use domain::readiness::Quotas;
-use domain::recovery::{
-    AvailableVolume, DrsJob, JobLogItem, JobStatus, LaunchStatus, ParticipatingServer, RecoveryInstance,
-};
-use domain::time::{parse_duration_seconds, parse_iso8601};
+use domain::recovery::{AvailableVolume, DrsJob, JobLogItem, RecoveryInstance};
+use domain::time::parse_iso8601;
 use engine::cloud::{Cloud, CloudError, CloudInfo};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,8 +35,10 @@ pub struct AwsCloud {
 
 /// DRS filters take at most this many ids per call (`aws-drs-api.md` §4.2).
 const DRS_ID_CHUNK: usize = 200;
+
 /// EC2 instance-id lists take at most 1000.
 const EC2_ID_CHUNK: usize = 1000;
+
 /// An EC2 filter takes at most 200 values.
 const EC2_FILTER_VALUES: usize = 200;
 
@@ -43,234 +48,6 @@ enum InstanceChange {
     Stop,
     Start,
     Terminate,
-}
-
-impl AwsCloud {
-    /// EC2 `StopInstances`, `StartInstances` or `TerminateInstances`, in chunks of EC2's 1000 ids.
-    async fn change_instances(
-        &self,
-        at: &AccountRegion,
-        instances: &[InstanceId],
-        change: InstanceChange,
-    ) -> Result<(), CloudError> {
-        let c = self.at(at).await?;
-        for chunk in instances.chunks(EC2_ID_CHUNK) {
-            let list = Some(ids(chunk, InstanceId::as_str));
-            match change {
-                InstanceChange::Stop => c
-                    .ec2
-                    .stop_instances()
-                    .set_instance_ids(list)
-                    .send()
-                    .await
-                    .map(drop)
-                    .map_err(|e| map_sdk_error("ec2:StopInstances", e)),
-                InstanceChange::Start => c
-                    .ec2
-                    .start_instances()
-                    .set_instance_ids(list)
-                    .send()
-                    .await
-                    .map(drop)
-                    .map_err(|e| map_sdk_error("ec2:StartInstances", e)),
-                InstanceChange::Terminate => c
-                    .ec2
-                    .terminate_instances()
-                    .set_instance_ids(list)
-                    .send()
-                    .await
-                    .map(drop)
-                    .map_err(|e| map_sdk_error("ec2:TerminateInstances", e)),
-            }?;
-        }
-        Ok(())
-    }
-
-    pub fn new(clients: Arc<Clients>) -> Self {
-        Self { clients }
-    }
-
-    /// The clients behind this cloud.
-    pub fn clients(&self) -> &Arc<Clients> {
-        &self.clients
-    }
-
-    async fn at(&self, at: &AccountRegion) -> Result<ClientSet, CloudError> {
-        self.clients.get(&at.account_id, &at.region).await
-    }
-
-    /// The clients of `at`, after DRS's token bucket has let the call through.
-    async fn drs(&self, at: &AccountRegion) -> Result<ClientSet, CloudError> {
-        let c = self.at(at).await?;
-        c.drs_bucket.take().await;
-        Ok(c)
-    }
-
-    /// DRS `DescribeSourceServers`, every page, of the source servers `only` when given (at most
-    /// [`DRS_ID_CHUNK`]).
-    async fn source_servers(
-        &self,
-        at: &AccountRegion,
-        only: Option<Vec<String>>,
-    ) -> Result<Vec<SourceServer>, CloudError> {
-        let filters = only
-            .map(|ids| drs::DescribeSourceServersRequestFilters::builder().set_source_server_ids(Some(ids)).build());
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        let mut pages = 0;
-        loop {
-            let c = self.drs(at).await?;
-            let page = c
-                .drs
-                .describe_source_servers()
-                .set_filters(filters.clone())
-                .max_results(1000)
-                .set_next_token(token.clone())
-                .send()
-                .await
-                .map_err(|e| map_sdk_error("drs:DescribeSourceServers", e))?;
-            for s in page.items() {
-                out.push(map_source_server(s, at)?);
-            }
-            token = next_token(token.as_deref(), page.next_token(), &mut pages)?;
-            if token.is_none() {
-                return Ok(out);
-            }
-        }
-    }
-}
-
-/// A DRS or EC2 enum value as the domain's serde name (the domain names its enums after the wire).
-fn from_wire<T: serde::de::DeserializeOwned>(s: &str) -> Option<T> {
-    serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
-}
-
-/// Tags as they came, less any AWS would not have allowed (they are untrusted input).
-fn bounded_tags<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Tags {
-    pairs
-        .filter(|(k, v)| {
-            !k.is_empty()
-                && k.chars().count() <= domain::estate::MAX_TAG_KEY_CHARS
-                && v.chars().count() <= domain::estate::MAX_TAG_VALUE_CHARS
-        })
-        .take(domain::estate::MAX_TAGS)
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-}
-
-fn unexpected(what: impl std::fmt::Display) -> CloudError {
-    CloudError::Unexpected(anyhow::anyhow!("AWS answered something Roundtrip cannot read: {what}"))
-}
-
-fn instance_id(s: Option<&str>, what: &str) -> Result<InstanceId, CloudError> {
-    InstanceId::parse(s.unwrap_or_default()).map_err(|e| unexpected(format!("{what}: {e}")))
-}
-
-fn source_id(s: Option<&str>) -> Result<SourceServerId, CloudError> {
-    SourceServerId::parse(s.unwrap_or_default()).map_err(|e| unexpected(format!("source server id: {e}")))
-}
-
-/// Maps one EC2 instance; `None` for one without a subnet or private IP (a terminated instance after AWS
-/// released its network interface), which Roundtrip cannot match or launch into.
-fn map_instance(i: &ec2::Instance, at: &AccountRegion, sizes: &HashMap<String, u32>) -> Option<Ec2Instance> {
-    let instance_id = InstanceId::parse(i.instance_id()?).ok()?;
-    let state = from_wire::<InstanceState>(i.state()?.name()?.as_str())?;
-    let private_ip = i.private_ip_address()?.parse().ok()?;
-    let subnet_id = SubnetId::parse(i.subnet_id()?).ok()?;
-    let boot = i
-        .current_instance_boot_mode()
-        .map(|b| b.as_str().to_owned())
-        .or_else(|| i.boot_mode().map(|b| b.as_str().to_owned()));
-    let architecture =
-        i.architecture().and_then(|a| from_wire::<Architecture>(a.as_str())).unwrap_or(Architecture::X86_64);
-    let boot_mode = match boot.as_deref() {
-        Some("uefi") => BootMode::Uefi,
-        Some("legacy-bios") => BootMode::LegacyBios,
-        // AWS's default when an AMI names none: UEFI on Graviton, BIOS on x86.
-        _ if architecture == Architecture::Arm64 => BootMode::Uefi,
-        _ => BootMode::LegacyBios,
-    };
-    Some(Ec2Instance {
-        instance_id,
-        account_id: at.account_id.clone(),
-        region: at.region.clone(),
-        tags: bounded_tags(i.tags().iter().filter_map(|t| Some((t.key()?, t.value().unwrap_or_default())))),
-        state,
-        private_ip,
-        subnet_id,
-        security_group_ids: i.security_groups().iter().filter_map(|g| g.group_id().map(str::to_owned)).collect(),
-        instance_type: i.instance_type().map(|t| t.as_str().to_owned()).unwrap_or_default(),
-        architecture,
-        platform: if i.platform().is_some_and(|p| p.as_str().eq_ignore_ascii_case("windows")) {
-            Platform::Windows
-        } else {
-            Platform::Linux
-        },
-        boot_mode,
-        root_device_type: i.root_device_type().map_or_else(|| "ebs".to_owned(), |d| d.as_str().to_owned()),
-        volumes: i
-            .block_device_mappings()
-            .iter()
-            .filter_map(|b| {
-                let volume_id = b.ebs()?.volume_id()?.to_owned();
-                let size_gib = sizes.get(&volume_id).copied().unwrap_or(0);
-                Some(Volume { volume_id, device_name: b.device_name().unwrap_or_default().to_owned(), size_gib })
-            })
-            .collect(),
-        iam_instance_profile: i
-            .iam_instance_profile()
-            .and_then(|p| p.arn())
-            .and_then(|arn| arn.rsplit('/').next())
-            .map(str::to_owned),
-    })
-}
-
-fn map_source_server(s: &drs::SourceServer, at: &AccountRegion) -> Result<SourceServer, CloudError> {
-    let props = s.source_properties();
-    let hints = props.and_then(|p| p.identification_hints());
-    let cloud = s.source_cloud_properties();
-    let info = s.data_replication_info();
-    let os = props.and_then(|p| p.os()).and_then(|o| o.full_string()).unwrap_or_default();
-    Ok(SourceServer {
-        source_server_id: source_id(s.source_server_id())?,
-        account_id: at.account_id.clone(),
-        region: at.region.clone(),
-        origin_account_id: cloud
-            .and_then(|c| c.origin_account_id())
-            .and_then(|a| AccountId::parse(a).ok())
-            .unwrap_or_else(|| at.account_id.clone()),
-        origin_region: cloud
-            .and_then(|c| c.origin_region())
-            .and_then(|r| Region::parse(r).ok())
-            .unwrap_or_else(|| at.region.clone()),
-        hostname: hints.and_then(|h| h.hostname()).unwrap_or_default().chars().take(255).collect(),
-        source_instance_id: hints.and_then(|h| h.aws_instance_id()).and_then(|i| InstanceId::parse(i).ok()),
-        // A state this version does not know is treated as not yet replicating.
-        replication_state: info
-            .and_then(|i| i.data_replication_state())
-            .and_then(|st| from_wire(st.as_str()))
-            .unwrap_or(ReplicationState::Initiating),
-        lag_seconds: info.and_then(|i| i.lag_duration()).and_then(parse_duration_seconds).unwrap_or(0),
-        backlog_bytes: info
-            .map(|i| {
-                i.replicated_disks()
-                    .iter()
-                    .fold(0u64, |sum, d| sum.saturating_add(u64::try_from(d.backlogged_storage_bytes()).unwrap_or(0)))
-            })
-            .unwrap_or(0),
-        replication_direction: if s.replication_direction().is_some_and(|d| d.as_str() == "FAILBACK") {
-            ReplicationDirection::Failback
-        } else {
-            ReplicationDirection::Failover
-        },
-        tags: bounded_tags(s.tags().into_iter().flatten().map(|(k, v)| (k.as_str(), v.as_str()))),
-        architecture: props
-            .and_then(|p| p.architecture())
-            .and_then(|a| from_wire(a.as_str()))
-            .unwrap_or(Architecture::X86_64),
-        platform: if os.to_ascii_lowercase().contains("windows") { Platform::Windows } else { Platform::Linux },
-        boot_mode: None,
-    })
 }
 
 /// The domain's launch configuration from a `Get…` or `UpdateLaunchConfiguration` output (the two have the
@@ -298,72 +75,6 @@ macro_rules! launch_configuration {
             post_launch_enabled: o.post_launch_enabled().unwrap_or(false),
         }
     }};
-}
-
-fn map_job(j: &drs::Job) -> Result<DrsJob, CloudError> {
-    let status = match j.status().map(|s| s.as_str()) {
-        Some("PENDING") => JobStatus::Pending,
-        Some("STARTED") => JobStatus::Started,
-        Some("COMPLETED") => JobStatus::Completed,
-        other => return Err(unexpected(format!("job {} has status {other:?}", j.job_id()))),
-    };
-    let servers = j
-        .participating_servers()
-        .iter()
-        .map(|p| {
-            Ok(ParticipatingServer {
-                source_server_id: source_id(p.source_server_id())?,
-                recovery_instance_id: p.recovery_instance_id().and_then(|i| InstanceId::parse(i).ok()),
-                launch_status: p
-                    .launch_status()
-                    .and_then(|l| from_wire::<LaunchStatus>(l.as_str()))
-                    .unwrap_or(LaunchStatus::Pending),
-            })
-        })
-        .collect::<Result<Vec<_>, CloudError>>()?;
-    Ok(DrsJob {
-        job_id: j.job_id().to_owned(),
-        // `Job` has no isDrill: a drill is a job initiated by START_DRILL (§2.2).
-        is_drill: j.initiated_by().is_some_and(|i| i.as_str() == "START_DRILL"),
-        status,
-        created_at: j.creation_date_time().and_then(parse_iso8601).unwrap_or(0),
-        ended_at: j.end_date_time().and_then(parse_iso8601),
-        servers,
-    })
-}
-
-fn map_recovery_instance(r: &drs::RecoveryInstance) -> Result<RecoveryInstance, CloudError> {
-    Ok(RecoveryInstance {
-        recovery_instance_id: instance_id(r.recovery_instance_id(), "recovery instance id")?,
-        ec2_instance_id: instance_id(r.ec2_instance_id(), "recovery instance's EC2 instance")?,
-        source_server_id: source_id(r.source_server_id())?,
-        job_id: r.job_id().unwrap_or_default().to_owned(),
-        is_drill: r.is_drill().unwrap_or(false),
-        point_in_time: r.point_in_time_snapshot_date_time().and_then(parse_iso8601).unwrap_or(0),
-        disconnected: r
-            .data_replication_info()
-            .and_then(|i| i.data_replication_state())
-            .is_some_and(|s| s.as_str() == "DISCONNECTED"),
-    })
-}
-
-/// The next page's token, or `None` after the last page. A token that repeats the one just used would loop
-/// for ever: that is an error, as is a list of more than [`MAX_PAGES`] pages.
-fn next_token(previous: Option<&str>, next: Option<&str>, pages: &mut usize) -> Result<Option<String>, CloudError> {
-    *pages += 1;
-    match next.filter(|t| !t.is_empty()) {
-        None => Ok(None),
-        Some(t) if Some(t) == previous => Err(unexpected(format!("DRS returned the page token {t:?} twice"))),
-        Some(_) if *pages >= MAX_PAGES => Err(unexpected(format!("more than {MAX_PAGES} pages"))),
-        Some(t) => Ok(Some(t.to_owned())),
-    }
-}
-
-/// Pages read at most from one list call (a million items at 1000 a page).
-const MAX_PAGES: usize = 1_000;
-
-fn ids<'a, T: 'a>(items: impl IntoIterator<Item = &'a T>, as_str: fn(&T) -> &str) -> Vec<String> {
-    items.into_iter().map(|i| as_str(i).to_owned()).collect()
 }
 
 #[async_trait]
@@ -439,7 +150,7 @@ impl Cloud for AwsCloud {
         let mut pages = c.ec2.describe_subnets().max_results(1000).into_paginator().send();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| map_sdk_error("ec2:DescribeSubnets", e))?;
+            let page = page.for_action("ec2:DescribeSubnets")?;
             for s in page.subnets() {
                 let (Some(id), Some(cidr)) = (s.subnet_id(), s.cidr_block()) else { continue };
                 let (Ok(subnet_id), Ok(cidr)) = (SubnetId::parse(id), domain::net::Ipv4Cidr::parse(cidr)) else {
@@ -486,7 +197,7 @@ impl Cloud for AwsCloud {
             .source_server_id(source.as_str())
             .send()
             .await
-            .map_err(|e| map_sdk_error("drs:GetLaunchConfiguration", e))?;
+            .for_action("drs:GetLaunchConfiguration")?;
         Ok(launch_configuration!(source, &o))
     }
 
@@ -517,7 +228,7 @@ impl Cloud for AwsCloud {
                     .build(),
             );
         }
-        let o = req.send().await.map_err(|e| map_sdk_error("drs:UpdateLaunchConfiguration", e))?;
+        let o = req.send().await.for_action("drs:UpdateLaunchConfiguration")?;
         Ok(launch_configuration!(source, &o))
     }
 
@@ -566,7 +277,7 @@ impl Cloud for AwsCloud {
             .set_source_servers(Some(list))
             .send()
             .await
-            .map_err(|e| map_sdk_error("drs:StartRecovery", e))?;
+            .for_action("drs:StartRecovery")?;
         let job = o.job().ok_or_else(|| unexpected("StartRecovery returned no job"))?;
         let mut mapped = map_job(job)?;
         mapped.is_drill = is_drill;
@@ -594,7 +305,7 @@ impl Cloud for AwsCloud {
                     .set_next_token(token.clone())
                     .send()
                     .await
-                    .map_err(|e| map_sdk_error("drs:DescribeJobs", e))?;
+                    .for_action("drs:DescribeJobs")?;
                 for j in page.items() {
                     out.push(map_job(j)?);
                 }
@@ -622,7 +333,7 @@ impl Cloud for AwsCloud {
                 .set_next_token(token.clone())
                 .send()
                 .await
-                .map_err(|e| map_sdk_error("drs:DescribeJobLogItems", e))?;
+                .for_action("drs:DescribeJobLogItems")?;
             for l in page.items() {
                 let data = l.event_data();
                 out.push(JobLogItem {
@@ -672,7 +383,7 @@ impl Cloud for AwsCloud {
                     .set_next_token(token.clone())
                     .send()
                     .await
-                    .map_err(|e| map_sdk_error("drs:DescribeRecoveryInstances", e))?;
+                    .for_action("drs:DescribeRecoveryInstances")?;
                 for r in page.items() {
                     out.push(map_recovery_instance(r)?);
                 }
@@ -696,7 +407,7 @@ impl Cloud for AwsCloud {
             .recovery_instance_id(id.as_str())
             .send()
             .await
-            .map_err(|e| map_sdk_error("drs:DisconnectRecoveryInstance", e))?;
+            .for_action("drs:DisconnectRecoveryInstance")?;
         Ok(())
     }
 
@@ -707,7 +418,7 @@ impl Cloud for AwsCloud {
             .recovery_instance_id(id.as_str())
             .send()
             .await
-            .map_err(|e| map_sdk_error("drs:DeleteRecoveryInstance", e))?;
+            .for_action("drs:DeleteRecoveryInstance")?;
         Ok(())
     }
 
@@ -743,7 +454,7 @@ impl Cloud for AwsCloud {
             .recovery_instance_id(id.as_str())
             .send()
             .await
-            .map_err(|e| map_sdk_error("drs:ReverseReplication", e))?;
+            .for_action("drs:ReverseReplication")?;
         // `arn:aws:drs:<region>:<account>:source-server/s-…`
         let arn = o.reversed_direction_source_server_arn().unwrap_or_default();
         source_id(arn.rsplit('/').next())
@@ -757,7 +468,7 @@ impl Cloud for AwsCloud {
             .tags(ec2::Tag::builder().key(key).value(value).build())
             .send()
             .await
-            .map_err(|e| map_sdk_error("ec2:CreateTags", e))?;
+            .for_action("ec2:CreateTags")?;
         Ok(())
     }
 
@@ -770,7 +481,7 @@ impl Cloud for AwsCloud {
         let mut pages = c.ec2.describe_security_groups().max_results(1000).into_paginator().send();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| map_sdk_error("ec2:DescribeSecurityGroups", e))?;
+            let page = page.for_action("ec2:DescribeSecurityGroups")?;
             for g in page.security_groups() {
                 let Some(group_id) = g.group_id() else { continue };
                 out.push(SecurityGroup {
@@ -805,7 +516,7 @@ impl Cloud for AwsCloud {
         let mut out = Vec::new();
         let mut policies_of: HashMap<String, Vec<String>> = HashMap::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| map_sdk_error("iam:ListInstanceProfiles", e))?;
+            let page = page.for_action("iam:ListInstanceProfiles")?;
             for p in page.instance_profiles() {
                 let mut policies = Vec::new();
                 for role in p.roles() {
@@ -814,7 +525,7 @@ impl Cloud for AwsCloud {
                         let mut attached = Vec::new();
                         let mut rp = c.iam.list_attached_role_policies().role_name(&name).into_paginator().send();
                         while let Some(page) = rp.next().await {
-                            let page = page.map_err(|e| map_sdk_error("iam:ListAttachedRolePolicies", e))?;
+                            let page = page.for_action("iam:ListAttachedRolePolicies")?;
                             attached.extend(
                                 page.attached_policies().iter().filter_map(|a| a.policy_name().map(str::to_owned)),
                             );
@@ -844,7 +555,7 @@ impl Cloud for AwsCloud {
 
     async fn delete_volume(&self, at: &AccountRegion, volume_id: &str) -> Result<(), CloudError> {
         let c = self.at(at).await?;
-        c.ec2.delete_volume().volume_id(volume_id).send().await.map_err(|e| map_sdk_error("ec2:DeleteVolume", e))?;
+        c.ec2.delete_volume().volume_id(volume_id).send().await.for_action("ec2:DeleteVolume")?;
         Ok(())
     }
 
@@ -853,43 +564,92 @@ impl Cloud for AwsCloud {
     }
 }
 
-/// EC2 `DescribeInstances`, every page, of the instances `only` when given (at most [`EC2_FILTER_VALUES`]).
-async fn instances(
-    c: &ClientSet,
-    at: &AccountRegion,
-    only: Option<Vec<String>>,
-) -> Result<Vec<Ec2Instance>, CloudError> {
-    let filter = |name: &str| only.clone().map(|ids| ec2::Filter::builder().name(name).set_values(Some(ids)).build());
-    let sizes: HashMap<String, u32> = volumes(c, filter("attachment.instance-id"))
-        .await?
-        .iter()
-        .filter_map(|v| Some((v.volume_id()?.to_owned(), u32::try_from(v.size()?).ok()?)))
-        .collect();
-    let mut pages = c
-        .ec2
-        .describe_instances()
-        .set_filters(filter("instance-id").map(|f| vec![f]))
-        .max_results(1000)
-        .into_paginator()
-        .send();
-    let mut out = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| map_sdk_error("ec2:DescribeInstances", e))?;
-        for r in page.reservations() {
-            out.extend(r.instances().iter().filter_map(|i| map_instance(i, at, &sizes)));
+impl AwsCloud {
+    /// EC2 `StopInstances`, `StartInstances` or `TerminateInstances`, in chunks of EC2's 1000 ids.
+    async fn change_instances(
+        &self,
+        at: &AccountRegion,
+        instances: &[InstanceId],
+        change: InstanceChange,
+    ) -> Result<(), CloudError> {
+        let c = self.at(at).await?;
+        for chunk in instances.chunks(EC2_ID_CHUNK) {
+            let list = Some(ids(chunk, InstanceId::as_str));
+            match change {
+                InstanceChange::Stop => {
+                    c.ec2.stop_instances().set_instance_ids(list).send().await.map(drop).for_action("ec2:StopInstances")
+                }
+                InstanceChange::Start => c
+                    .ec2
+                    .start_instances()
+                    .set_instance_ids(list)
+                    .send()
+                    .await
+                    .map(drop)
+                    .for_action("ec2:StartInstances"),
+                InstanceChange::Terminate => c
+                    .ec2
+                    .terminate_instances()
+                    .set_instance_ids(list)
+                    .send()
+                    .await
+                    .map(drop)
+                    .for_action("ec2:TerminateInstances"),
+            }?;
+        }
+        Ok(())
+    }
+
+    pub fn new(clients: Arc<Clients>) -> Self {
+        Self { clients }
+    }
+
+    /// The clients behind this cloud.
+    pub fn clients(&self) -> &Arc<Clients> {
+        &self.clients
+    }
+
+    async fn at(&self, at: &AccountRegion) -> Result<ClientSet, CloudError> {
+        self.clients.get(&at.account_id, &at.region).await
+    }
+
+    /// The clients of `at`, after DRS's token bucket has let the call through.
+    async fn drs(&self, at: &AccountRegion) -> Result<ClientSet, CloudError> {
+        let c = self.at(at).await?;
+        c.drs_bucket.take().await;
+        Ok(c)
+    }
+
+    /// DRS `DescribeSourceServers`, every page, of the source servers `only` when given (at most
+    /// [`DRS_ID_CHUNK`]).
+    async fn source_servers(
+        &self,
+        at: &AccountRegion,
+        only: Option<Vec<String>>,
+    ) -> Result<Vec<SourceServer>, CloudError> {
+        let filters = only
+            .map(|ids| drs::DescribeSourceServersRequestFilters::builder().set_source_server_ids(Some(ids)).build());
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let c = self.drs(at).await?;
+            let page = c
+                .drs
+                .describe_source_servers()
+                .set_filters(filters.clone())
+                .max_results(1000)
+                .set_next_token(token.clone())
+                .send()
+                .await
+                .for_action("drs:DescribeSourceServers")?;
+            for s in page.items() {
+                out.push(map_source_server(s, at)?);
+            }
+            token = next_token(token.as_deref(), page.next_token(), &mut pages)?;
+            if token.is_none() {
+                return Ok(out);
+            }
         }
     }
-    Ok(out)
-}
-
-/// EC2 `DescribeVolumes`, every page, optionally with one filter.
-async fn volumes(c: &ClientSet, filter: Option<ec2::Filter>) -> Result<Vec<ec2::Volume>, CloudError> {
-    let req = c.ec2.describe_volumes().max_results(500).set_filters(filter.map(|f| vec![f]));
-    let mut pages = req.into_paginator().send();
-    let mut out = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| map_sdk_error("ec2:DescribeVolumes", e))?;
-        out.extend(page.volumes().iter().cloned());
-    }
-    Ok(out)
 }
