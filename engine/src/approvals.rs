@@ -6,7 +6,7 @@
 //! they are a local user; OIDC identities are vouched for by their issuer.
 
 use crate::auth::Auth;
-use crate::services::ServiceError;
+use crate::error::ServiceError;
 use domain::auth::{AuthMethod, Principal, check_approval};
 
 impl Auth {
@@ -32,7 +32,7 @@ mod tests {
     use crate::audit::AuditLog;
     use crate::auth::{Auth, AuthSettings, NewUser, UserChange};
     use crate::clock::ManualClock;
-    use crate::services::ServiceError;
+    use crate::error::ServiceError;
     use crate::store::memory::MemoryStore;
     use domain::auth::{AuthMethod, Principal, Role};
     use std::sync::Arc;

@@ -2,7 +2,8 @@
 //! shown again, handed to the cloud adapter at start and on every change, and audited.
 
 use crate::cloud::RegisteredAccount;
-use crate::services::{ServiceError, Services};
+use crate::error::ServiceError;
+use crate::services::Services;
 use crate::store::{Expect, WriteOp};
 use domain::auth::Principal;
 use domain::error::FieldError;

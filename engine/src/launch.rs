@@ -13,9 +13,10 @@
 
 use crate::audit::{AuditEvent, Outcome};
 use crate::cloud::CloudError;
+use crate::error::ServiceError;
 use crate::repo;
 use crate::retry::{Attempts, with_retry};
-use crate::services::{ServiceError, Services};
+use crate::services::Services;
 use crate::store::{Expect, StoreError, WriteOp};
 use domain::FieldError;
 use domain::auth::Principal;

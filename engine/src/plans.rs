@@ -5,8 +5,9 @@
 //! names stay unique under concurrent creates (as group names do).
 
 use crate::audit::AuditEvent;
+use crate::error::ServiceError;
 use crate::repo;
-use crate::services::{ServiceError, Services};
+use crate::services::Services;
 use crate::store::{Expect, StoreError, WriteOp};
 use domain::auth::Principal;
 use domain::ids::ProtectionGroupId;

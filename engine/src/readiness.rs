@@ -1,8 +1,9 @@
 //! Readiness of protection groups: evaluated on request and in the background, with the last verdict and
 //! a history of verdict changes kept in the store ("ready since …", "blocked since … because …").
 
+use crate::error::ServiceError;
 use crate::repo;
-use crate::services::{ServiceError, Services};
+use crate::services::Services;
 use crate::store::{Expect, WriteOp};
 use domain::estate::ReplicationState;
 use domain::estate::SourceServer;

@@ -1,6 +1,7 @@
 //! Evidence reports: the report of one execution, and the history of ended executions with their RTO.
 
-use crate::services::{ServiceError, Services};
+use crate::error::ServiceError;
+use crate::services::Services;
 use domain::audit::AuditFilter;
 use domain::execution::Mode;
 pub use domain::report::{EvidenceReport, ReportSummary};

@@ -7,8 +7,9 @@
 
 use crate::audit::AuditEvent;
 use crate::auth::{constant_time_eq, random_hex, secret_hash};
+use crate::error::ServiceError;
 use crate::repo;
-use crate::services::{ServiceError, Services};
+use crate::services::Services;
 use crate::store::{Expect, Record, StoreError, WriteOp};
 use domain::FieldError;
 use domain::auth::{MAX_MESSAGE_CHARS, Principal, check_label};

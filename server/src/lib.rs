@@ -80,13 +80,8 @@ pub async fn wire(settings: &Settings) -> anyhow::Result<Wired> {
             (Arc::new(aws::AwsCloud::new(clients)), Arc::new(engine::clock::SystemClock), None)
         }
     };
-    let mut services =
-        Services::with(cloud, store, clock, Arc::new(engine::clock::SystemClock), settings.auth.sessions);
-    services.settings.lease_ms = i64::try_from(settings.lease_ms.max(1_000)).unwrap_or(i64::MAX);
-    services.settings.approval_ttl_minutes = settings.approval_ttl_minutes.max(1);
-    services.settings.swapped_volume_retention_days = settings.swapped_volume_retention_days;
-    services.settings.min_launch_ms = i64::try_from(settings.min_launch_ms).unwrap_or(i64::MAX);
-    services.settings.min_reverse_sync_ms = i64::try_from(settings.min_reverse_sync_ms).unwrap_or(i64::MAX);
+    let services = Services::with(cloud, store, clock, Arc::new(engine::clock::SystemClock), settings.auth.sessions)
+        .configured(engine::settings::EngineSettings::from(settings));
     let n = &settings.notifications;
     services.notifier.start(
         services.store.clone(),

@@ -219,6 +219,21 @@ pub enum SettingsError {
     Env { name: String, value: String, reason: String },
 }
 
+/// The engine's tunables from the server's settings (lower bounds applied: a lease of at least a second, an
+/// approval that lasts at least a minute); the rest keep the engine's defaults.
+impl From<&Settings> for engine::settings::EngineSettings {
+    fn from(s: &Settings) -> Self {
+        Self {
+            lease_ms: i64::try_from(s.lease_ms.max(1_000)).unwrap_or(i64::MAX),
+            approval_ttl_minutes: s.approval_ttl_minutes.max(1),
+            swapped_volume_retention_days: s.swapped_volume_retention_days,
+            min_launch_ms: i64::try_from(s.min_launch_ms).unwrap_or(i64::MAX),
+            min_reverse_sync_ms: i64::try_from(s.min_reverse_sync_ms).unwrap_or(i64::MAX),
+            ..Self::default()
+        }
+    }
+}
+
 impl Settings {
     /// Defaults, then the file (if given), then `ROUNDTRIP_*` variables from `env`.
     ///

@@ -4,7 +4,8 @@
 
 use super::EXECUTIONS;
 use super::persist::decode;
-use crate::services::{ServiceError, Services};
+use crate::error::ServiceError;
+use crate::services::Services;
 use crate::store::StoreError;
 use domain::execution::{ExecutionRecord, ExecutionView};
 use std::collections::HashMap;

@@ -3,8 +3,9 @@
 
 use super::{index_by, refused, runs};
 use crate::audit::AuditEvent;
+use crate::error::ServiceError;
 use crate::repo;
-use crate::services::{ServiceError, Services};
+use crate::services::Services;
 use domain::auth::Principal;
 use domain::estate::{AccountRegion, InstanceState};
 use domain::execution::Event;

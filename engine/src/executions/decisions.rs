@@ -3,7 +3,8 @@
 
 use super::refused;
 use crate::audit::AuditEvent;
-use crate::services::{ServiceError, Services};
+use crate::error::ServiceError;
+use crate::services::Services;
 use crate::store::Expect;
 use domain::auth::Principal;
 use domain::execution::{Decision, ExecutionRecord, LogLine};

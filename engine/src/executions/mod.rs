@@ -20,7 +20,7 @@ mod persist;
 mod runner;
 mod start;
 
-use crate::services::ServiceError;
+use crate::error::ServiceError;
 pub use caches::SharedView;
 pub(crate) use caches::{RunnerCopies, SharedViews};
 use domain::FieldError;

@@ -2,7 +2,8 @@
 //! a plan's or a server's lock goes in one transaction with `execution_locks/active`.
 
 use super::{ACTIVE, ActiveLocks, EXECUTION_LOCKS, EXECUTIONS, LOG_LINES, apply, notice_context, refused};
-use crate::services::{ServiceError, Services};
+use crate::error::ServiceError;
+use crate::services::Services;
 use crate::store::{Expect, StoreError, WriteOp};
 use domain::execution::{Event, ExecutionState};
 use domain::execution::{ExecutionRecord, Lease, LogLine};

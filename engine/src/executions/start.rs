@@ -3,8 +3,9 @@
 
 use super::{blocking_checks, note_readiness, refused};
 use crate::audit::AuditEvent;
+use crate::error::ServiceError;
 use crate::repo;
-use crate::services::{ServiceError, Services};
+use crate::services::Services;
 use domain::FieldError;
 use domain::auth::Principal;
 use domain::estate::AccountRegion;

@@ -13,7 +13,7 @@ use domain::matching::MatchReport;
 use domain::matching::SourceNameKey;
 use domain::validation::ValidationReport;
 use engine::Services;
-use engine::services::ExplicitMatch;
+use engine::pairs::ExplicitMatch;
 use serde::{Deserialize, Serialize};
 
 /// Matching and validation read the estate and write nothing, so any role may run them.
