@@ -5,13 +5,19 @@
 //! resumes from there plus the real time that passed × the speed factor — as if AWS kept running while
 //! the console was down.
 
+mod calls;
+mod launch;
+
+use calls::{RateLimit, outcome, record};
+use launch::{launch_configuration, validate_update};
+
 use crate::clock::SimClock;
 use crate::scenario::Scenario;
 pub use crate::state::{ApiCall, Fault, World};
 use async_trait::async_trait;
 use domain::estate::{AccountRegion, Ec2Instance, ReplicationState, SourceServer, Subnet};
 use domain::ids::{InstanceId, SourceServerId};
-use domain::launch::{LaunchConfiguration, LaunchConfigurationUpdate, RightSizing};
+use domain::launch::{LaunchConfiguration, LaunchConfigurationUpdate};
 use domain::readiness::Quotas;
 use domain::recovery::{AvailableVolume, DrsJob, JobLogItem, RecoveryInstance};
 use engine::clock::{Clock, SystemClock};
@@ -22,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 const STATE_FORMAT: u32 = 1;
+
 /// Most API calls the estate remembers.
 const MAX_CALLS: usize = 20_000;
 
@@ -35,317 +42,12 @@ struct SavedState {
     world: World,
 }
 
-/// A token bucket on tokio's clock (paused in tests, so throttling storms run instantly).
-struct RateLimit {
-    per_second: f64,
-    burst: f64,
-    /// The burst as stated.
-    burst_calls: u32,
-    tokens: f64,
-    last: tokio::time::Instant,
-}
-
-impl RateLimit {
-    /// A bucket refilling `per_second` tokens a second (at least one a minute).
-    fn new(per_second: f64, burst: u32) -> Self {
-        let per_second = if per_second.is_finite() { per_second.max(1.0 / 60.0) } else { 1.0 / 60.0 };
-        Self {
-            per_second,
-            burst: f64::from(burst.max(1)),
-            burst_calls: burst.max(1),
-            tokens: f64::from(burst.max(1)),
-            last: tokio::time::Instant::now(),
-        }
-    }
-
-    /// Takes a token, or says how long until one is free.
-    fn take(&mut self) -> Result<(), u64> {
-        let now = tokio::time::Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.per_second).min(self.burst);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err((((1.0 - self.tokens) / self.per_second) * 1000.0).ceil() as u64)
-        }
-    }
-}
-
 /// The simulated AWS estate.
 pub struct Simulator {
     world: RwLock<World>,
     clock: Arc<SimClock>,
     state_path: Option<PathBuf>,
     drs_rate: std::sync::Mutex<Option<RateLimit>>,
-}
-
-impl Simulator {
-    /// A simulator on `scenario` with `clock`, kept in memory only (tests).
-    pub fn new(scenario: Scenario, clock: Arc<SimClock>) -> Self {
-        let now = clock.now_millis();
-        let rate = scenario.api.drs_requests_per_second.map(|r| RateLimit::new(r, scenario.api.drs_burst));
-        Self {
-            world: RwLock::new(World::new(scenario, now)),
-            clock,
-            state_path: None,
-            drs_rate: std::sync::Mutex::new(rate),
-        }
-    }
-
-    /// Opens the simulated estate kept in `data_dir`: resumes its saved state if there is one, otherwise
-    /// starts the scenario `scenario` loads (read only then) and saves it. `speed` overrides the saved or
-    /// scenario speed factor.
-    ///
-    /// # Errors
-    /// When the state file exists but cannot be read, or the data folder cannot be written.
-    pub fn open(
-        data_dir: &Path,
-        scenario: impl FnOnce() -> anyhow::Result<Scenario>,
-        speed: Option<f64>,
-    ) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(data_dir)?;
-        let path = data_dir.join("sim-state.json");
-        let sim = if path.exists() {
-            let text = std::fs::read_to_string(&path)?;
-            let saved: SavedState = serde_json::from_str(&text)
-                .map_err(|e| anyhow::anyhow!("{} is not a simulator state file: {e}", path.display()))?;
-            saved.world.scenario.check_limits().map_err(|e| anyhow::anyhow!("{} is invalid: {e}", path.display()))?;
-            anyhow::ensure!(
-                saved.format == STATE_FORMAT,
-                "{} has format {}, expected {STATE_FORMAT}",
-                path.display(),
-                saved.format
-            );
-            let speed = speed.unwrap_or(saved.speed);
-            let downtime = (SystemClock.now_millis() - saved.saved_at_real_ms).max(0);
-            let resumed = saved.virtual_now_ms.saturating_add((downtime as f64 * speed) as i64);
-            tracing::info!(
-                scenario = %saved.world.scenario.name,
-                downtime_s = downtime / 1000,
-                "simulated estate resumed from its saved state"
-            );
-            let api = saved.world.scenario.api.clone();
-            Self {
-                world: RwLock::new(saved.world),
-                clock: Arc::new(SimClock::scaled(speed, resumed)),
-                state_path: Some(path),
-                drs_rate: std::sync::Mutex::new(api.drs_requests_per_second.map(|r| RateLimit::new(r, api.drs_burst))),
-            }
-        } else {
-            let scenario = scenario()?;
-            let speed = speed.unwrap_or(scenario.simulation.speed);
-            let start = scenario.simulation.start_ms.unwrap_or_else(|| SystemClock.now_millis());
-            let clock = Arc::new(SimClock::scaled(speed, start));
-            tracing::info!(scenario = %scenario.name, "simulated estate started from its scenario");
-            let mut sim = Self::new(scenario, clock);
-            sim.state_path = Some(path);
-            sim
-        };
-        sim.save()?;
-        Ok(sim)
-    }
-
-    /// The virtual clock.
-    pub fn clock(&self) -> Arc<SimClock> {
-        self.clock.clone()
-    }
-
-    /// Saves the world to the data folder, atomically. A no-op for an in-memory simulator.
-    ///
-    /// # Errors
-    /// When the file cannot be written.
-    pub fn save(&self) -> anyhow::Result<()> {
-        let Some(path) = &self.state_path else { return Ok(()) };
-        let world = self.read().clone();
-        let state = SavedState {
-            format: STATE_FORMAT,
-            virtual_now_ms: self.clock.now_millis(),
-            saved_at_real_ms: SystemClock.now_millis(),
-            speed: self.clock.speed(),
-            world,
-        };
-        let tmp = path.with_extension("json.tmp");
-        {
-            use std::io::Write;
-            let mut f = std::fs::File::create(&tmp)?;
-            serde_json::to_writer(&mut f, &state)?;
-            f.flush()?;
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, path)?;
-        Ok(())
-    }
-
-    /// Saves after starting a job, as AWS would keep it even if the console died the next moment (a killed
-    /// server must find its jobs). Launch-configuration writes are saved at shutdown only: saving the whole
-    /// estate on each of hundreds of writes costs more than it protects. A failure is logged; the next save
-    /// catches up. On a multi-threaded runtime the save tells tokio it blocks, so the worker's other tasks
-    /// (the console's requests, in a server) move to another thread instead of waiting for it.
-    fn persist(&self) {
-        let save = || self.save();
-        let saved = match tokio::runtime::Handle::try_current() {
-            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(save)
-            }
-            _ => save(),
-        };
-        if let Err(e) = saved {
-            tracing::error!(error = %e, "the simulated estate could not be saved");
-        }
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, World> {
-        // Readers never leave the world half-changed, so a poisoned lock still guards consistent data.
-        self.world.read().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Changes the world (tests and, later, simulated AWS mutations).
-    pub fn with_world<T>(&self, f: impl FnOnce(&mut World) -> T) -> T {
-        let mut w = self.world.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(&mut w)
-    }
-
-    /// Sets (or, with `None`, lifts) the DRS API rate limit. The engine paces its calls to the rate the
-    /// estate had when it was wired (its scenario's `api`), so a limit set later is a storm it must ride out.
-    pub fn set_drs_rate_limit(&self, per_second: Option<f64>, burst: u32) {
-        *self.drs_rate.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
-            per_second.map(|r| RateLimit::new(r, burst));
-    }
-
-    /// Injects a fault into one source server's DRS calls (or clears it).
-    pub fn set_fault(&self, source: &SourceServerId, fault: Option<Fault>) {
-        self.with_world(|w| match fault {
-            Some(f) => w.faults.insert(source.clone(), f),
-            None => w.faults.remove(source),
-        });
-    }
-
-    /// Admits one DRS call for `source` or answers throttling / a service error, recording the refusal.
-    fn admit(&self, w: &mut World, operation: &str, source: Option<&SourceServerId>) -> Result<(), CloudError> {
-        let refusal = {
-            let mut rate = self.drs_rate.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            rate.as_mut().and_then(|r| r.take().err())
-        };
-        if let Some(retry_after_ms) = refusal {
-            record(w, self.clock.now_millis(), operation, source, "ThrottlingException", None);
-            return Err(CloudError::Throttled { retry_after_ms });
-        }
-        if let Some(src) = source
-            && let Some(Fault::ServiceErrors { count }) = w.faults.get_mut(src)
-            && *count > 0
-        {
-            *count -= 1;
-            record(w, self.clock.now_millis(), operation, source, "InternalServerException", None);
-            return Err(CloudError::Unavailable {
-                message: "InternalServerException (injected)".into(),
-                retry_after_ms: None,
-            });
-        }
-        Ok(())
-    }
-
-    /// The start of every DRS call: the world locked for writing, the account and region checked, the call
-    /// admitted (rate limit, injected service errors) and launches brought up to the current virtual time.
-    fn drs_call(
-        &self,
-        at: &AccountRegion,
-        operation: &str,
-        source: Option<&SourceServerId>,
-    ) -> Result<(std::sync::RwLockWriteGuard<'_, World>, i64), CloudError> {
-        let mut w = self.world.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        self.reachable(&w, at)?;
-        self.admit(&mut w, operation, source)?;
-        let now = self.clock.now_millis();
-        settle_all(&mut w, now);
-        w.reindex();
-        Ok((w, now))
-    }
-
-    /// The start of every EC2 call: as [`Simulator::drs_call`], without DRS's rate limit.
-    fn ec2_call(&self, at: &AccountRegion) -> Result<(std::sync::RwLockWriteGuard<'_, World>, i64), CloudError> {
-        let mut w = self.world.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        self.reachable(&w, at)?;
-        let now = self.clock.now_millis();
-        settle_all(&mut w, now);
-        w.reindex();
-        Ok((w, now))
-    }
-
-    /// `DescribeInstances` in `at`, of the instances `only` when given.
-    fn instances(
-        &self,
-        at: &AccountRegion,
-        only: Option<&HashSet<&InstanceId>>,
-    ) -> Result<Vec<Ec2Instance>, CloudError> {
-        // Launches that have happened by now show in EC2 whether or not anyone asked DRS.
-        let (w, _) = self.ec2_call(at)?;
-        let here = |i: &&Ec2Instance| i.account_id == at.account_id && i.region == at.region;
-        Ok(match only {
-            Some(ids) => {
-                let mut found: Vec<&Ec2Instance> = ids.iter().filter_map(|id| w.instance(id)).filter(here).collect();
-                // In the listing's order, as EC2 would return them.
-                found.sort_by_key(|i| w.instance_order(&i.instance_id));
-                found.into_iter().cloned().collect()
-            }
-            None => w.scenario.instances.iter().filter(here).cloned().collect(),
-        })
-    }
-
-    /// `DescribeSourceServers` in `at`, of the source servers `only` when given.
-    fn source_servers(
-        &self,
-        at: &AccountRegion,
-        only: Option<&HashSet<&SourceServerId>>,
-    ) -> Result<Vec<SourceServer>, CloudError> {
-        let (w, now) = self.ec2_call(at)?;
-        let elapsed_s = u64::try_from((now - w.replication_observed_at_ms) / 1000).unwrap_or(0);
-        let list = &w.scenario.source_servers;
-        let listed: Vec<&SourceServer> = match only {
-            Some(ids) => {
-                let mut positions: Vec<usize> = ids.iter().filter_map(|id| w.source_server_position(id)).collect();
-                positions.sort_unstable();
-                positions.dedup();
-                positions.into_iter().map(|i| &list[i]).collect()
-            }
-            None => list.iter().collect(),
-        };
-        Ok(listed
-            .into_iter()
-            .filter(|s| s.account_id == at.account_id && s.region == at.region)
-            .map(|s| {
-                let mut s = s.clone();
-                // Replication that is not flowing falls further behind as time passes.
-                if matches!(
-                    s.replication_state,
-                    ReplicationState::Stalled | ReplicationState::Paused | ReplicationState::Disconnected
-                ) {
-                    s.lag_seconds = s.lag_seconds.saturating_add(elapsed_s);
-                }
-                // Its source instance's state drains its replication once stopped.
-                let state = s.source_instance_id.as_ref().and_then(|i| w.instance(i)).map(|i| i.state);
-                crate::ec2::drain(&w, state, &mut s, now);
-                s
-            })
-            .collect())
-    }
-
-    fn reachable(&self, w: &World, at: &AccountRegion) -> Result<(), CloudError> {
-        if !w.scenario.accounts.iter().any(|a| a.id == at.account_id) {
-            return Err(CloudError::AccessDenied {
-                message: format!(
-                    "no role to assume in account {}: it is not part of the simulated estate",
-                    at.account_id
-                ),
-            });
-        }
-        if !w.scenario.regions.contains(&at.region) {
-            return Err(CloudError::Validation {
-                message: format!("region {} is not part of the simulated estate", at.region),
-            });
-        }
-        Ok(())
-    }
 }
 
 #[async_trait]
@@ -701,106 +403,189 @@ fn recovery_instance_in<'a>(w: &'a mut World, at: &AccountRegion, id: &InstanceI
     w.recovery_instances.get_mut(i)
 }
 
-fn record(
-    w: &mut World,
-    at_ms: i64,
-    operation: &str,
-    source: Option<&SourceServerId>,
-    outcome: &str,
-    update: Option<LaunchConfigurationUpdate>,
-) {
-    // A bounded log: the most recent calls are what tests and the console look at.
-    if w.calls.len() >= MAX_CALLS {
-        w.calls.drain(..MAX_CALLS / 10);
-    }
-    w.calls.push(ApiCall {
-        at_ms,
-        operation: operation.into(),
-        source_server_id: source.cloned(),
-        outcome: outcome.into(),
-        update,
-    });
-}
-
-fn outcome<T>(r: &Result<T, CloudError>) -> &'static str {
-    match r {
-        Ok(_) => "ok",
-        Err(CloudError::Validation { .. }) => "ValidationException",
-        Err(CloudError::NotFound { .. }) => "ResourceNotFoundException",
-        Err(CloudError::AccessDenied { .. }) => "AccessDeniedException",
-        Err(CloudError::Throttled { .. }) => "ThrottlingException",
-        Err(CloudError::Conflict { .. }) => "ConflictException",
-        Err(CloudError::QuotaExceeded { .. }) => "ServiceQuotaExceededException",
-        Err(_) => "InternalServerException",
-    }
-}
-
-fn launch_configuration(
-    w: &World,
-    at: &AccountRegion,
-    source: &SourceServerId,
-) -> Result<LaunchConfiguration, CloudError> {
-    let Some(server) = w
-        .scenario
-        .source_servers
-        .iter()
-        .find(|s| &s.source_server_id == source && s.account_id == at.account_id && s.region == at.region)
-    else {
-        return Err(CloudError::NotFound {
-            message: format!("source server {source} does not exist in {}", at.region),
-        });
-    };
-    Ok(w.launch_configurations.get(source).cloned().unwrap_or_else(|| {
-        let mut c = LaunchConfiguration::drs_default(source.clone());
-        // DRS does not offer BASIC right-sizing for arm64 source servers.
-        if server.architecture == domain::estate::Architecture::Arm64 {
-            c.right_sizing = RightSizing::None;
+impl Simulator {
+    /// A simulator on `scenario` with `clock`, kept in memory only (tests).
+    pub fn new(scenario: Scenario, clock: Arc<SimClock>) -> Self {
+        let now = clock.now_millis();
+        let rate = scenario.api.drs_requests_per_second.map(|r| RateLimit::new(r, scenario.api.drs_burst));
+        Self {
+            world: RwLock::new(World::new(scenario, now)),
+            clock,
+            state_path: None,
+            drs_rate: std::sync::Mutex::new(rate),
         }
-        c
-    }))
-}
+    }
 
-/// DRS's documented refusals (aws-drs-api.md §1.2, §1.4 and the troubleshooting page).
-fn validate_update(
-    w: &World,
-    at: &AccountRegion,
-    source: &SourceServerId,
-    update: &LaunchConfigurationUpdate,
-    next: &LaunchConfiguration,
-) -> Result<(), CloudError> {
-    let bad = |m: String| Err(CloudError::Validation { message: m });
-    let server = w.scenario.source_servers.iter().find(|s| &s.source_server_id == source);
-    if next.right_sizing == RightSizing::Basic
-        && server.is_some_and(|s| s.architecture == domain::estate::Architecture::Arm64)
-    {
-        return bad("BASIC right-sizing is not supported for arm64 source servers".into());
+    /// Opens the simulated estate kept in `data_dir`: resumes its saved state if there is one, otherwise
+    /// starts the scenario `scenario` loads (read only then) and saves it. `speed` overrides the saved or
+    /// scenario speed factor.
+    ///
+    /// # Errors
+    /// When the state file exists but cannot be read, or the data folder cannot be written.
+    pub fn open(
+        data_dir: &Path,
+        scenario: impl FnOnce() -> anyhow::Result<Scenario>,
+        speed: Option<f64>,
+    ) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(data_dir)?;
+        let path = data_dir.join("sim-state.json");
+        let sim = if path.exists() {
+            let text = std::fs::read_to_string(&path)?;
+            let saved: SavedState = serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{} is not a simulator state file: {e}", path.display()))?;
+            saved.world.scenario.check_limits().map_err(|e| anyhow::anyhow!("{} is invalid: {e}", path.display()))?;
+            anyhow::ensure!(
+                saved.format == STATE_FORMAT,
+                "{} has format {}, expected {STATE_FORMAT}",
+                path.display(),
+                saved.format
+            );
+            let speed = speed.unwrap_or(saved.speed);
+            let downtime = (SystemClock.now_millis() - saved.saved_at_real_ms).max(0);
+            let resumed = saved.virtual_now_ms.saturating_add((downtime as f64 * speed) as i64);
+            tracing::info!(
+                scenario = %saved.world.scenario.name,
+                downtime_s = downtime / 1000,
+                "simulated estate resumed from its saved state"
+            );
+            let api = saved.world.scenario.api.clone();
+            Self {
+                world: RwLock::new(saved.world),
+                clock: Arc::new(SimClock::scaled(speed, resumed)),
+                state_path: Some(path),
+                drs_rate: std::sync::Mutex::new(api.drs_requests_per_second.map(|r| RateLimit::new(r, api.drs_burst))),
+            }
+        } else {
+            let scenario = scenario()?;
+            let speed = speed.unwrap_or(scenario.simulation.speed);
+            let start = scenario.simulation.start_ms.unwrap_or_else(|| SystemClock.now_millis());
+            let clock = Arc::new(SimClock::scaled(speed, start));
+            tracing::info!(scenario = %scenario.name, "simulated estate started from its scenario");
+            let mut sim = Self::new(scenario, clock);
+            sim.state_path = Some(path);
+            sim
+        };
+        sim.save()?;
+        Ok(sim)
     }
-    let Some(Some(target)) = &update.launch_into_instance_id else { return Ok(()) };
-    if let Some(Fault::RejectLaunchInto { message }) = w.faults.get(source) {
-        return bad(message.clone());
+
+    /// The virtual clock.
+    pub fn clock(&self) -> Arc<SimClock> {
+        self.clock.clone()
     }
-    if next.copy_private_ip || next.copy_tags {
-        return bad("copyPrivateIp and copyTags must be disabled to launch into an existing instance".into());
+
+    /// Saves the world to the data folder, atomically. A no-op for an in-memory simulator.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn save(&self) -> anyhow::Result<()> {
+        let Some(path) = &self.state_path else { return Ok(()) };
+        let world = self.read().clone();
+        let state = SavedState {
+            format: STATE_FORMAT,
+            virtual_now_ms: self.clock.now_millis(),
+            saved_at_real_ms: SystemClock.now_millis(),
+            speed: self.clock.speed(),
+            world,
+        };
+        let tmp = path.with_extension("json.tmp");
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            serde_json::to_writer(&mut f, &state)?;
+            f.flush()?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, path)?;
+        Ok(())
     }
-    let Some(instance) = w
-        .scenario
-        .instances
-        .iter()
-        .find(|i| &i.instance_id == target && i.account_id == at.account_id && i.region == at.region)
-    else {
-        return bad(format!("launchIntoEC2InstanceID {target} does not exist in {}", at.region));
-    };
-    if !instance.has_exact_awsdrs_tag() {
-        return bad(format!("{target} is not tagged AWSDRS=AllowLaunchingIntoThisInstance"));
+
+    /// Saves after starting a job, as AWS would keep it even if the console died the next moment (a killed
+    /// server must find its jobs). Launch-configuration writes are saved at shutdown only: saving the whole
+    /// estate on each of hundreds of writes costs more than it protects. A failure is logged; the next save
+    /// catches up. On a multi-threaded runtime the save tells tokio it blocks, so the worker's other tasks
+    /// (the console's requests, in a server) move to another thread instead of waiting for it.
+    fn persist(&self) {
+        let save = || self.save();
+        let saved = match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(save)
+            }
+            _ => save(),
+        };
+        if let Err(e) = saved {
+            tracing::error!(error = %e, "the simulated estate could not be saved");
+        }
     }
-    if let Some(s) = server
-        && s.architecture != instance.architecture
-    {
-        return bad(format!(
-            "cannot define {target} as a launch into instance ID as it has conflicting instance settings; mismatch: Architecture"
-        ));
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, World> {
+        // Readers never leave the world half-changed, so a poisoned lock still guards consistent data.
+        self.world.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-    Ok(())
+
+    /// Changes the world (tests and, later, simulated AWS mutations).
+    pub fn with_world<T>(&self, f: impl FnOnce(&mut World) -> T) -> T {
+        let mut w = self.world.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut w)
+    }
+
+    /// `DescribeInstances` in `at`, of the instances `only` when given.
+    fn instances(
+        &self,
+        at: &AccountRegion,
+        only: Option<&HashSet<&InstanceId>>,
+    ) -> Result<Vec<Ec2Instance>, CloudError> {
+        // Launches that have happened by now show in EC2 whether or not anyone asked DRS.
+        let (w, _) = self.ec2_call(at)?;
+        let here = |i: &&Ec2Instance| i.account_id == at.account_id && i.region == at.region;
+        Ok(match only {
+            Some(ids) => {
+                let mut found: Vec<&Ec2Instance> = ids.iter().filter_map(|id| w.instance(id)).filter(here).collect();
+                // In the listing's order, as EC2 would return them.
+                found.sort_by_key(|i| w.instance_order(&i.instance_id));
+                found.into_iter().cloned().collect()
+            }
+            None => w.scenario.instances.iter().filter(here).cloned().collect(),
+        })
+    }
+
+    /// `DescribeSourceServers` in `at`, of the source servers `only` when given.
+    fn source_servers(
+        &self,
+        at: &AccountRegion,
+        only: Option<&HashSet<&SourceServerId>>,
+    ) -> Result<Vec<SourceServer>, CloudError> {
+        let (w, now) = self.ec2_call(at)?;
+        let elapsed_s = u64::try_from((now - w.replication_observed_at_ms) / 1000).unwrap_or(0);
+        let list = &w.scenario.source_servers;
+        let listed: Vec<&SourceServer> = match only {
+            Some(ids) => {
+                let mut positions: Vec<usize> = ids.iter().filter_map(|id| w.source_server_position(id)).collect();
+                positions.sort_unstable();
+                positions.dedup();
+                positions.into_iter().map(|i| &list[i]).collect()
+            }
+            None => list.iter().collect(),
+        };
+        Ok(listed
+            .into_iter()
+            .filter(|s| s.account_id == at.account_id && s.region == at.region)
+            .map(|s| {
+                let mut s = s.clone();
+                // Replication that is not flowing falls further behind as time passes.
+                if matches!(
+                    s.replication_state,
+                    ReplicationState::Stalled | ReplicationState::Paused | ReplicationState::Disconnected
+                ) {
+                    s.lag_seconds = s.lag_seconds.saturating_add(elapsed_s);
+                }
+                // Its source instance's state drains its replication once stopped.
+                let state = s.source_instance_id.as_ref().and_then(|i| w.instance(i)).map(|i| i.state);
+                crate::ec2::drain(&w, state, &mut s, now);
+                s
+            })
+            .collect())
+    }
 }
 
 #[cfg(test)]
