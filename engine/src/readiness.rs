@@ -28,55 +28,66 @@ impl Services {
         let paired: HashSet<_> = pairs.iter().map(|p| &p.source_server_id).collect();
         let lags = sources.iter().filter(|s| paired.contains(&s.source_server_id)).map(|s| s.lag_seconds).collect();
         self.metrics.set_lags(id.as_str(), &group.name, lags);
-        let mut history = self.verdict_history(id).await?;
-        let mut notice = None;
-        let mut ops = vec![WriteOp::Put {
-            table: repo::READINESS_LATEST.into(),
-            key: id.to_string(),
-            value: crate::store::Json::encode(&readiness),
-            expect: Expect::Any,
-        }];
-        if history.first().is_none_or(|h| h.verdict != readiness.verdict) {
-            let change = VerdictChange {
-                verdict: readiness.verdict,
-                since: readiness.evaluated_at,
-                score: readiness.score,
-                because: readiness.failing.iter().take(5).cloned().collect(),
-            };
-            ops.push(WriteOp::Put {
-                table: repo::READINESS_HISTORY.into(),
-                // Time orders the history; the suffix keeps two changes in one millisecond apart.
-                key: format!("{id}/{:020}-{}", readiness.evaluated_at.max(0), uuid::Uuid::new_v4().simple()),
-                value: crate::store::Json::encode(&change),
-                expect: Expect::Absent,
-            });
-            tracing::info!(protection_group_id = %id, verdict = readiness.verdict.as_str(), score = readiness.score, "readiness changed");
-            // An execution of the group's own servers blocks it while it runs (jobs, running standbys):
-            // that alone is no news. Any other critical reason is.
-            let only_jobs = readiness
-                .group_checks
-                .iter()
-                .chain(readiness.pairs.iter().flat_map(|p| &p.checks))
-                .filter(|c| !c.passed && c.severity == domain::matching::Severity::Critical)
-                .all(|c| FAILED_BY_AN_EXECUTION.contains(&c.id.as_str()));
-            let in_execution = only_jobs
-                && self
-                    .active_locks()
-                    .await
-                    .is_ok_and(|(locks, _)| pairs.iter().any(|p| locks.servers.contains_key(&p.source_server_id)));
-            if readiness.verdict == domain::readiness::Verdict::Blocked && !in_execution {
-                notice = Some(domain::notify::readiness_blocked(
-                    id.as_str(),
-                    &group.name,
-                    &readiness.failing,
-                    readiness.evaluated_at,
-                ));
+        // Two evaluations at once (a person's and the background's) must not both record the same change:
+        // the latest record is written on the version read with the history, and a loser reads again.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let latest = self.store.version(repo::READINESS_LATEST, id.as_str()).await?;
+            let mut history = self.verdict_history(id).await?;
+            let mut notice = None;
+            let mut ops = vec![WriteOp::Put {
+                table: repo::READINESS_LATEST.into(),
+                key: id.to_string(),
+                value: crate::store::Json::encode(&readiness),
+                expect: latest.map_or(Expect::Absent, Expect::Version),
+            }];
+            if history.first().is_none_or(|h| h.verdict != readiness.verdict) {
+                let change = VerdictChange {
+                    verdict: readiness.verdict,
+                    since: readiness.evaluated_at,
+                    score: readiness.score,
+                    because: readiness.failing.iter().take(5).cloned().collect(),
+                };
+                ops.push(WriteOp::Put {
+                    table: repo::READINESS_HISTORY.into(),
+                    // Time orders the history; the suffix keeps two changes in one millisecond apart.
+                    key: format!("{id}/{:020}-{}", readiness.evaluated_at.max(0), uuid::Uuid::new_v4().simple()),
+                    value: crate::store::Json::encode(&change),
+                    expect: Expect::Absent,
+                });
+                tracing::info!(protection_group_id = %id, verdict = readiness.verdict.as_str(), score = readiness.score, "readiness changed");
+                // An execution of the group's own servers blocks it while it runs (jobs, running standbys):
+                // that alone is no news. Any other critical reason is.
+                let only_jobs = readiness
+                    .group_checks
+                    .iter()
+                    .chain(readiness.pairs.iter().flat_map(|p| &p.checks))
+                    .filter(|c| !c.passed && c.severity == domain::matching::Severity::Critical)
+                    .all(|c| FAILED_BY_AN_EXECUTION.contains(&c.id.as_str()));
+                let in_execution = only_jobs
+                    && self
+                        .active_locks()
+                        .await
+                        .is_ok_and(|(locks, _)| pairs.iter().any(|p| locks.servers.contains_key(&p.source_server_id)));
+                if readiness.verdict == domain::readiness::Verdict::Blocked && !in_execution {
+                    notice = Some(domain::notify::readiness_blocked(
+                        id.as_str(),
+                        &group.name,
+                        &readiness.failing,
+                        readiness.evaluated_at,
+                    ));
+                }
+                history.insert(0, change);
             }
-            history.insert(0, change);
+            match self.store.transact(ops).await {
+                Err(crate::store::StoreError::Conflict { .. }) if attempts < 5 => continue,
+                Err(e) => return Err(e.into()),
+                Ok(_) => {}
+            }
+            self.notifier.publish(notice.into_iter().collect());
+            return Ok(ReadinessView { readiness, history });
         }
-        self.store.transact(ops).await?;
-        self.notifier.publish(notice.into_iter().collect());
-        Ok(ReadinessView { readiness, history })
     }
 
     /// Readiness of a group now, not stored; with `only`, the launch configurations of those servers alone

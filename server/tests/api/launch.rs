@@ -340,3 +340,20 @@ async fn a_group_recovering_into_its_primary_region_is_accepted_with_a_readiness
     let checks = r["readiness"]["group_checks"].as_array().unwrap();
     assert_eq!(checks.iter().find(|c| c["id"] == "group.dr_region_differs").unwrap()["passed"], true);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn evaluations_at_once_record_one_verdict_change() {
+    let app = spawn_app().await;
+    let (id, _) = group_with_pairs(&app).await;
+    let path = format!("/api/v1/protection-groups/{id}/readiness");
+    let body = json!({});
+    // On several threads, as a server runs: the evaluations really overlap.
+    let (a, b, c, d) =
+        tokio::join!(app.post(&path, &body), app.post(&path, &body), app.post(&path, &body), app.post(&path, &body));
+    for (status, v) in [&a, &b, &c, &d] {
+        assert_eq!(*status, StatusCode::OK, "{v}");
+    }
+    let (_, stored) = app.get(&path).await;
+    let history = stored["history"].as_array().unwrap();
+    assert_eq!(history.len(), 1, "one change from no verdict to blocked, however many evaluated it: {history:?}");
+}
