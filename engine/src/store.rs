@@ -273,7 +273,9 @@ pub mod memory {
     }
 }
 
-/// The conformance suite every [`Store`] implementation runs in its tests.
+/// The conformance suite every [`Store`] implementation runs in its tests. Not in the binary: it is built
+/// for engine's own tests and, through the `conformance` feature, for the stores' test dependencies.
+#[cfg(any(test, feature = "conformance"))]
 pub mod conformance {
     use super::*;
     use serde_json::json;
