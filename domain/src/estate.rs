@@ -61,7 +61,7 @@ impl InstanceState {
     /// What to do so DRS can launch into an instance in this state (it launches only into a stopped one).
     pub fn launch_into_remedy(self) -> &'static str {
         match self {
-            Self::Stopped => "nothing: DRS can launch into it",
+            Self::Stopped => "Keep the standby stopped: DRS launches only into a stopped instance.",
             Self::Pending | Self::Running => {
                 "Stop the standby: DRS launches only into a stopped instance and cannot stop it itself."
             }

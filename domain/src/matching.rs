@@ -181,7 +181,7 @@ pub fn pair_findings(source: &SourceServer, standby: &Ec2Instance) -> Vec<Findin
         InstanceState::Stopped => {}
         InstanceState::Terminated => out.push(Finding::critical(
             "STANDBY_TERMINATED",
-            format!("{} is terminated; provision a new standby", standby.instance_id),
+            format!("{} is terminated; {}", standby.instance_id, InstanceState::Terminated.launch_into_remedy()),
         )),
         s => out.push(Finding::critical(
             "STANDBY_NOT_STOPPED",

@@ -246,8 +246,8 @@ pub fn evaluate(input: &ReadinessInput<'_>) -> GroupReadiness {
             input.primary.region != input.dr.region,
             "a DR region other than the primary region",
             format!(
-                "both in {} (primary account {}, DR account {})",
-                input.dr.region, input.primary.account_id, input.dr.account_id
+                "primary {} in {}, DR {} in {}",
+                input.primary.account_id, input.primary.region, input.dr.account_id, input.dr.region
             ),
             "A recovery into the primary region protects against a lost account, not a lost region: choose another \
              DR region for the group, or acknowledge this warning if another account in the same region is the plan.",
