@@ -38,6 +38,14 @@ pub fn verdict_tone(v: Verdict) -> (&'static str, &'static str) {
     }
 }
 
+/// Badge tone of a finding's severity.
+pub fn severity_tone(s: domain::matching::Severity) -> &'static str {
+    match s {
+        domain::matching::Severity::Critical => "blocked",
+        domain::matching::Severity::Warning => "warning",
+    }
+}
+
 /// A readiness verdict as a badge (`None`: not yet evaluated).
 pub fn verdict_badge(v: Option<Verdict>) -> impl IntoView {
     let (tone, label) = v.map_or(("neutral", "not yet checked"), verdict_tone);

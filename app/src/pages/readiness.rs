@@ -2,7 +2,7 @@
 //! group-level checks, and the history of verdict changes.
 
 use crate::api::{ConsoleError, readiness};
-use crate::components::{Badge, ErrorBox, Loading, verdict_tone, when};
+use crate::components::{Badge, ErrorBox, Loading, severity_tone, verdict_tone, when};
 use domain::matching::Severity;
 use domain::readiness::{Check, ReadinessView};
 use leptos::prelude::*;
@@ -97,7 +97,7 @@ fn ReadinessBody(v: ReadinessView) -> impl IntoView {
                                 view! {
                                     <tr data-check=f.check.id.clone()>
                                         <td class="mono">{f.check.id.clone()}</td>
-                                        <td><Badge status=if f.check.severity == Severity::Critical { "blocked" } else { "warning" } label=severity(f.check.severity)/></td>
+                                        <td><Badge status=severity_tone(f.check.severity) label=severity(f.check.severity)/></td>
                                         <td class="num" title=who>{n}</td>
                                         <td class="small">{format!("expected {}; actual {}", f.check.expected, f.check.actual)}</td>
                                         <td class="small">{f.check.remediation.clone()}</td>

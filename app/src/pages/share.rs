@@ -208,10 +208,11 @@ fn ExecutionStatus(x: domain::share::ExecutionProgress) -> impl IntoView {
             </div>
             <p>
                 {x.elapsed_ms.map(|e| format!("Elapsed {}", duration(e)))}
-                {(!x.phase.is_terminal() && x.phase != domain::execution::Phase::CleaningUp && x.elapsed_ms.is_some()).then(|| match x.remaining_ms {
-                    Some(r) => format!(" · about {} to go", duration(r)),
-                    None => " · estimating the time left".to_owned(),
-                })}
+                {match x.remaining_ms {
+                    Some(r) if !x.phase.is_terminal() => format!(" · about {} to go", duration(r)),
+                    _ if domain::execution::estimating(x.phase, x.elapsed_ms, x.remaining_ms) => " · estimating the time left".to_owned(),
+                    _ => String::new(),
+                }}
                 {format!(" · target {}", duration(x.rto_target_ms))}
                 {x.rto_ms.map(|r| format!(" · recovered in {}", duration(r)))}
             </p>

@@ -35,6 +35,12 @@ pub struct ExecutionStatus {
     pub waves: Vec<WaveStatus>,
 }
 
+/// Whether the time left is due but not known yet ("estimating…"): the execution has started, has not
+/// ended, is not cleaning up, and no wave has finished (see [`ExecutionStatus::remaining_ms`]).
+pub fn estimating(phase: Phase, elapsed_ms: Option<i64>, remaining_ms: Option<i64>) -> bool {
+    remaining_ms.is_none() && elapsed_ms.is_some() && !phase.is_terminal() && phase != Phase::CleaningUp
+}
+
 /// Time left of `s` at `now`; see [`ExecutionStatus::remaining_ms`].
 fn remaining(s: &ExecutionState, now: i64) -> Option<i64> {
     if s.phase == Phase::CleaningUp || s.started_at.is_none() {

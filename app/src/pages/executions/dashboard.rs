@@ -139,7 +139,7 @@ pub(super) fn Dashboard(v: ExecutionView, refresh: Callback<()>) -> impl IntoVie
             <Stat label="elapsed" value=st.elapsed_ms.map(duration).unwrap_or_else(|| "—".into())/>
             <Stat label="remaining (estimate)" value=match st.remaining_ms {
                 Some(r) => duration(r),
-                None if st.elapsed_ms.is_some() && !st.phase.is_terminal() && st.phase != Phase::CleaningUp => "estimating…".into(),
+                None if domain::execution::estimating(st.phase, st.elapsed_ms, st.remaining_ms) => "estimating…".into(),
                 None => "—".into(),
             }/>
         </div>

@@ -2,7 +2,7 @@
 //! disaster failover → start, or request approval.
 
 use crate::api::{ConsoleError, list_groups, list_plans, start_execution, verdicts};
-use crate::components::{Badge, ErrorBox, Loading, verdict_badge};
+use crate::components::{Badge, ErrorBox, Loading, severity_tone, verdict_badge};
 use domain::execution::{FailoverKind, Mode, StartExecution};
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
@@ -104,7 +104,7 @@ pub(super) fn Wizard() -> impl IntoView {
                                                 <ul class="findings" data-testid="wizard-group-findings">
                                                     {findings.into_iter().map(|c| view! {
                                                         <li data-check=c.id.clone()>
-                                                            <Badge status=if c.severity == domain::matching::Severity::Critical { "blocked" } else { "warning" } label=c.id.clone()/>
+                                                            <Badge status=severity_tone(c.severity) label=c.id.clone()/>
                                                             {format!(" {}: {}", c.actual, c.remediation)}
                                                         </li>
                                                     }).collect_view()}
